@@ -1,0 +1,156 @@
+/*
+ * spikeloc.h: the C ABI of the spikeloc Swift kernels.
+ *
+ * Conventions (see shared/design/MODEL.md for the mathematics):
+ *   - Every entry point returns SPK_OK (0) or a negative status code and, on failure, stores a
+ *     message retrievable with spk_last_error() (thread-local, valid until the next failing
+ *     call on the same thread). No entry point aborts on bad input.
+ *   - Arrays are C-contiguous. Shapes are given in the comments: B batch, T time steps,
+ *     N_in inputs, N_h hidden units, C classes. Times are in seconds, rates in Hz.
+ *   - `threads`: number of worker threads; 0 means one per online CPU. Results are
+ *     bit-identical for every thread count (work is split into fixed chunks of samples and
+ *     reduced in index order).
+ *   - Optional output pointers may be NULL.
+ */
+#ifndef SPIKELOC_H
+#define SPIKELOC_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ------------------------------------------------------------------ */
+#define SPK_OK 0
+#define SPK_ERR_VALUE (-1)  /* bad value or shape (Python: ValueError) */
+#define SPK_ERR_TYPE (-2)   /* missing/NULL required argument (Python: TypeError) */
+#define SPK_ERR_MEMORY (-3) /* allocation failed or size overflow (Python: MemoryError) */
+
+/* Message of the last failing call on this thread ("" if none). */
+const char *spk_last_error(void);
+/* Used by the kernels to store the message; copies at most 1023 bytes. */
+void spk_set_error(const char *message);
+
+/* ABI version: bumped whenever a struct or signature below changes. */
+int32_t spk_abi_version(void);
+/* Number of worker threads used for threads == 0. */
+int32_t spk_default_threads(void);
+
+/* ---- counter-based random numbers -------------------------------------------------- */
+/*
+ * SplitMix64 mixing function mix64 and GAMMA = 0x9E3779B97F4A7C15 (all arithmetic mod 2^64):
+ *   key(seed, index)  = mix64(mix64(seed) ^ (index * GAMMA))
+ *   word(key, w)      = mix64(key + (w + 1) * GAMMA)
+ * Stimulus element e (= step * N_in + input) of sample `index` uses the 24-bit integer
+ *   m = e even ? word(key, e/2) >> 40 : (word(key, e/2) >> 8) & 0xFFFFFF
+ * and U = m / 2^24; the input spikes iff U < p.
+ * Double-precision uniforms: uniform53(key, w) = (word(key, w) >> 11) / 2^53 in [0, 1).
+ */
+#define SPK_WORD_IPD (UINT64_C(1) << 62)          /* word of a sample's IPD draw */
+#define SPK_WORD_PHASE ((UINT64_C(1) << 62) + 1)  /* word of a sample's phase-offset draw */
+#define SPK_SET_INDEX (INT64_MAX)                 /* stream index of a per-set draw */
+
+/* out[b] = uniform53(key(seed, first_index + b), word), b < n. first_index + b must not overflow. */
+int32_t spk_uniform53(uint64_t seed, int64_t first_index, uint64_t word, int64_t n, double *out);
+/* out[e] = U of stimulus element e of sample `index`, e < n (float32, exact). For tests. */
+int32_t spk_stimulus_uniforms(uint64_t seed, int64_t index, int64_t n, float *out);
+
+/* ---- IPD stimulus (MODEL.md section 1) --------------------------------------------- */
+typedef struct {
+    double dt;                 /* time step (s), > 0 */
+    int64_t steps;             /* T >= 1 */
+    double freq;               /* tone frequency f (Hz), finite */
+    int64_t anf_per_ear;       /* N_a >= 1; N_in = 2 N_a */
+    double rate_max;           /* peak Poisson rate (Hz), >= 0 */
+    double envelope_power;     /* k >= 0 */
+    int32_t null_phase_delays; /* nonzero: psi_j = 0 for all fibres (control) */
+} spk_stimulus_params;
+
+/*
+ * spikes[b, n, i] (uint8 0/1, shape n x T x 2 N_a) for sample b with IPD ipd[b] (rad, finite)
+ * and phase offset phase[b] (cycles, finite), random stream key(seed, first_index + b).
+ */
+int32_t spk_stimulus(const spk_stimulus_params *params, const double *ipd, const double *phase,
+                     int64_t n, uint64_t seed, int64_t first_index, uint8_t *spikes,
+                     int32_t threads);
+
+/* ---- spike data as event lists ------------------------------------------------------ */
+/*
+ * A data set of binary spikes x (n_samples x T x N_in) held twice as event lists:
+ *   by step:  the inputs that spike in (sample s, step t) are
+ *             step_events[step_ptr[s*T + t] .. step_ptr[s*T + t + 1]), in increasing order;
+ *   by input: the steps at which (sample s, input i) spikes are
+ *             input_events[input_ptr[s*N_in + i] .. input_ptr[s*N_in + i + 1]), increasing.
+ * step_ptr has n_samples*T + 1 entries, input_ptr n_samples*N_in + 1, both start at 0 and end
+ * at n_events. T and N_in are at most 65535. Kernels check the parts they read.
+ */
+typedef struct {
+    int64_t n_samples, steps, n_in, n_events;
+    const int64_t *step_ptr;
+    const uint16_t *step_events;
+    const int64_t *input_ptr;
+    const uint16_t *input_events;
+} spk_events;
+
+/* Pass 1: fills step_ptr (n*T + 1) and input_ptr (n*N_in + 1) from dense x (bytes 0 or 1). */
+int32_t spk_events_index(const uint8_t *x, int64_t n, int64_t steps, int64_t n_in,
+                         int64_t *step_ptr, int64_t *input_ptr, int32_t threads);
+/* Pass 2: fills the two event arrays (n_events = step_ptr[n*T] entries each). */
+int32_t spk_events_fill(const uint8_t *x, int64_t n, int64_t steps, int64_t n_in,
+                        const int64_t *step_ptr, const int64_t *input_ptr,
+                        uint16_t *step_events, uint16_t *input_events, int32_t threads);
+/* Dense x (n_samples x T x N_in bytes) back from events. */
+int32_t spk_events_to_dense(const spk_events *events, uint8_t *x, int32_t threads);
+
+/* ---- networks (MODEL.md sections 2 and 3) ------------------------------------------ */
+#define SPK_READOUT_MEAN 0 /* m = mean over the T recorded output membranes */
+#define SPK_READOUT_SUM 1  /* m = 0.01 * sum over time (the tutorial's membrane-only model) */
+#define SPK_READOUT_MAX 2  /* m = max over time (gradient to the first maximum) */
+
+typedef struct {
+    int64_t n_in;      /* N_in */
+    int64_t n_hidden;  /* N_h (ignored by the membrane-only network) */
+    int64_t n_out;     /* C */
+    int64_t steps;     /* T */
+    double dt;         /* s, > 0 */
+    double tau_hidden; /* s, > 0 (ignored by the membrane-only network) */
+    double tau_output; /* s, > 0 */
+    int32_t readout;   /* SPK_READOUT_* */
+    double beta;       /* sigmoid surrogate steepness, > 0 */
+} spk_net_config;
+
+/*
+ * The batch is samples index[0 .. batch) of `x` (index NULL: samples 0 .. batch).
+ * labels: int64 in [0, C). Weights: w1 N_in x N_h, w2 N_h x C (float32, finite).
+ * logits: batch x C. hidden_spikes: batch x T x N_h (0/1). output_membrane: batch x T x C.
+ * loss: mean over the batch of -log softmax(m)[label]; grad_*: same shapes as the weights.
+ */
+int32_t spk_snn_forward(const spk_net_config *config, const spk_events *x, const int64_t *index,
+                        int64_t batch, const float *w1, const float *w2, float *logits,
+                        uint8_t *hidden_spikes, float *output_membrane, int32_t threads);
+int32_t spk_snn_loss_grad(const spk_net_config *config, const spk_events *x,
+                          const int64_t *index, int64_t batch, const int64_t *labels,
+                          const float *w1, const float *w2, double *loss, float *grad_w1,
+                          float *grad_w2, float *logits, int32_t threads);
+
+/* Membrane-only network: the readout driven directly by the inputs, w: N_in x C. */
+int32_t spk_mo_forward(const spk_net_config *config, const spk_events *x, const int64_t *index,
+                       int64_t batch, const float *w, float *logits, float *output_membrane,
+                       int32_t threads);
+int32_t spk_mo_loss_grad(const spk_net_config *config, const spk_events *x,
+                         const int64_t *index, int64_t batch, const int64_t *labels,
+                         const float *w, double *loss, float *grad_w, float *logits,
+                         int32_t threads);
+
+/* ---- optimisers (in place, float32) -------------------------------------------------- */
+/* torch.optim.Adam (no weight decay, no amsgrad); step t >= 1 is the step being taken. */
+int32_t spk_adam_step(float *w, const float *grad, float *m, float *v, int64_t n, double lr,
+                      double beta1, double beta2, double eps, int64_t step);
+/* w -= lr * grad */
+int32_t spk_sgd_step(float *w, const float *grad, int64_t n, double lr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPIKELOC_H */
