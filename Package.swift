@@ -38,7 +38,7 @@ let package = Package(
             name: "SpikeLocKernelsTests",
             dependencies: ["SpikeLocKernels", "CSpikeLoc"],
             path: "Tests/SpikeLocKernelsTests",
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
     ]
 )
