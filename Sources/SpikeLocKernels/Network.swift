@@ -1,0 +1,525 @@
+// The spiking network and the membrane-only network (MODEL.md section 2): forward pass and
+// back-propagation through time with the sigmoid surrogate.
+//
+// Per sample (n = 0 .. T-2):
+//   hidden   P_n = a_h v_n + I_n,  v_{n+1} = P_n (1 - s_n),  s_{n+1} = H(v_n - 1),  I = x W1
+//   readout  u_{n+1} = a_o u_n + J_n,  J = S W2,  m = mean | 0.01 sum | max over u_0 .. u_{T-1}
+// Backward (adjoints g*; surr(x) = beta sig(beta x)(1 - sig(beta x))):
+//   gu_{T-1} = du_{T-1},  gu_n = du_n + a_o gu_{n+1},  dJ_n = gu_{n+1}
+//   dW2 = sum_n s_n^T dJ_n,  ds_n = dJ_n W2^T           (n <= T-2; ds_{T-1} = 0)
+//   gv_{T-1} = gs_{T-1} = 0 and for n = T-2 .. 0:
+//     gI_n = gv_{n+1} (1 - s_n)
+//     gv_n = gv_{n+1} a_h (1 - s_n) + gs_{n+1} surr(v_n - 1)
+//     gs_n = ds_n - gv_{n+1} P_n                        (the reset factor is not detached)
+//   dW1 = sum_n x_n^T gI_n
+//
+// Layout: hidden vectors are padded to Hp = roundUp(N_h, 8) lanes and class vectors to
+// Cp = roundUp(C, 8); padding lanes hold zeros and never spike. Samples are processed in
+// fixed chunks of `chunkSize`; each chunk writes its own gradient partial, and partials are
+// summed in chunk order, so results do not depend on the number of threads.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public enum Readout: Int32 {
+    case mean = 0, sum = 1, max = 2
+}
+
+public struct NetConfig {
+    public var nIn: Int, nHidden: Int, nOut: Int, steps: Int
+    public var dt: Double, tauHidden: Double, tauOutput: Double
+    public var readout: Readout
+    public var beta: Double
+
+    public init(nIn: Int, nHidden: Int, nOut: Int, steps: Int, dt: Double, tauHidden: Double,
+                tauOutput: Double, readout: Readout = .mean, beta: Double = 5) {
+        self.nIn = nIn; self.nHidden = nHidden; self.nOut = nOut; self.steps = steps
+        self.dt = dt; self.tauHidden = tauHidden; self.tauOutput = tauOutput
+        self.readout = readout; self.beta = beta
+    }
+
+    func validate(hidden: Bool) throws {
+        try requireCount(nIn, "n_in", max: EventData.maxInputs)
+        if hidden { try requireCount(nHidden, "n_hidden", max: 1 << 20) }
+        try requireCount(nOut, "n_out", max: 1 << 20)
+        try requireCount(steps, "steps", max: EventData.maxSteps)
+        try requirePositiveFinite(dt, "dt")
+        if hidden { try requirePositiveFinite(tauHidden, "tau_hidden") }
+        try requirePositiveFinite(tauOutput, "tau_output")
+        if hidden { try requirePositiveFinite(beta, "beta") }
+        _ = try checkedProduct(nIn, hidden ? nHidden : nOut, what: "weights")
+    }
+
+    func checkData(_ data: EventData) throws {
+        try require(data.steps == steps, "events have \(data.steps) steps, the network expects \(steps)")
+        try require(data.nIn == nIn, "events have \(data.nIn) inputs, the network expects n_in = \(nIn)")
+    }
+}
+
+/// Samples per chunk of the batch (fixed, so that reductions do not depend on threads).
+let chunkSize = 8
+
+// MARK: - building blocks
+
+/// out[0 ..< width] += sum over k of base[rows[k] * stride ..< + width]; width is a multiple of 8.
+/// The workhorse of both passes: the forward current sums weight rows of spiking inputs,
+/// the weight gradient sums backpropagated currents over an input's spike times.
+@inline(__always)
+func addRows(_ rows: UnsafePointer<UInt16>, _ count: Int, from base: UnsafePointer<Float>, stride: Int,
+             into out: UnsafeMutablePointer<Float>, width: Int) {
+    var col = 0
+    while col + 32 <= width {
+        var a0 = loadVec(out + col), a1 = loadVec(out + col + 8)
+        var a2 = loadVec(out + col + 16), a3 = loadVec(out + col + 24)
+        for k in 0..<count {
+            let p = base + Int(rows[k]) * stride + col
+            a0 += loadVec(p); a1 += loadVec(p + 8); a2 += loadVec(p + 16); a3 += loadVec(p + 24)
+        }
+        storeVec(a0, out + col); storeVec(a1, out + col + 8)
+        storeVec(a2, out + col + 16); storeVec(a3, out + col + 24)
+        col += 32
+    }
+    while col < width {
+        var a0 = loadVec(out + col)
+        for k in 0..<count { a0 += loadVec(base + Int(rows[k]) * stride + col) }
+        storeVec(a0, out + col)
+        col += 8
+    }
+}
+
+/// A weight matrix copied into rows padded with zeros to a multiple of 8 columns.
+struct PaddedWeights {
+    let rows: Int, cols: Int, stride: Int
+    let storage: Scratch<Float>
+    var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+
+    init(_ w: UnsafePointer<Float>, rows: Int, cols: Int, name: String, transpose: Bool = false) throws {
+        let (r, c) = transpose ? (cols, rows) : (rows, cols)
+        self.rows = r; self.cols = c; self.stride = roundUp(c, lanes)
+        storage = try Scratch<Float>(try checkedProduct(r, stride, what: name), what: name)
+        storage.zero()
+        for i in 0..<rows {
+            for j in 0..<cols {
+                let value = w[i * cols + j]
+                if !value.isFinite { throw KernelError.value("\(name)[\(i), \(j)] is not finite (\(value))") }
+                if transpose { storage.pointer[j * stride + i] = value } else { storage.pointer[i * stride + j] = value }
+            }
+        }
+    }
+}
+
+/// Readout aggregation m (double) of the recorded membranes u (T x Cp), with the argmax per
+/// class for the max readout.
+@inline(__always)
+func aggregate(_ u: UnsafePointer<Float>, steps T: Int, classes C: Int, stride Cp: Int, readout: Readout,
+               into m: UnsafeMutablePointer<Double>, argmax: UnsafeMutablePointer<Int>) {
+    for c in 0..<C {
+        switch readout {
+        case .mean, .sum:
+            var total = 0.0
+            for n in 0..<T { total += Double(u[n * Cp + c]) }
+            m[c] = readout == .mean ? total / Double(T) : 0.01 * total
+        case .max:
+            var best = u[c], where_ = 0
+            for n in 1..<Swift.max(T, 1) where u[n * Cp + c] > best { best = u[n * Cp + c]; where_ = n }
+            m[c] = Double(best); argmax[c] = where_
+        }
+    }
+}
+
+/// Cross-entropy of log-softmax(m) at `label`; writes dm = (softmax(m) - onehot) * scale.
+@inline(__always)
+func crossEntropy(_ m: UnsafePointer<Double>, classes C: Int, label: Int, scale: Double,
+                  dm: UnsafeMutablePointer<Float>) -> Double {
+    var top = m[0]
+    for c in 1..<C { top = Swift.max(top, m[c]) }
+    var z = 0.0
+    for c in 0..<C { z += exp(m[c] - top) }
+    let lse = top + log(z)
+    for c in 0..<C {
+        dm[c] = Float((exp(m[c] - lse) - (c == label ? 1 : 0)) * scale)
+    }
+    return lse - m[label]
+}
+
+/// Backward through the leaky readout: writes dJ_n = gu_{n+1} (n <= T-2) into dJ (T x Cp;
+/// row T-1 = 0) from dm (the loss gradient of the aggregated m).
+@inline(__always)
+func readoutBackward(dm: UnsafePointer<Float>, argmax: UnsafePointer<Int>, steps T: Int, classes C: Int, stride Cp: Int,
+                     readout: Readout, decay aO: Float, dJ: UnsafeMutablePointer<Float>) {
+    dJ.update(repeating: 0, count: T * Cp)
+    for c in 0..<C {
+        // du_n: dm/T (mean), 0.01 dm (sum), or dm at the first maximum only (max)
+        let isMax = readout == .max
+        let constant: Float = readout == .mean ? dm[c] / Float(T) : (readout == .sum ? 0.01 * dm[c] : 0)
+        let peak = isMax ? argmax[c] : -1
+        var gu = constant + (peak == T - 1 ? dm[c] : 0)
+        var n = T - 2
+        while n >= 0 {
+            dJ[n * Cp + c] = gu
+            gu = constant + (peak == n ? dm[c] : 0) + aO * gu
+            n -= 1
+        }
+    }
+}
+
+// MARK: - the spiking network, one sample
+
+/// Per-worker memory of one sample's pass.
+final class SNNWorkspace {
+    let current: Scratch<Float>, voltage: Scratch<Float>, preReset: Scratch<Float>, spikes: Scratch<Float>
+    let spikeList: Scratch<UInt16>, spikePtr: Scratch<Int>
+    let membrane: Scratch<Float>, dJ: Scratch<Float>, temp: Scratch<Float>
+    let m: Scratch<Double>, dm: Scratch<Float>, argmax: Scratch<Int>
+    let gv: Scratch<Float>, gs: Scratch<Float>, ds: Scratch<Float>
+
+    init(steps T: Int, hiddenStride Hp: Int, classStride Cp: Int) throws {
+        let th = try checkedProduct(T, Hp, what: "workspace")
+        current = try Scratch(th, what: "workspace"); voltage = try Scratch(th, what: "workspace")
+        preReset = try Scratch(th, what: "workspace"); spikes = try Scratch(th, what: "workspace")
+        spikeList = try Scratch(th, what: "workspace"); spikePtr = try Scratch(T + 1, what: "workspace")
+        membrane = try Scratch(T * Cp, what: "workspace"); dJ = try Scratch(T * Cp, what: "workspace")
+        temp = try Scratch(Swift.max(Hp, Cp), what: "workspace")
+        m = try Scratch(Cp, what: "workspace"); dm = try Scratch(Cp, what: "workspace")
+        argmax = try Scratch(Cp, what: "workspace")
+        gv = try Scratch(Hp, what: "workspace"); gs = try Scratch(Hp, what: "workspace")
+        ds = try Scratch(Hp, what: "workspace")
+    }
+}
+
+struct SNNKernel {
+    let config: NetConfig
+    let data: EventData
+    let w1: PaddedWeights   // N_in x Hp
+    let w2: PaddedWeights   // N_h x Cp
+    let w2t: PaddedWeights  // C x Hp
+    let aH: Float, aO: Float, beta: Float
+    var T: Int { config.steps }
+    var Hp: Int { w1.stride }
+    var Cp: Int { w2.stride }
+
+    init(_ config: NetConfig, _ data: EventData, w1: UnsafePointer<Float>, w2: UnsafePointer<Float>) throws {
+        self.config = config; self.data = data
+        self.w1 = try PaddedWeights(w1, rows: config.nIn, cols: config.nHidden, name: "w1")
+        self.w2 = try PaddedWeights(w2, rows: config.nHidden, cols: config.nOut, name: "w2")
+        self.w2t = try PaddedWeights(w2, rows: config.nHidden, cols: config.nOut, name: "w2", transpose: true)
+        aH = Float(exp(-config.dt / config.tauHidden))
+        aO = Float(exp(-config.dt / config.tauOutput))
+        beta = Float(config.beta)
+    }
+
+    func workspace() throws -> SNNWorkspace { try SNNWorkspace(steps: T, hiddenStride: Hp, classStride: Cp) }
+
+    /// Forward pass of sample `s`: fills currents, voltages, pre-reset values, spikes (and the
+    /// spike list per step), the output membranes and the aggregated m.
+    func forward(sample s: Int, _ ws: SNNWorkspace) {
+        let T = self.T, Hp = self.Hp, Cp = self.Cp
+        let I = ws.current.pointer, V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
+        // I_n = x_n W1 from the inputs spiking at step n (I_{T-1} is unused)
+        I.update(repeating: 0, count: T * Hp)
+        let stepBase = s * T
+        for n in 0..<(T - 1) {
+            let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
+            addRows(data.stepEvents + first, last - first, from: w1.pointer, stride: Hp, into: I + n * Hp, width: Hp)
+        }
+        // LIF dynamics with delayed reset
+        V.update(repeating: 0, count: Hp)
+        S.update(repeating: 0, count: Hp)
+        let list = ws.spikeList.pointer, ptr = ws.spikePtr.pointer
+        ptr[0] = 0; ptr[1] = 0
+        var count = 0
+        for n in 0..<(T - 1) {
+            var k = 0
+            while k < Hp {
+                let v = loadVec(V + n * Hp + k), spike = loadVec(S + n * Hp + k)
+                let p = aH * v + loadVec(I + n * Hp + k)
+                storeVec(p, P + n * Hp + k)
+                storeVec(p * (1 - spike), V + (n + 1) * Hp + k)
+                let fire = v .> 1
+                storeVec(Vec(repeating: 0).replacing(with: 1, where: fire), S + (n + 1) * Hp + k)
+                if any(fire) {
+                    for l in 0..<lanes where fire[l] { list[count] = UInt16(truncatingIfNeeded: k + l); count += 1 }
+                }
+                k += lanes
+            }
+            ptr[n + 2] = count
+        }
+        // leaky readout u_{n+1} = a_o u_n + s_n W2
+        let U = ws.membrane.pointer, J = ws.temp.pointer
+        U.update(repeating: 0, count: Cp)
+        for n in 0..<(T - 1) {
+            J.update(repeating: 0, count: Cp)
+            addRows(list + ptr[n], ptr[n + 1] - ptr[n], from: w2.pointer, stride: Cp, into: J, width: Cp)
+            var c = 0
+            while c < Cp {
+                storeVec(aO * loadVec(U + n * Cp + c) + loadVec(J + c), U + (n + 1) * Cp + c)
+                c += lanes
+            }
+        }
+        aggregate(U, steps: T, classes: config.nOut, stride: Cp, readout: config.readout, into: ws.m.pointer,
+                  argmax: ws.argmax.pointer)
+    }
+
+    /// Backward pass of the sample just run forward: accumulates dW2 into `gradW2` (N_h x Cp)
+    /// and writes gI (T x Hp) into `gI`. Returns the sample's loss.
+    func backward(label: Int, batch: Int, _ ws: SNNWorkspace, gI: UnsafeMutablePointer<Float>,
+                  gradW2: UnsafeMutablePointer<Float>) -> Double {
+        let T = self.T, Hp = self.Hp, Cp = self.Cp, C = config.nOut
+        let loss = crossEntropy(ws.m.pointer, classes: C, label: label, scale: 1 / Double(batch), dm: ws.dm.pointer)
+        let dJ = ws.dJ.pointer
+        readoutBackward(dm: ws.dm.pointer, argmax: ws.argmax.pointer, steps: T, classes: C, stride: Cp,
+                        readout: config.readout, decay: aO, dJ: dJ)
+        // dW2 = sum_n s_n^T dJ_n over the hidden spikes
+        let list = ws.spikeList.pointer, ptr = ws.spikePtr.pointer
+        for n in 0..<(T - 1) {
+            for e in ptr[n]..<ptr[n + 1] {
+                let row = gradW2 + Int(list[e]) * Cp
+                var c = 0
+                while c < Cp { storeVec(loadVec(row + c) + loadVec(dJ + n * Cp + c), row + c); c += lanes }
+            }
+        }
+        // hidden layer, reverse in time
+        let V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
+        let gv = ws.gv.pointer, gs = ws.gs.pointer, ds = ws.ds.pointer
+        gv.update(repeating: 0, count: Hp)  // gv_{n+1}
+        gs.update(repeating: 0, count: Hp)  // gs_{n+1}
+        (gI + (T - 1) * Hp).update(repeating: 0, count: Hp)
+        var n = T - 2
+        while n >= 0 {
+            // ds_n = dJ_n W2^T
+            ds.update(repeating: 0, count: Hp)
+            for c in 0..<C {
+                let g = dJ[n * Cp + c]
+                if g == 0 { continue }
+                let row = w2t.pointer + c * Hp
+                var k = 0
+                while k < Hp { storeVec(loadVec(ds + k) + g * loadVec(row + k), ds + k); k += lanes }
+            }
+            var k = 0
+            while k < Hp {
+                let o = n * Hp + k
+                let keep = 1 - loadVec(S + o)
+                let gvNext = loadVec(gv + k), gsNext = loadVec(gs + k)
+                storeVec(gvNext * keep, gI + o)
+                storeVec(aH * gvNext * keep + gsNext * sigmoidSurrogate(loadVec(V + o) - 1, beta: beta), gv + k)
+                storeVec(loadVec(ds + k) - gvNext * loadVec(P + o), gs + k)
+                k += lanes
+            }
+            n -= 1
+        }
+        return loss
+    }
+}
+
+// MARK: - the membrane-only network, one sample
+
+struct MembraneOnlyKernel {
+    let config: NetConfig
+    let data: EventData
+    let w: PaddedWeights  // N_in x Cp
+    let aO: Float
+    var T: Int { config.steps }
+    var Cp: Int { w.stride }
+
+    init(_ config: NetConfig, _ data: EventData, w: UnsafePointer<Float>) throws {
+        self.config = config; self.data = data
+        self.w = try PaddedWeights(w, rows: config.nIn, cols: config.nOut, name: "w")
+        aO = Float(exp(-config.dt / config.tauOutput))
+    }
+
+    func workspace() throws -> SNNWorkspace { try SNNWorkspace(steps: T, hiddenStride: lanes, classStride: Cp) }
+
+    func forward(sample s: Int, _ ws: SNNWorkspace) {
+        let T = self.T, Cp = self.Cp
+        let U = ws.membrane.pointer, J = ws.temp.pointer
+        U.update(repeating: 0, count: Cp)
+        for n in 0..<(T - 1) {
+            J.update(repeating: 0, count: Cp)
+            let first = Int(data.stepPtr[s * T + n]), last = Int(data.stepPtr[s * T + n + 1])
+            addRows(data.stepEvents + first, last - first, from: w.pointer, stride: Cp, into: J, width: Cp)
+            var c = 0
+            while c < Cp {
+                storeVec(aO * loadVec(U + n * Cp + c) + loadVec(J + c), U + (n + 1) * Cp + c)
+                c += lanes
+            }
+        }
+        aggregate(U, steps: T, classes: config.nOut, stride: Cp, readout: config.readout, into: ws.m.pointer,
+                  argmax: ws.argmax.pointer)
+    }
+
+    /// Writes dJ (T x Cp, the gradient of the input currents) into `dJ`; returns the loss.
+    func backward(label: Int, batch: Int, _ ws: SNNWorkspace, dJ: UnsafeMutablePointer<Float>) -> Double {
+        let loss = crossEntropy(ws.m.pointer, classes: config.nOut, label: label, scale: 1 / Double(batch),
+                                dm: ws.dm.pointer)
+        readoutBackward(dm: ws.dm.pointer, argmax: ws.argmax.pointer, steps: T, classes: config.nOut, stride: Cp,
+                        readout: config.readout, decay: aO, dJ: dJ)
+        return loss
+    }
+}
+
+// MARK: - batch drivers
+
+/// Sums of the gradient partials of the chunks, in chunk order, into `out` (rows x cols).
+func reducePartials(_ partials: Scratch<Float>, chunks: Int, rows: Int, cols: Int, stride: Int,
+                    into out: UnsafeMutablePointer<Float>, threads: Int) {
+    let size = rows * stride
+    parallelFor(rows, threads: threads) { i in
+        for j in 0..<cols {
+            var total = 0.0
+            for chunk in 0..<chunks { total += Double(partials.pointer[chunk * size + i * stride + j]) }
+            out[i * cols + j] = Float(total)
+        }
+    }
+}
+
+/// The input-weight gradient of one chunk: for each input i, the sum of the per-step current
+/// gradients g (T x width per sample) over the steps at which i spikes, over the chunk's samples.
+func inputWeightGradient(data: EventData, samples: ArraySlice<Int>, g: UnsafePointer<Float>, width: Int,
+                         into partial: UnsafeMutablePointer<Float>) {
+    let T = data.steps
+    partial.update(repeating: 0, count: data.nIn * width)
+    for i in 0..<data.nIn {
+        for (slot, s) in samples.enumerated() {
+            let first = Int(data.inputPtr[s * data.nIn + i]), last = Int(data.inputPtr[s * data.nIn + i + 1])
+            addRows(data.inputEvents + first, last - first, from: g + slot * T * width, stride: width,
+                    into: partial + i * width, width: width)
+        }
+    }
+}
+
+public struct ForwardOutputs {
+    public var logits: UnsafeMutablePointer<Float>
+    public var hiddenSpikes: UnsafeMutablePointer<UInt8>?
+    public var outputMembrane: UnsafeMutablePointer<Float>?
+    public init(logits: UnsafeMutablePointer<Float>, hiddenSpikes: UnsafeMutablePointer<UInt8>? = nil,
+                outputMembrane: UnsafeMutablePointer<Float>? = nil) {
+        self.logits = logits; self.hiddenSpikes = hiddenSpikes; self.outputMembrane = outputMembrane
+    }
+}
+
+func writeRecordings(_ ws: SNNWorkspace, b: Int, T: Int, C: Int, Cp: Int, H: Int, Hp: Int, _ out: ForwardOutputs) {
+    for c in 0..<C { out.logits[b * C + c] = Float(ws.m.pointer[c]) }
+    if let mem = out.outputMembrane {
+        for n in 0..<T { for c in 0..<C { mem[(b * T + n) * C + c] = ws.membrane.pointer[n * Cp + c] } }
+    }
+    if let hs = out.hiddenSpikes {
+        for n in 0..<T { for j in 0..<H { hs[(b * T + n) * H + j] = ws.spikes.pointer[n * Hp + j] > 0 ? 1 : 0 } }
+    }
+}
+
+/// Forward pass of the spiking network over a batch of samples of `data`.
+public func snnForward(_ config: NetConfig, _ data: EventData, index: UnsafePointer<Int64>?, batch: Int,
+                       w1: UnsafePointer<Float>, w2: UnsafePointer<Float>, outputs: ForwardOutputs, threads: Int) throws {
+    try config.validate(hidden: true)
+    try config.checkData(data)
+    let threads = try resolveThreads(threads)
+    let samples = try data.batchIndices(index, batch: batch, threads: threads)
+    _ = try checkedProduct(batch, config.steps, Swift.max(config.nHidden, config.nOut), what: "recordings")
+    let kernel = try SNNKernel(config, data, w1: w1, w2: w2)
+    try parallelFor(batch, threads: threads, makeContext: kernel.workspace) { ws, b in
+        kernel.forward(sample: samples[b], ws)
+        writeRecordings(ws, b: b, T: config.steps, C: config.nOut, Cp: kernel.Cp, H: config.nHidden, Hp: kernel.Hp, outputs)
+    }
+}
+
+/// Validates labels (int64 in [0, C)).
+func checkLabels(_ labels: UnsafePointer<Int64>, batch: Int, classes: Int) throws {
+    for b in 0..<batch {
+        try require(labels[b] >= 0 && labels[b] < Int64(classes),
+                    "labels[\(b)] = \(labels[b]) is out of range [0, \(classes))")
+    }
+}
+
+/// Loss (mean cross-entropy over the batch) and gradients of the spiking network.
+public func snnLossGrad(_ config: NetConfig, _ data: EventData, index: UnsafePointer<Int64>?, batch: Int,
+                        labels: UnsafePointer<Int64>, w1: UnsafePointer<Float>, w2: UnsafePointer<Float>,
+                        gradW1: UnsafeMutablePointer<Float>, gradW2: UnsafeMutablePointer<Float>,
+                        logits: UnsafeMutablePointer<Float>?, threads: Int) throws -> Double {
+    try config.validate(hidden: true)
+    try config.checkData(data)
+    let threads = try resolveThreads(threads)
+    let samples = try data.batchIndices(index, batch: batch, threads: threads)
+    try checkLabels(labels, batch: batch, classes: config.nOut)
+    let kernel = try SNNKernel(config, data, w1: w1, w2: w2)
+    let T = config.steps, Hp = kernel.Hp, Cp = kernel.Cp
+    let chunks = (batch + chunkSize - 1) / chunkSize
+    let partialW1 = try Scratch<Float>(try checkedProduct(chunks, config.nIn, Hp, what: "gradient partials"), what: "gradient partials")
+    let partialW2 = try Scratch<Float>(try checkedProduct(chunks, config.nHidden, Cp, what: "gradient partials"), what: "gradient partials")
+    let losses = try Scratch<Double>(batch, what: "losses")
+    let gISize = try checkedProduct(chunkSize, T, Hp, what: "workspace")
+    try parallelFor(chunks, threads: threads, makeContext: {
+        (try kernel.workspace(), try Scratch<Float>(gISize, what: "workspace"))
+    }) { ctx, chunk in
+        let (ws, gI) = ctx
+        let range = (chunk * chunkSize)..<Swift.min(batch, (chunk + 1) * chunkSize)
+        let w2Partial = partialW2.pointer + chunk * config.nHidden * Cp
+        w2Partial.update(repeating: 0, count: config.nHidden * Cp)
+        for (slot, b) in range.enumerated() {
+            kernel.forward(sample: samples[b], ws)
+            if let logits { for c in 0..<config.nOut { logits[b * config.nOut + c] = Float(ws.m.pointer[c]) } }
+            losses.pointer[b] = kernel.backward(label: Int(labels[b]), batch: batch, ws, gI: gI.pointer + slot * T * Hp,
+                                                gradW2: w2Partial)
+        }
+        inputWeightGradient(data: data, samples: samples[range], g: gI.pointer, width: Hp,
+                            into: partialW1.pointer + chunk * config.nIn * Hp)
+    }
+    reducePartials(partialW1, chunks: chunks, rows: config.nIn, cols: config.nHidden, stride: Hp, into: gradW1, threads: threads)
+    reducePartials(partialW2, chunks: chunks, rows: config.nHidden, cols: config.nOut, stride: Cp, into: gradW2, threads: threads)
+    var total = 0.0
+    for b in 0..<batch { total += losses.pointer[b] }
+    return total / Double(batch)
+}
+
+/// Forward pass of the membrane-only network.
+public func membraneOnlyForward(_ config: NetConfig, _ data: EventData, index: UnsafePointer<Int64>?, batch: Int,
+                                w: UnsafePointer<Float>, logits: UnsafeMutablePointer<Float>,
+                                outputMembrane: UnsafeMutablePointer<Float>?, threads: Int) throws {
+    try config.validate(hidden: false)
+    try config.checkData(data)
+    let threads = try resolveThreads(threads)
+    let samples = try data.batchIndices(index, batch: batch, threads: threads)
+    _ = try checkedProduct(batch, config.steps, config.nOut, what: "recordings")
+    let kernel = try MembraneOnlyKernel(config, data, w: w)
+    let outputs = ForwardOutputs(logits: logits, outputMembrane: outputMembrane)
+    try parallelFor(batch, threads: threads, makeContext: kernel.workspace) { ws, b in
+        kernel.forward(sample: samples[b], ws)
+        writeRecordings(ws, b: b, T: config.steps, C: config.nOut, Cp: kernel.Cp, H: 0, Hp: lanes, outputs)
+    }
+}
+
+/// Loss and gradient of the membrane-only network.
+public func membraneOnlyLossGrad(_ config: NetConfig, _ data: EventData, index: UnsafePointer<Int64>?, batch: Int,
+                                 labels: UnsafePointer<Int64>, w: UnsafePointer<Float>,
+                                 gradW: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>?,
+                                 threads: Int) throws -> Double {
+    try config.validate(hidden: false)
+    try config.checkData(data)
+    let threads = try resolveThreads(threads)
+    let samples = try data.batchIndices(index, batch: batch, threads: threads)
+    try checkLabels(labels, batch: batch, classes: config.nOut)
+    let kernel = try MembraneOnlyKernel(config, data, w: w)
+    let T = config.steps, Cp = kernel.Cp
+    let chunks = (batch + chunkSize - 1) / chunkSize
+    let partial = try Scratch<Float>(try checkedProduct(chunks, config.nIn, Cp, what: "gradient partials"), what: "gradient partials")
+    let losses = try Scratch<Double>(batch, what: "losses")
+    let dJSize = try checkedProduct(chunkSize, T, Cp, what: "workspace")
+    try parallelFor(chunks, threads: threads, makeContext: {
+        (try kernel.workspace(), try Scratch<Float>(dJSize, what: "workspace"))
+    }) { ctx, chunk in
+        let (ws, dJ) = ctx
+        let range = (chunk * chunkSize)..<Swift.min(batch, (chunk + 1) * chunkSize)
+        for (slot, b) in range.enumerated() {
+            kernel.forward(sample: samples[b], ws)
+            if let logits { for c in 0..<config.nOut { logits[b * config.nOut + c] = Float(ws.m.pointer[c]) } }
+            losses.pointer[b] = kernel.backward(label: Int(labels[b]), batch: batch, ws, dJ: dJ.pointer + slot * T * Cp)
+        }
+        inputWeightGradient(data: data, samples: samples[range], g: dJ.pointer, width: Cp,
+                            into: partial.pointer + chunk * config.nIn * Cp)
+    }
+    reducePartials(partial, chunks: chunks, rows: config.nIn, cols: config.nOut, stride: Cp, into: gradW, threads: threads)
+    var total = 0.0
+    for b in 0..<batch { total += losses.pointer[b] }
+    return total / Double(batch)
+}

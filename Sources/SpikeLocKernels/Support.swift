@@ -1,0 +1,179 @@
+// Shared plumbing of the kernels: errors, thread counts, the deterministic parallel loop,
+// scratch memory and small SIMD helpers.
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Width of the SIMD vectors the kernels use (8 float32 lanes = one AVX register).
+public typealias Vec = SIMD8<Float>
+@usableFromInline let lanes = 8
+
+/// A kernel failure: a status code of the C ABI and a message naming the argument.
+public struct KernelError: Error, CustomStringConvertible {
+    public enum Kind: Int32 { case value = -1, type = -2, memory = -3 }
+    public let kind: Kind
+    public let message: String
+    public init(_ kind: Kind, _ message: String) { self.kind = kind; self.message = message }
+    public var description: String { message }
+
+    static func value(_ message: String) -> KernelError { KernelError(.value, message) }
+    static func null(_ name: String) -> KernelError { KernelError(.type, "\(name) must not be NULL") }
+    static func memory(_ message: String) -> KernelError { KernelError(.memory, message) }
+}
+
+// MARK: - argument checks (used by the typed API and the C ABI alike)
+
+@inline(__always) func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+    if !condition { throw KernelError.value(message()) }
+}
+
+func requirePositiveFinite(_ x: Double, _ name: String) throws {
+    try require(x.isFinite && x > 0, "\(name) must be a positive finite number, got \(x)")
+}
+
+func requireCount(_ n: Int, _ name: String, min: Int = 1, max: Int = Int.max) throws {
+    try require(n >= min && n <= max, "\(name) must be in [\(min), \(max)], got \(n)")
+}
+
+/// Product of sizes, failing (instead of trapping) on overflow.
+func checkedProduct(_ factors: Int..., what: String) throws -> Int {
+    var p = 1
+    for f in factors {
+        let (r, o) = p.multipliedReportingOverflow(by: f)
+        if o || f < 0 { throw KernelError.memory("\(what): size overflows") }
+        p = r
+    }
+    return p
+}
+
+/// Largest element count any single scratch allocation may have (2^40 bytes).
+let maxScratchBytes = 1 << 40
+
+// MARK: - scratch memory
+
+/// malloc-backed scratch buffer; allocation failure is reported as an error, never a trap.
+final class Scratch<T> {
+    let pointer: UnsafeMutablePointer<T>
+    let count: Int
+    init(_ count: Int, what: String) throws {
+        let bytes = try checkedProduct(Swift.max(count, 1), MemoryLayout<T>.stride, what: what)
+        guard bytes <= maxScratchBytes, let raw = malloc(bytes) else {
+            throw KernelError.memory("\(what): cannot allocate \(bytes) bytes")
+        }
+        self.pointer = raw.bindMemory(to: T.self, capacity: Swift.max(count, 1))
+        self.count = count
+    }
+    deinit { free(pointer) }
+    func zero() where T: Numeric { pointer.update(repeating: 0, count: count) }
+}
+
+// MARK: - threads
+
+/// Number of online CPUs.
+public func onlineCPUs() -> Int {
+    let n = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+    return n > 0 ? Int(n) : 1
+}
+
+/// Resolves a requested thread count (0 = one per online CPU).
+func resolveThreads(_ requested: Int) throws -> Int {
+    try require(requested >= 0 && requested <= 4096, "threads must be in [0, 4096], got \(requested)")
+    return requested == 0 ? onlineCPUs() : requested
+}
+
+/// Runs `body(task)` for task in 0..<count on `threads` workers; `body` must write disjoint
+/// outputs. Tasks are assigned round-robin; results do not depend on the assignment because
+/// every reduction over tasks is done afterwards in task order.
+func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+    let workers = Swift.min(threads, count)
+    if workers <= 1 {
+        for task in 0..<count { body(task) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var task = worker
+            while task < count {
+                body(task)
+                task += workers
+            }
+        }
+    }
+}
+
+/// Like `parallelFor`, but each worker first gets a private context (scratch memory) from
+/// `makeContext`, so that no allocation happens per task. Errors from `makeContext` are rethrown.
+func parallelFor<Context>(
+    _ count: Int, threads: Int, makeContext: () throws -> Context, _ body: (inout Context, Int) -> Void
+) throws {
+    let workers = Swift.max(1, Swift.min(threads, count))
+    var contexts: [Context] = []
+    contexts.reserveCapacity(workers)
+    for _ in 0..<workers { contexts.append(try makeContext()) }
+    if workers == 1 {
+        for task in 0..<count { body(&contexts[0], task) }
+        return
+    }
+    contexts.withUnsafeMutableBufferPointer { ctx in
+        let base = ctx.baseAddress!
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var task = worker
+                while task < count {
+                    body(&base[worker], task)
+                    task += workers
+                }
+            }
+        }
+    }
+}
+
+// MARK: - SIMD helpers
+
+@inline(__always) func roundUp(_ n: Int, _ multiple: Int) -> Int { (n + multiple - 1) / multiple * multiple }
+
+@inline(__always) func loadVec(_ p: UnsafePointer<Float>) -> Vec {
+    UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
+}
+
+@inline(__always) func storeVec(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
+}
+
+/// exp(x) for x <= 0 (inputs below -87.3 give 0), about 2 ulp: Cody-Waite range reduction
+/// x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r and 2^n built in the exponent bits.
+/// Rounding to an integer uses the 1.5 * 2^23 trick: adding it leaves round(y) in the low
+/// mantissa bits (no float-to-int conversion, which the generic SIMD API does lane by lane).
+@inline(__always) func expNonPositive(_ x: Vec) -> Vec {
+    let magic: Float = 12_582_912  // 1.5 * 2^23
+    let clamped = x.replacing(with: -87.3, where: x .< -87.3)
+    let shifted = clamped * 1.442_695_04 + magic
+    let n = shifted - magic
+    let r = clamped - n * 0.693_145_751_953_125 - n * 1.428_606_765_330_187_045e-6
+    var p: Vec = Vec(repeating: 1.0 / 720)
+    p = p * r + 1.0 / 120
+    p = p * r + 1.0 / 24
+    p = p * r + 1.0 / 6
+    p = p * r + 0.5
+    p = p * r + 1
+    p = p * r + 1
+    // integer n sits in the low bits of `shifted`: (n + 127) << 23 is the float 2^n
+    let bits = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+    let scale = unsafeBitCast(bits, to: Vec.self)
+    return (p * scale).replacing(with: 0, where: x .< -87.3)
+}
+
+/// The sigmoid surrogate derivative beta sig(beta x) (1 - sig(beta x)), evaluated as
+/// beta e / (1 + e)^2 with e = exp(-beta |x|) so that it never overflows.
+@inline(__always) func sigmoidSurrogate(_ x: Vec, beta: Float) -> Vec {
+    let e = expNonPositive(-beta * abs(x))
+    let d = 1 + e
+    return beta * e / (d * d)
+}
+
+@inline(__always) func abs(_ v: Vec) -> Vec {
+    unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: Vec.self)
+}
