@@ -32,7 +32,9 @@ public func spk_uniform53(_ seed: UInt64, _ firstIndex: Int64, _ word: UInt64, _
                           _ out: UnsafeMutablePointer<Double>?) -> Int32 {
     guarded {
         try require(n >= 0, "n must be >= 0, got \(n)")
-        try require(firstIndex >= 0 && firstIndex <= Int64.max - n, "first_index must be >= 0 and first_index + n must not overflow")
+        // the last stream is first_index + n - 1 (SPK_SET_INDEX = INT64_MAX itself is valid)
+        try require(firstIndex >= 0 && (n == 0 || firstIndex <= Int64.max - (n - 1)),
+                    "first_index must be >= 0 and first_index + n - 1 must not overflow")
         let out = try unwrap(out, "out")
         for b in 0..<Int(n) {
             out[b] = CounterRNG.uniform53(key: CounterRNG.key(seed: seed, index: UInt64(firstIndex) + UInt64(b)), word: word)

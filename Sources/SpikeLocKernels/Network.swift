@@ -60,31 +60,70 @@ public struct NetConfig {
 
 /// Samples per chunk of the batch (fixed, so that reductions do not depend on threads).
 let chunkSize = 8
+/// Bit l in lane l, to turn a comparison mask into an integer bitmask.
+let laneBits = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
+/// Columns of a weight tile in the event sums: 200 inputs x 32 floats = 25 KB fits L1.
+let columnTile = 32
 
 // MARK: - building blocks
 
 /// out[0 ..< width] += sum over k of base[rows[k] * stride ..< + width]; width is a multiple of 8.
 /// The workhorse of both passes: the forward current sums weight rows of spiking inputs,
 /// the weight gradient sums backpropagated currents over an input's spike times.
+///
+/// Each accumulator is a dependency chain of vector additions (latency ~4 cycles), so tiles
+/// keep 8 or more independent accumulators in flight: 64-wide tiles hold 8 registers, 32-wide
+/// tiles alternate two sets of 4 between even and odd events, and the last 8 columns use 4
+/// accumulators over events k mod 4. The summation order is fixed by `count` and `width` only.
 @inline(__always)
 func addRows(_ rows: UnsafePointer<UInt16>, _ count: Int, from base: UnsafePointer<Float>, stride: Int,
              into out: UnsafeMutablePointer<Float>, width: Int) {
     var col = 0
-    while col + 32 <= width {
-        var a0 = loadVec(out + col), a1 = loadVec(out + col + 8)
-        var a2 = loadVec(out + col + 16), a3 = loadVec(out + col + 24)
+    while col + 64 <= width {
+        var a0 = loadVec(out + col), a1 = loadVec(out + col + 8), a2 = loadVec(out + col + 16)
+        var a3 = loadVec(out + col + 24), a4 = loadVec(out + col + 32), a5 = loadVec(out + col + 40)
+        var a6 = loadVec(out + col + 48), a7 = loadVec(out + col + 56)
         for k in 0..<count {
             let p = base + Int(rows[k]) * stride + col
             a0 += loadVec(p); a1 += loadVec(p + 8); a2 += loadVec(p + 16); a3 += loadVec(p + 24)
+            a4 += loadVec(p + 32); a5 += loadVec(p + 40); a6 += loadVec(p + 48); a7 += loadVec(p + 56)
         }
-        storeVec(a0, out + col); storeVec(a1, out + col + 8)
-        storeVec(a2, out + col + 16); storeVec(a3, out + col + 24)
+        storeVec(a0, out + col); storeVec(a1, out + col + 8); storeVec(a2, out + col + 16)
+        storeVec(a3, out + col + 24); storeVec(a4, out + col + 32); storeVec(a5, out + col + 40)
+        storeVec(a6, out + col + 48); storeVec(a7, out + col + 56)
+        col += 64
+    }
+    while col + 32 <= width {
+        var a0 = loadVec(out + col), a1 = loadVec(out + col + 8)
+        var a2 = loadVec(out + col + 16), a3 = loadVec(out + col + 24)
+        var b0 = Vec(), b1 = Vec(), b2 = Vec(), b3 = Vec()
+        var k = 0
+        while k + 1 < count {
+            let p = base + Int(rows[k]) * stride + col, q = base + Int(rows[k + 1]) * stride + col
+            a0 += loadVec(p); a1 += loadVec(p + 8); a2 += loadVec(p + 16); a3 += loadVec(p + 24)
+            b0 += loadVec(q); b1 += loadVec(q + 8); b2 += loadVec(q + 16); b3 += loadVec(q + 24)
+            k += 2
+        }
+        if k < count {
+            let p = base + Int(rows[k]) * stride + col
+            a0 += loadVec(p); a1 += loadVec(p + 8); a2 += loadVec(p + 16); a3 += loadVec(p + 24)
+        }
+        storeVec(a0 + b0, out + col); storeVec(a1 + b1, out + col + 8)
+        storeVec(a2 + b2, out + col + 16); storeVec(a3 + b3, out + col + 24)
         col += 32
     }
     while col < width {
-        var a0 = loadVec(out + col)
-        for k in 0..<count { a0 += loadVec(base + Int(rows[k]) * stride + col) }
-        storeVec(a0, out + col)
+        var a0 = loadVec(out + col), a1 = Vec(), a2 = Vec(), a3 = Vec()
+        var k = 0
+        while k + 3 < count {
+            a0 += loadVec(base + Int(rows[k]) * stride + col)
+            a1 += loadVec(base + Int(rows[k + 1]) * stride + col)
+            a2 += loadVec(base + Int(rows[k + 2]) * stride + col)
+            a3 += loadVec(base + Int(rows[k + 3]) * stride + col)
+            k += 4
+        }
+        while k < count { a0 += loadVec(base + Int(rows[k]) * stride + col); k += 1 }
+        storeVec((a0 + a1) + (a2 + a3), out + col)
         col += 8
     }
 }
@@ -110,21 +149,53 @@ struct PaddedWeights {
     }
 }
 
-/// Readout aggregation m (double) of the recorded membranes u (T x Cp), with the argmax per
-/// class for the max readout.
+/// The leaky readout of one sample, u_{n+1} = a_o u_n + J_n with J_n the sum of the rows of
+/// `w` (stride Cp) listed for step n by `rows(n)`. Records u (T x Cp) and aggregates m over
+/// u_0 .. u_{T-1} on the fly, in vector registers: a compensated (Kahan) sum for mean and sum,
+/// a running maximum and its first time index for max. Writes m (double, C) and the argmax
+/// (as float, Cp lanes) into the workspace.
 @inline(__always)
-func aggregate(_ u: UnsafePointer<Float>, steps T: Int, classes C: Int, stride Cp: Int, readout: Readout,
-               into m: UnsafeMutablePointer<Double>, argmax: UnsafeMutablePointer<Int>) {
+func leakyReadout(steps T: Int, classes C: Int, stride Cp: Int, readout: Readout, decay aO: Float,
+                  w: UnsafePointer<Float>, _ ws: SNNWorkspace,
+                  rows: (Int) -> (list: UnsafePointer<UInt16>, count: Int)) {
+    let U = ws.membrane.pointer, J = ws.temp.pointer
+    let total = ws.aggregate.pointer, compensation = ws.aggregate.pointer + Cp
+    let peak = ws.aggregate.pointer + 2 * Cp, argmax = ws.argmax.pointer
+    U.update(repeating: 0, count: Cp)
+    total.update(repeating: 0, count: 2 * Cp)
+    peak.update(repeating: 0, count: Cp)    // u_0 = 0 is the maximum so far, at n = 0
+    argmax.update(repeating: 0, count: Cp)
+    for n in 0..<(T - 1) {
+        let (list, count) = rows(n)
+        if count > 0 {
+            J.update(repeating: 0, count: Cp)
+            addRows(list, count, from: w, stride: Cp, into: J, width: Cp)
+        }
+        let time = Vec(repeating: Float(n + 1))
+        var c = 0
+        while c < Cp {
+            var u = aO * loadVec(U + n * Cp + c)
+            if count > 0 { u += loadVec(J + c) }
+            storeVec(u, U + (n + 1) * Cp + c)
+            if readout == .max {
+                let better = u .> loadVec(peak + c)
+                storeVec(loadVec(peak + c).replacing(with: u, where: better), peak + c)
+                storeVec(loadVec(argmax + c).replacing(with: time, where: better), argmax + c)
+            } else {
+                let sum = loadVec(total + c), y = u - loadVec(compensation + c)
+                let t = sum + y
+                storeVec((t - sum) - y, compensation + c)
+                storeVec(t, total + c)
+            }
+            c += lanes
+        }
+    }
+    let m = ws.m.pointer
     for c in 0..<C {
         switch readout {
-        case .mean, .sum:
-            var total = 0.0
-            for n in 0..<T { total += Double(u[n * Cp + c]) }
-            m[c] = readout == .mean ? total / Double(T) : 0.01 * total
-        case .max:
-            var best = u[c], where_ = 0
-            for n in 1..<Swift.max(T, 1) where u[n * Cp + c] > best { best = u[n * Cp + c]; where_ = n }
-            m[c] = Double(best); argmax[c] = where_
+        case .mean: m[c] = Double(total[c]) / Double(T)
+        case .sum: m[c] = 0.01 * Double(total[c])
+        case .max: m[c] = Double(peak[c])
         }
     }
 }
@@ -145,23 +216,29 @@ func crossEntropy(_ m: UnsafePointer<Double>, classes C: Int, label: Int, scale:
 }
 
 /// Backward through the leaky readout: writes dJ_n = gu_{n+1} (n <= T-2) into dJ (T x Cp;
-/// row T-1 = 0) from dm (the loss gradient of the aggregated m).
+/// row T-1 = 0) from dm (the loss gradient of the aggregated m, Cp lanes, zero padded), with
+/// gu_{T-1} = du_{T-1}, gu_n = du_n + a_o gu_{n+1} and du_n = dm / T (mean), 0.01 dm (sum) or
+/// dm at the first maximum only (max).
 @inline(__always)
-func readoutBackward(dm: UnsafePointer<Float>, argmax: UnsafePointer<Int>, steps T: Int, classes C: Int, stride Cp: Int,
-                     readout: Readout, decay aO: Float, dJ: UnsafeMutablePointer<Float>) {
-    dJ.update(repeating: 0, count: T * Cp)
-    for c in 0..<C {
-        // du_n: dm/T (mean), 0.01 dm (sum), or dm at the first maximum only (max)
-        let isMax = readout == .max
-        let constant: Float = readout == .mean ? dm[c] / Float(T) : (readout == .sum ? 0.01 * dm[c] : 0)
-        let peak = isMax ? argmax[c] : -1
-        var gu = constant + (peak == T - 1 ? dm[c] : 0)
+func readoutBackward(_ ws: SNNWorkspace, steps T: Int, stride Cp: Int, readout: Readout, decay aO: Float,
+                     dJ: UnsafeMutablePointer<Float>) {
+    let dm = ws.dm.pointer, argmax = ws.argmax.pointer
+    (dJ + (T - 1) * Cp).update(repeating: 0, count: Cp)
+    var c = 0
+    while c < Cp {
+        let g = loadVec(dm + c), peak = loadVec(argmax + c)
+        let constant: Vec = readout == .mean ? g / Float(T) : (readout == .sum ? 0.01 * g : Vec())
+        @inline(__always) func du(_ n: Int) -> Vec {
+            readout == .max ? Vec().replacing(with: g, where: peak .== Float(n)) : constant
+        }
+        var gu = du(T - 1)
         var n = T - 2
         while n >= 0 {
-            dJ[n * Cp + c] = gu
-            gu = constant + (peak == n ? dm[c] : 0) + aO * gu
+            storeVec(gu, dJ + n * Cp + c)
+            gu = du(n) + aO * gu
             n -= 1
         }
+        c += lanes
     }
 }
 
@@ -172,8 +249,8 @@ final class SNNWorkspace {
     let current: Scratch<Float>, voltage: Scratch<Float>, preReset: Scratch<Float>, spikes: Scratch<Float>
     let spikeList: Scratch<UInt16>, spikePtr: Scratch<Int>
     let membrane: Scratch<Float>, dJ: Scratch<Float>, temp: Scratch<Float>
-    let m: Scratch<Double>, dm: Scratch<Float>, argmax: Scratch<Int>
-    let gv: Scratch<Float>, gs: Scratch<Float>, ds: Scratch<Float>
+    let m: Scratch<Double>, dm: Scratch<Float>, argmax: Scratch<Float>, aggregate: Scratch<Float>
+    let gv: Scratch<Float>, gs: Scratch<Float>
 
     init(steps T: Int, hiddenStride Hp: Int, classStride Cp: Int) throws {
         let th = try checkedProduct(T, Hp, what: "workspace")
@@ -183,9 +260,9 @@ final class SNNWorkspace {
         membrane = try Scratch(T * Cp, what: "workspace"); dJ = try Scratch(T * Cp, what: "workspace")
         temp = try Scratch(Swift.max(Hp, Cp), what: "workspace")
         m = try Scratch(Cp, what: "workspace"); dm = try Scratch(Cp, what: "workspace")
-        argmax = try Scratch(Cp, what: "workspace")
+        argmax = try Scratch(Cp, what: "workspace"); aggregate = try Scratch(3 * Cp, what: "workspace")
         gv = try Scratch(Hp, what: "workspace"); gs = try Scratch(Hp, what: "workspace")
-        ds = try Scratch(Hp, what: "workspace")
+        dm.zero()  // padding lanes stay 0
     }
 }
 
@@ -217,12 +294,17 @@ struct SNNKernel {
     func forward(sample s: Int, _ ws: SNNWorkspace) {
         let T = self.T, Hp = self.Hp, Cp = self.Cp
         let I = ws.current.pointer, V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
-        // I_n = x_n W1 from the inputs spiking at step n (I_{T-1} is unused)
+        // I_n = x_n W1 from the inputs spiking at step n (I_{T-1} is unused), one column tile
+        // at a time so that the tile of W1 stays in L1 across all steps
         I.update(repeating: 0, count: T * Hp)
         let stepBase = s * T
-        for n in 0..<(T - 1) {
-            let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
-            addRows(data.stepEvents + first, last - first, from: w1.pointer, stride: Hp, into: I + n * Hp, width: Hp)
+        for col in Swift.stride(from: 0, to: Hp, by: columnTile) {
+            let width = Swift.min(columnTile, Hp - col)
+            for n in 0..<(T - 1) {
+                let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
+                addRows(data.stepEvents + first, last - first, from: w1.pointer + col, stride: Hp,
+                        into: I + n * Hp + col, width: width)
+            }
         }
         // LIF dynamics with delayed reset
         V.update(repeating: 0, count: Hp)
@@ -239,27 +321,20 @@ struct SNNKernel {
                 storeVec(p * (1 - spike), V + (n + 1) * Hp + k)
                 let fire = v .> 1
                 storeVec(Vec(repeating: 0).replacing(with: 1, where: fire), S + (n + 1) * Hp + k)
-                if any(fire) {
-                    for l in 0..<lanes where fire[l] { list[count] = UInt16(truncatingIfNeeded: k + l); count += 1 }
+                // spiking lanes as a bitmask, visited lowest first without per-lane branches
+                var bits = SIMD8<Int32>().replacing(with: laneBits, where: fire).wrappedSum()
+                while bits != 0 {
+                    list[count] = UInt16(truncatingIfNeeded: k + bits.trailingZeroBitCount)
+                    count += 1
+                    bits &= bits - 1
                 }
                 k += lanes
             }
             ptr[n + 2] = count
         }
         // leaky readout u_{n+1} = a_o u_n + s_n W2
-        let U = ws.membrane.pointer, J = ws.temp.pointer
-        U.update(repeating: 0, count: Cp)
-        for n in 0..<(T - 1) {
-            J.update(repeating: 0, count: Cp)
-            addRows(list + ptr[n], ptr[n + 1] - ptr[n], from: w2.pointer, stride: Cp, into: J, width: Cp)
-            var c = 0
-            while c < Cp {
-                storeVec(aO * loadVec(U + n * Cp + c) + loadVec(J + c), U + (n + 1) * Cp + c)
-                c += lanes
-            }
-        }
-        aggregate(U, steps: T, classes: config.nOut, stride: Cp, readout: config.readout, into: ws.m.pointer,
-                  argmax: ws.argmax.pointer)
+        leakyReadout(steps: T, classes: config.nOut, stride: Cp, readout: config.readout, decay: aO,
+                     w: w2.pointer, ws) { n in (UnsafePointer(list + ptr[n]), ptr[n + 1] - ptr[n]) }
     }
 
     /// Backward pass of the sample just run forward: accumulates dW2 into `gradW2` (N_h x Cp)
@@ -269,8 +344,7 @@ struct SNNKernel {
         let T = self.T, Hp = self.Hp, Cp = self.Cp, C = config.nOut
         let loss = crossEntropy(ws.m.pointer, classes: C, label: label, scale: 1 / Double(batch), dm: ws.dm.pointer)
         let dJ = ws.dJ.pointer
-        readoutBackward(dm: ws.dm.pointer, argmax: ws.argmax.pointer, steps: T, classes: C, stride: Cp,
-                        readout: config.readout, decay: aO, dJ: dJ)
+        readoutBackward(ws, steps: T, stride: Cp, readout: config.readout, decay: aO, dJ: dJ)
         // dW2 = sum_n s_n^T dJ_n over the hidden spikes
         let list = ws.spikeList.pointer, ptr = ws.spikePtr.pointer
         for n in 0..<(T - 1) {
@@ -282,29 +356,30 @@ struct SNNKernel {
         }
         // hidden layer, reverse in time
         let V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
-        let gv = ws.gv.pointer, gs = ws.gs.pointer, ds = ws.ds.pointer
+        let gv = ws.gv.pointer, gs = ws.gs.pointer
         gv.update(repeating: 0, count: Hp)  // gv_{n+1}
         gs.update(repeating: 0, count: Hp)  // gs_{n+1}
         (gI + (T - 1) * Hp).update(repeating: 0, count: Hp)
         var n = T - 2
         while n >= 0 {
-            // ds_n = dJ_n W2^T
-            ds.update(repeating: 0, count: Hp)
-            for c in 0..<C {
-                let g = dJ[n * Cp + c]
-                if g == 0 { continue }
-                let row = w2t.pointer + c * Hp
-                var k = 0
-                while k < Hp { storeVec(loadVec(ds + k) + g * loadVec(row + k), ds + k); k += lanes }
-            }
+            let dJn = dJ + n * Cp
             var k = 0
             while k < Hp {
+                // ds_n = dJ_n W2^T, two partial sums to halve the dependency chain
+                var ds0 = Vec(), ds1 = Vec()
+                var c = 0
+                while c + 1 < C {
+                    ds0 = ds0.addingProduct(dJn[c], loadVec(w2t.pointer + c * Hp + k))
+                    ds1 = ds1.addingProduct(dJn[c + 1], loadVec(w2t.pointer + (c + 1) * Hp + k))
+                    c += 2
+                }
+                if c < C { ds0 = ds0.addingProduct(dJn[c], loadVec(w2t.pointer + c * Hp + k)) }
                 let o = n * Hp + k
                 let keep = 1 - loadVec(S + o)
                 let gvNext = loadVec(gv + k), gsNext = loadVec(gs + k)
                 storeVec(gvNext * keep, gI + o)
                 storeVec(aH * gvNext * keep + gsNext * sigmoidSurrogate(loadVec(V + o) - 1, beta: beta), gv + k)
-                storeVec(loadVec(ds + k) - gvNext * loadVec(P + o), gs + k)
+                storeVec((ds0 + ds1) - gvNext * loadVec(P + o), gs + k)
                 k += lanes
             }
             n -= 1
@@ -332,29 +407,19 @@ struct MembraneOnlyKernel {
     func workspace() throws -> SNNWorkspace { try SNNWorkspace(steps: T, hiddenStride: lanes, classStride: Cp) }
 
     func forward(sample s: Int, _ ws: SNNWorkspace) {
-        let T = self.T, Cp = self.Cp
-        let U = ws.membrane.pointer, J = ws.temp.pointer
-        U.update(repeating: 0, count: Cp)
-        for n in 0..<(T - 1) {
-            J.update(repeating: 0, count: Cp)
-            let first = Int(data.stepPtr[s * T + n]), last = Int(data.stepPtr[s * T + n + 1])
-            addRows(data.stepEvents + first, last - first, from: w.pointer, stride: Cp, into: J, width: Cp)
-            var c = 0
-            while c < Cp {
-                storeVec(aO * loadVec(U + n * Cp + c) + loadVec(J + c), U + (n + 1) * Cp + c)
-                c += lanes
-            }
+        let base = s * T
+        leakyReadout(steps: T, classes: config.nOut, stride: Cp, readout: config.readout, decay: aO,
+                     w: w.pointer, ws) { n in
+            let first = Int(data.stepPtr[base + n])
+            return (data.stepEvents + first, Int(data.stepPtr[base + n + 1]) - first)
         }
-        aggregate(U, steps: T, classes: config.nOut, stride: Cp, readout: config.readout, into: ws.m.pointer,
-                  argmax: ws.argmax.pointer)
     }
 
     /// Writes dJ (T x Cp, the gradient of the input currents) into `dJ`; returns the loss.
     func backward(label: Int, batch: Int, _ ws: SNNWorkspace, dJ: UnsafeMutablePointer<Float>) -> Double {
         let loss = crossEntropy(ws.m.pointer, classes: config.nOut, label: label, scale: 1 / Double(batch),
                                 dm: ws.dm.pointer)
-        readoutBackward(dm: ws.dm.pointer, argmax: ws.argmax.pointer, steps: T, classes: config.nOut, stride: Cp,
-                        readout: config.readout, decay: aO, dJ: dJ)
+        readoutBackward(ws, steps: T, stride: Cp, readout: config.readout, decay: aO, dJ: dJ)
         return loss
     }
 }
@@ -380,11 +445,15 @@ func inputWeightGradient(data: EventData, samples: ArraySlice<Int>, g: UnsafePoi
                          into partial: UnsafeMutablePointer<Float>) {
     let T = data.steps
     partial.update(repeating: 0, count: data.nIn * width)
-    for i in 0..<data.nIn {
-        for (slot, s) in samples.enumerated() {
-            let first = Int(data.inputPtr[s * data.nIn + i]), last = Int(data.inputPtr[s * data.nIn + i + 1])
-            addRows(data.inputEvents + first, last - first, from: g + slot * T * width, stride: width,
-                    into: partial + i * width, width: width)
+    // sample by sample and column tile by column tile, so that the tile of g stays in L1
+    for (slot, s) in samples.enumerated() {
+        for col in Swift.stride(from: 0, to: width, by: columnTile) {
+            let tile = Swift.min(columnTile, width - col)
+            for i in 0..<data.nIn {
+                let first = Int(data.inputPtr[s * data.nIn + i]), last = Int(data.inputPtr[s * data.nIn + i + 1])
+                addRows(data.inputEvents + first, last - first, from: g + slot * T * width + col, stride: width,
+                        into: partial + i * width + col, width: tile)
+            }
         }
     }
 }
