@@ -1,0 +1,85 @@
+"""spikeloc: spiking neural networks for sound localisation, with Swift kernels.
+
+Python allocates, Swift computes: the stimulus, the networks' forward and backward passes and
+the optimisers are single calls into compiled kernels (through ``spikeloc._native``, with the
+GIL released); everything here works on plain NumPy arrays.
+
+Units: times in seconds, rates in Hz (``ms = 1e-3`` and ``Hz = 1.0`` are provided, so
+``20 * ms`` reads as it should). Shapes: spikes ``(B, T, N_in)`` uint8, ``w1 (N_in, N_h)``,
+``w2 (N_h, C)`` float32, labels ``(B,)`` int64.
+
+Quick start::
+
+    import numpy as np
+    import spikeloc as sl
+    stim = sl.Stimulus.tutorial()
+    ipd, spikes = stim.generate(1024, seed=0)
+    labels = stim.labels(ipd)
+    x = sl.SpikeEvents.from_dense(spikes)
+    net = sl.SNN.for_stimulus(stim, n_hidden=100, tau_hidden=20 * sl.ms)
+    opt = sl.Adam(net, lr=0.01)
+    for start in range(0, 1024, 64):
+        batch = np.arange(start, start + 64)
+        loss, grads = net.loss_and_grad(x, labels[batch], index=batch)
+        opt.step(grads)
+    accuracy = (net.predict(x) == labels).mean()
+
+The public names are imported lazily, so ``spikeloc.reference`` (the NumPy reference) can be
+imported without the compiled extension.
+"""
+
+from importlib import import_module as _import_module
+
+__version__ = "0.1.0"
+
+#: One millisecond in seconds.
+ms = 1e-3
+#: One hertz.
+Hz = 1.0
+
+# Header constants of spikeloc.h (random-number words and the per-set stream index).
+WORD_IPD = 2**62
+WORD_PHASE = 2**62 + 1
+SET_INDEX = 2**63 - 1
+
+_LAZY = {
+    "Stimulus": "stimulus",
+    "PRESETS": "stimulus",
+    "SpikeEvents": "events",
+    "as_events": "events",
+    "SNN": "network",
+    "MembraneOnly": "network",
+    "SNNOutput": "network",
+    "MembraneOutput": "network",
+    "Adam": "optim",
+    "SGD": "optim",
+    "resolve_threads": "_native_api",
+}
+
+__all__ = ["ms", "Hz", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "default_threads",
+           "abi_version", *_LAZY]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spikeloc' has no attribute {name!r}")
+    value = getattr(_import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+def default_threads() -> int:
+    """Number of worker threads the kernels use for ``threads=0`` (one per online CPU)."""
+    from ._native_api import _native
+    return _native.default_threads()
+
+
+def abi_version() -> int:
+    """Version of the kernels' C ABI (spikeloc.h)."""
+    from ._native_api import _native
+    return _native.abi_version()

@@ -1,0 +1,179 @@
+"""Binary spike data as event lists (``spk_events`` in spikeloc.h).
+
+A data set of binary spikes ``x`` of shape ``(n_samples, T, N_in)`` is held twice:
+
+* by step: the inputs spiking in (sample s, step t) are
+  ``step_events[step_ptr[s*T + t] : step_ptr[s*T + t + 1]]`` (increasing);
+* by input: the steps at which (sample s, input i) spikes are
+  ``input_events[input_ptr[s*N_in + i] : input_ptr[s*N_in + i + 1]]`` (increasing).
+
+``step_ptr`` (int64, ``n_samples*T + 1``) and ``input_ptr`` (int64, ``n_samples*N_in + 1``)
+start at 0 and end at ``n_events``; the event arrays are uint16, so ``T`` and ``N_in`` are at
+most 65535. The networks read this form; a dense array is converted on the fly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._native_api import MAX_EVENT_DIM, _native, resolve_threads
+
+__all__ = ["SpikeEvents", "as_events"]
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _check_dense(spikes, name: str = "spikes") -> np.ndarray:
+    """A dense 0/1 spike array as uint8 C-contiguous (n, T, N_in) (no copy when possible)."""
+    if isinstance(spikes, SpikeEvents):
+        raise TypeError(f"{name}: expected a dense array, got SpikeEvents")
+    arr = np.asarray(spikes)
+    if arr.dtype == np.bool_:
+        arr = np.ascontiguousarray(arr).view(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise TypeError(
+            f"{name} must be a uint8 or bool array of 0/1 values, got dtype {arr.dtype}")
+    if arr.ndim != 3:
+        raise ValueError(f"{name} must have shape (n, T, N_in) (3 dimensions), got {arr.shape}")
+    n, steps, n_in = arr.shape
+    if not (1 <= steps <= MAX_EVENT_DIM and 1 <= n_in <= MAX_EVENT_DIM):
+        raise ValueError(
+            f"{name}: T and N_in (shape (n, T, N_in)) must be in [1, {MAX_EVENT_DIM}], "
+            f"got T={steps}, N_in={n_in}")
+    arr = np.ascontiguousarray(arr)
+    if arr.size and arr.max() > 1:
+        raise ValueError(f"{name} must contain only 0 and 1, found {int(arr.max())}")
+    return arr
+
+
+class SpikeEvents:
+    """Compact event-list form of a binary spike array of shape (n_samples, T, N_in).
+
+    Build one with :meth:`from_dense`; the arrays are read-only. ``len(events)`` is the number
+    of samples.
+    """
+
+    __slots__ = ("_n_samples", "_steps", "_n_in", "step_ptr", "step_events", "input_ptr",
+                 "input_events")
+
+    def __init__(self, n_samples, steps, n_in, step_ptr, step_events, input_ptr, input_events):
+        """Wrap existing arrays (checked for shapes and dtypes; contents are checked by the
+        kernels that read them). Prefer :meth:`from_dense`."""
+        from ._native_api import check_int
+        self._n_samples = check_int(n_samples, "n_samples", minimum=0)
+        self._steps = check_int(steps, "steps", minimum=1, maximum=MAX_EVENT_DIM)
+        self._n_in = check_int(n_in, "n_in", minimum=1, maximum=MAX_EVENT_DIM)
+        arrays = {}
+        for name, value, dtype, length in (
+                ("step_ptr", step_ptr, np.int64, self._n_samples * self._steps + 1),
+                ("step_events", step_events, np.uint16, None),
+                ("input_ptr", input_ptr, np.int64, self._n_samples * self._n_in + 1),
+                ("input_events", input_events, np.uint16, None)):
+            arr = np.asarray(value)
+            if arr.dtype != dtype:
+                raise TypeError(f"{name} must be a {np.dtype(dtype).name} array, got {arr.dtype}")
+            if arr.ndim != 1:
+                raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+            if length is not None and arr.shape[0] != length:
+                raise ValueError(f"{name} must have {length} entries, got {arr.shape[0]}")
+            arrays[name] = _readonly(np.array(arr, order="C", copy=True))
+        n_events = arrays["step_events"].shape[0]
+        if arrays["input_events"].shape[0] != n_events:
+            raise ValueError("step_events and input_events must have the same length")
+        for name in ("step_ptr", "input_ptr"):
+            a = arrays[name]
+            if a[0] != 0 or a[-1] != n_events:
+                raise ValueError(f"{name} must start at 0 and end at n_events={n_events}")
+        for name, value in arrays.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def _from_arrays(cls, n_samples, steps, n_in, step_ptr, step_events, input_ptr,
+                     input_events):
+        self = cls.__new__(cls)
+        self._n_samples, self._steps, self._n_in = int(n_samples), int(steps), int(n_in)
+        self.step_ptr = _readonly(step_ptr)
+        self.step_events = _readonly(step_events)
+        self.input_ptr = _readonly(input_ptr)
+        self.input_events = _readonly(input_events)
+        return self
+
+    @classmethod
+    def from_dense(cls, spikes, threads=None) -> "SpikeEvents":
+        """Event lists of a dense spike array, uint8 or bool of 0/1, shape (n, T, N_in)."""
+        x = _check_dense(spikes)
+        threads = resolve_threads(threads)
+        n, steps, n_in = x.shape
+        step_ptr = np.zeros(n * steps + 1, dtype=np.int64)
+        input_ptr = np.zeros(n * n_in + 1, dtype=np.int64)
+        if n:
+            _native.events_index(x, n, steps, n_in, step_ptr, input_ptr, threads)
+        n_events = int(step_ptr[-1])
+        step_events = np.empty(n_events, dtype=np.uint16)
+        input_events = np.empty(n_events, dtype=np.uint16)
+        if n:
+            _native.events_fill(x, n, steps, n_in, step_ptr, input_ptr, step_events,
+                                input_events, threads)
+        return cls._from_arrays(n, steps, n_in, step_ptr, step_events, input_ptr, input_events)
+
+    def to_dense(self, threads=None) -> np.ndarray:
+        """The dense uint8 spike array (n_samples, T, N_in)."""
+        threads = resolve_threads(threads)
+        x = np.empty((self._n_samples, self._steps, self._n_in), dtype=np.uint8)
+        if self._n_samples:
+            _native.events_to_dense(self._abi(), x, threads)
+        return x
+
+    def _abi(self) -> tuple:
+        """The ``spk_events`` struct as the tuple ``spikeloc._native`` takes."""
+        return (self._n_samples, self._steps, self._n_in, self.n_events, self.step_ptr,
+                self.step_events, self.input_ptr, self.input_events)
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples."""
+        return self._n_samples
+
+    @property
+    def steps(self) -> int:
+        """Number of time steps T."""
+        return self._steps
+
+    @property
+    def n_in(self) -> int:
+        """Number of inputs N_in."""
+        return self._n_in
+
+    @property
+    def shape(self) -> tuple:
+        """Shape (n_samples, T, N_in) of the dense array."""
+        return (self._n_samples, self._steps, self._n_in)
+
+    @property
+    def n_events(self) -> int:
+        """Total number of spikes."""
+        return int(self.step_events.shape[0])
+
+    @property
+    def density(self) -> float:
+        """Fraction of (sample, step, input) entries that are spikes."""
+        total = self._n_samples * self._steps * self._n_in
+        return self.n_events / total if total else 0.0
+
+    def __len__(self) -> int:
+        return self._n_samples
+
+    def __repr__(self) -> str:
+        return (f"SpikeEvents(n_samples={self._n_samples}, steps={self._steps}, "
+                f"n_in={self._n_in}, n_events={self.n_events})")
+
+
+def as_events(spikes, threads=None) -> SpikeEvents:
+    """``spikes`` as :class:`SpikeEvents`: returned as is, or converted from a dense uint8/bool
+    array of shape (n, T, N_in)."""
+    if isinstance(spikes, SpikeEvents):
+        return spikes
+    return SpikeEvents.from_dense(spikes, threads=threads)

@@ -1,0 +1,258 @@
+"""The interaural phase difference (IPD) stimulus (MODEL.md section 1).
+
+A pure tone of frequency ``freq`` reaches the two ears with a phase difference ``ipd``
+(radians, in [-pi/2, pi/2)). Each ear has ``anf_per_ear`` auditory nerve fibres with phase
+delays ``linspace(0, pi/2, anf_per_ear)``; each fibre spikes at step ``n`` with probability
+``rate_max dt ((1 + sin theta) / 2) ** envelope_power``. Spikes are uint8 0/1 arrays of shape
+``(n, T, N_in)`` with ``N_in = 2 anf_per_ear`` (ear 0 first).
+
+Random numbers come from a counter-based generator keyed by ``(seed, sample index)``: a
+sample's IPD and spikes depend only on the seed and its index, not on how many samples are
+generated together, on chunking, or on the thread count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Tuple, Union
+
+import numpy as np
+
+from ._native_api import (SET_INDEX, WORD_IPD, WORD_PHASE, _native, check_int, check_real,
+                          check_seed, resolve_threads)
+
+__all__ = ["Stimulus", "PRESETS", "WORD_IPD", "WORD_PHASE", "SET_INDEX"]
+
+_PHASE_MODES = ("per_set", "per_sample")
+
+
+def _check_first_index(first_index, n: int) -> int:
+    first_index = check_int(first_index, "first_index", minimum=0)
+    if first_index + n > SET_INDEX:
+        raise ValueError(
+            f"first_index + n must be <= 2**63 - 1, got first_index={first_index}, n={n}")
+    return first_index
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """IPD stimulus configuration (defaults: the Cosyne tutorial).
+
+    Attributes
+    ----------
+    dt : float
+        Time step [s], > 0 (tutorial: 1 ms).
+    duration : float
+        Duration of a sample [s], > 0; ``steps = round(duration / dt)`` (tutorial: 100 ms).
+    freq : float
+        Tone frequency [Hz] (tutorial: 20 Hz).
+    anf_per_ear : int
+        Auditory nerve fibres per ear N_a >= 1; ``n_in = 2 N_a`` (tutorial: 100).
+    rate_max : float
+        Peak firing rate [Hz], >= 0 (tutorial: 600 Hz).
+    envelope_power : float
+        Sharpness k >= 0 of the rate envelope (tutorial: 2).
+    num_classes : int
+        Number C of IPD classes over [-pi/2, pi/2) (tutorial: 12, 15 degrees each).
+    null_phase_delays : bool
+        Control condition: all fibres have phase delay 0.
+    phase_offset : "per_set", "per_sample" or float
+        Phase offset phi0 of the tone [cycles]: one draw per generated set (``"per_set"``, the
+        tutorial's behaviour: the draw depends only on the seed), one draw per sample
+        (``"per_sample"``), or a fixed number of cycles.
+    """
+
+    dt: float = 1e-3
+    duration: float = 0.1
+    freq: float = 20.0
+    anf_per_ear: int = 100
+    rate_max: float = 600.0
+    envelope_power: float = 2.0
+    num_classes: int = 12
+    null_phase_delays: bool = False
+    phase_offset: Union[str, float] = "per_set"
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        dt = check_real(self.dt, "dt")
+        if dt <= 0:
+            raise ValueError(f"dt must be > 0, got {dt}")
+        set_("dt", dt)
+        duration = check_real(self.duration, "duration")
+        if duration <= 0:
+            raise ValueError(f"duration must be > 0, got {duration}")
+        set_("duration", duration)
+        if round(duration / dt) < 1:
+            raise ValueError(
+                f"duration must be at least one time step: round(duration / dt) = "
+                f"round({duration} / {dt}) = 0")
+        set_("freq", check_real(self.freq, "freq"))
+        set_("anf_per_ear", check_int(self.anf_per_ear, "anf_per_ear", minimum=1))
+        rate_max = check_real(self.rate_max, "rate_max")
+        if rate_max < 0:
+            raise ValueError(f"rate_max must be >= 0, got {rate_max}")
+        set_("rate_max", rate_max)
+        k = check_real(self.envelope_power, "envelope_power")
+        if k < 0:
+            raise ValueError(f"envelope_power must be >= 0, got {k}")
+        set_("envelope_power", k)
+        set_("num_classes", check_int(self.num_classes, "num_classes", minimum=1))
+        if not isinstance(self.null_phase_delays, (bool, np.bool_)):
+            raise TypeError(
+                f"null_phase_delays must be a bool, got {type(self.null_phase_delays).__name__}")
+        set_("null_phase_delays", bool(self.null_phase_delays))
+        po = self.phase_offset
+        if isinstance(po, str):
+            if po not in _PHASE_MODES:
+                raise ValueError(
+                    f"phase_offset must be 'per_set', 'per_sample' or a number of cycles, "
+                    f"got {po!r}")
+        elif isinstance(po, numbers.Real) and not isinstance(po, (bool, np.bool_)):
+            set_("phase_offset", check_real(po, "phase_offset"))
+        else:
+            raise TypeError(
+                f"phase_offset must be 'per_set', 'per_sample' or a float, got "
+                f"{type(po).__name__}")
+
+    # ---- presets -------------------------------------------------------------------------
+    @classmethod
+    def tutorial(cls, **overrides) -> "Stimulus":
+        """The Cosyne tutorial (seed 002): dt = 1 ms, 100 ms, 20 Hz, 2 x 100 fibres."""
+        return cls(**overrides)
+
+    @classmethod
+    def hz250(cls, **overrides) -> "Stimulus":
+        """The 250 Hz study (seed 000): dt = 0.1 ms, f = 250 Hz (1000 steps)."""
+        kw = dict(dt=1e-4, freq=250.0)
+        kw.update(overrides)
+        return cls(**kw)
+
+    def replace(self, **changes) -> "Stimulus":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    # ---- derived sizes -------------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        """Number of time steps T = round(duration / dt)."""
+        return int(round(self.duration / self.dt))
+
+    @property
+    def n_in(self) -> int:
+        """Number of inputs N_in = 2 anf_per_ear."""
+        return 2 * self.anf_per_ear
+
+    def _params(self) -> tuple:
+        return (self.dt, self.steps, self.freq, self.anf_per_ear, self.rate_max,
+                self.envelope_power, int(self.null_phase_delays))
+
+    # ---- random draws --------------------------------------------------------------------
+    def draw_ipd(self, n: int, seed: int = 0, first_index: int = 0) -> np.ndarray:
+        """IPDs of samples ``first_index .. first_index + n - 1`` [rad], float64 (n,), uniform in
+        [-pi/2, pi/2)."""
+        n = check_int(n, "n", minimum=0)
+        seed = check_seed(seed)
+        first_index = _check_first_index(first_index, n)
+        u = np.empty(n, dtype=np.float64)
+        if n:
+            _native.uniform53(seed, first_index, WORD_IPD, u)
+        return -np.pi / 2 + np.pi * u
+
+    def phases(self, n: int, seed: int = 0, first_index: int = 0) -> np.ndarray:
+        """Phase offsets phi0 [cycles] used for samples ``first_index ..`` , float64 (n,).
+
+        ``per_set``: one value for all samples of the seed; ``per_sample``: one draw per
+        sample index; a float: that value.
+        """
+        n = check_int(n, "n", minimum=0)
+        seed = check_seed(seed)
+        first_index = _check_first_index(first_index, n)
+        if self.phase_offset == "per_set":
+            one = np.empty(1, dtype=np.float64)
+            _native.uniform53(seed, SET_INDEX, WORD_PHASE, one)
+            return np.full(n, one[0])
+        if self.phase_offset == "per_sample":
+            out = np.empty(n, dtype=np.float64)
+            if n:
+                _native.uniform53(seed, first_index, WORD_PHASE, out)
+            return out
+        return np.full(n, float(self.phase_offset))
+
+    # ---- spikes ----------------------------------------------------------------------------
+    def spikes_for(self, ipd, seed: int = 0, first_index: int = 0, threads=None) -> np.ndarray:
+        """Spikes for given IPDs.
+
+        Parameters
+        ----------
+        ipd : array_like of float, shape (n,)
+            IPDs [rad] (finite).
+        seed, first_index : int
+            Random stream: sample ``b`` uses the stream ``(seed, first_index + b)``.
+        threads : int or None
+            Worker threads (None: ``SPIKELOC_NUM_THREADS`` or all cores).
+
+        Returns
+        -------
+        spikes : uint8 array (n, T, N_in) of 0/1.
+        """
+        arr = np.asarray(ipd)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
+                                       or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"ipd must be a real array, got dtype {arr.dtype}")
+        if arr.ndim != 1:
+            raise ValueError(f"ipd must be one-dimensional (n,), got shape {arr.shape}")
+        ipd = np.ascontiguousarray(arr, dtype=np.float64)
+        if not np.isfinite(ipd).all():
+            raise ValueError("ipd contains NaN or infinite values")
+        n = ipd.shape[0]
+        seed = check_seed(seed)
+        first_index = _check_first_index(first_index, n)
+        threads = resolve_threads(threads)
+        phase = self.phases(n, seed, first_index)
+        spikes = np.empty((n, self.steps, self.n_in), dtype=np.uint8)
+        if n:
+            _native.stimulus(self._params(), ipd, phase, seed, first_index, spikes, threads)
+        return spikes
+
+    def generate(self, n: int, seed: int = 0, first_index: int = 0,
+                 threads=None) -> Tuple[np.ndarray, np.ndarray]:
+        """Draw ``n`` samples: returns ``(ipd, spikes)``.
+
+        ipd : float64 (n,) [rad], uniform in [-pi/2, pi/2)
+        spikes : uint8 (n, T, N_in)
+
+        Sample ``b`` is the sample of index ``first_index + b`` of the seed's stream, so
+        ``generate(10, s)`` equals ``generate(5, s)`` followed by ``generate(5, s,
+        first_index=5)``.
+        """
+        ipd = self.draw_ipd(n, seed, first_index)
+        return ipd, self.spikes_for(ipd, seed, first_index, threads)
+
+    # ---- classes ---------------------------------------------------------------------------
+    def labels(self, ipd) -> np.ndarray:
+        """Class of each IPD: ``clip(floor((ipd + pi/2) C / pi), 0, C-1)``, int64, same shape."""
+        arr = np.asarray(ipd, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise ValueError("ipd contains NaN or infinite values")
+        c = np.floor((arr + np.pi / 2) * self.num_classes / np.pi)
+        return np.clip(c, 0, self.num_classes - 1).astype(np.int64)
+
+    def midpoints(self, labels) -> np.ndarray:
+        """IPD estimate of each class, its midpoint ``(c + 1/2) pi / C - pi/2`` [rad], float64."""
+        arr = np.asarray(labels)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"labels must be an integer array, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.num_classes):
+            raise ValueError(f"labels must be in [0, {self.num_classes})")
+        return (arr.astype(np.float64) + 0.5) * np.pi / self.num_classes - np.pi / 2
+
+    def abs_error_deg(self, ipd, predicted) -> np.ndarray:
+        """Absolute error ``|ipd - midpoint(predicted)|`` [degrees], float64."""
+        return np.abs(np.asarray(ipd, dtype=np.float64) - self.midpoints(predicted)) * 180 / math.pi
+
+
+#: Named stimulus configurations.
+PRESETS = {"tutorial": Stimulus.tutorial(), "250hz": Stimulus.hz250()}
