@@ -79,10 +79,35 @@ public struct EventData {
     }
 }
 
-/// True when 16 bytes starting at `p` are all zero.
-@inline(__always) private func allZero16(_ p: UnsafePointer<UInt8>) -> Bool {
-    let v = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt8>.self)
-    return v == SIMD16<UInt8>()
+/// Calls `visit(i)` for every nonzero byte row[i], i increasing, 8 bytes at a time with a
+/// bitmask (no branch per byte: at 22% density those branches would mispredict constantly).
+/// For bytes that are 0 or 1, multiplying the 64-bit word by 0x0102040810204080 moves byte k
+/// to bit 56 + k (all partial products land on distinct bits, so nothing carries).
+/// Returns false if a byte other than 0 or 1 was seen.
+@inline(__always)
+private func forEachSpike(_ row: UnsafePointer<UInt8>, _ n: Int, _ visit: (Int) -> Void) -> Bool {
+    var valid = true
+    var i = 0
+    while i + 8 <= n {
+        let word = UInt64(littleEndian: UnsafeRawPointer(row + i).loadUnaligned(as: UInt64.self))
+        if word != 0 {
+            if word & 0xFEFE_FEFE_FEFE_FEFE != 0 { valid = false }
+            var bits = ((word & 0x0101_0101_0101_0101) &* 0x0102_0408_1020_4080) >> 56
+            while bits != 0 {
+                visit(i + bits.trailingZeroBitCount)
+                bits &= bits - 1
+            }
+        }
+        i += 8
+    }
+    while i < n {
+        if row[i] != 0 {
+            if row[i] > 1 { valid = false }
+            visit(i)
+        }
+        i += 1
+    }
+    return valid
 }
 
 /// Pass 1: per-(sample, step) and per-(sample, input) event counts, as prefix sums.
@@ -101,29 +126,20 @@ public func indexEvents(
             let inputCounts = inputPtr + s * nIn + 1
             inputCounts.update(repeating: 0, count: nIn)
             for t in 0..<steps {
-                let row = x + (s * steps + t) * nIn
                 var count: Int64 = 0
-                var i = 0
-                while i < nIn {
-                    if i + 16 <= nIn && allZero16(row + i) { i += 16; continue }
-                    let end = Swift.min(i + 16, nIn)
-                    while i < end {
-                        let v = row[i]
-                        if v != 0 {
-                            if v != 1 && invalidPtr[s] < 0 { invalidPtr[s] = (t * nIn + i) }
-                            count += 1
-                            inputCounts[i] += 1
-                        }
-                        i += 1
-                    }
+                let valid = forEachSpike(x + (s * steps + t) * nIn, nIn) { i in
+                    count += 1
+                    inputCounts[i] += 1
                 }
+                if !valid && invalidPtr[s] < 0 { invalidPtr[s] = t }
                 stepPtr[s * steps + t + 1] = count
             }
         }
     }
     if let s = invalid.firstIndex(where: { $0 >= 0 }) {
-        let e = invalid[s]
-        throw KernelError.value("spikes must contain only 0 and 1; spikes[\(s), \(e / nIn), \(e % nIn)] = \(x[s * steps * nIn + e])")
+        let t = invalid[s], row = x + (s * steps + t) * nIn
+        let i = (0..<nIn).first { row[$0] > 1 } ?? 0
+        throw KernelError.value("spikes must contain only 0 and 1; spikes[\(s), \(t), \(i)] = \(row[i])")
     }
     stepPtr[0] = 0
     inputPtr[0] = 0
@@ -157,26 +173,18 @@ public func fillEvents(
                 if c[i] < 0 || next < c[i] || next > total { badPtr[s] = true; return }
             }
             for t in 0..<steps {
-                let row = x + (s * steps + t) * nIn
                 var pos = stepPtr[s * steps + t]
                 let end = stepPtr[s * steps + t + 1]
                 if pos < 0 || end < pos || end > total { badPtr[s] = true; return }
-                var i = 0
-                while i < nIn {
-                    if i + 16 <= nIn && allZero16(row + i) { i += 16; continue }
-                    let stop = Swift.min(i + 16, nIn)
-                    while i < stop {
-                        if row[i] != 0 {
-                            if pos >= end || c[i] >= inputPtr[s * nIn + i + 1] { badPtr[s] = true; return }
-                            stepEvents[Int(pos)] = UInt16(truncatingIfNeeded: i)
-                            inputEvents[Int(c[i])] = UInt16(truncatingIfNeeded: t)
-                            pos += 1
-                            c[i] += 1
-                        }
-                        i += 1
-                    }
+                var overflow = false
+                _ = forEachSpike(x + (s * steps + t) * nIn, nIn) { i in
+                    if overflow || pos >= end || c[i] >= inputPtr[s * nIn + i + 1] { overflow = true; return }
+                    stepEvents[Int(pos)] = UInt16(truncatingIfNeeded: i)
+                    inputEvents[Int(c[i])] = UInt16(truncatingIfNeeded: t)
+                    pos += 1
+                    c[i] += 1
                 }
-                if pos != end { badPtr[s] = true; return }
+                if overflow || pos != end { badPtr[s] = true; return }
             }
         }
     }
