@@ -54,22 +54,66 @@ let maxScratchBytes = 1 << 40
 
 // MARK: - scratch memory
 
-/// Aligned, malloc-backed scratch buffer; allocation failure is reported as an error, never a trap.
-final class Scratch<T> {
-    let pointer: UnsafeMutablePointer<T>
-    let count: Int
-    init(_ count: Int, what: String) throws {
-        let bytes = try checkedProduct(Swift.max(count, 1), MemoryLayout<T>.stride, what: what)
+/// Keeps freed scratch blocks for reuse by later calls. Large blocks come from mmap, and
+/// unmapping them after every call costs page faults on the next call and, with worker threads
+/// on other CPUs, TLB-shootdown interrupts (very expensive in a virtual machine): without the
+/// pool the gradient kernels ran slower on two threads than on one. The pool holds at most
+/// `limit` bytes; blocks are matched by exact size, which repeats from call to call.
+final class ScratchPool {
+    static let shared = ScratchPool(limit: 1 << 30)
+    private let lock: UnsafeMutablePointer<pthread_mutex_t>
+    private var blocks: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var pooledBytes = 0
+    private let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+        lock = .allocate(capacity: 1)
+        pthread_mutex_init(lock, nil)
+    }
+
+    /// A 64-byte aligned block of `bytes` bytes, or nil if memory is exhausted.
+    func take(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        pthread_mutex_lock(lock)
+        if let block = blocks[bytes]?.popLast() {
+            pooledBytes -= bytes
+            pthread_mutex_unlock(lock)
+            return block
+        }
+        pthread_mutex_unlock(lock)
         // 64-byte alignment: rows whose stride is a multiple of 8 floats then never split a
         // 32-byte vector load across two cache lines
         var raw: UnsafeMutableRawPointer?
-        guard bytes <= maxScratchBytes, posix_memalign(&raw, 64, bytes) == 0, let raw else {
+        return posix_memalign(&raw, 64, bytes) == 0 ? raw : nil
+    }
+
+    func give(_ block: UnsafeMutableRawPointer, _ bytes: Int) {
+        pthread_mutex_lock(lock)
+        if pooledBytes + bytes <= limit {
+            blocks[bytes, default: []].append(block)
+            pooledBytes += bytes
+            pthread_mutex_unlock(lock)
+        } else {
+            pthread_mutex_unlock(lock)
+            free(block)
+        }
+    }
+}
+
+/// Aligned scratch buffer from the pool; allocation failure is reported as an error, never a trap.
+final class Scratch<T> {
+    let pointer: UnsafeMutablePointer<T>
+    let count: Int
+    private let bytes: Int
+    init(_ count: Int, what: String) throws {
+        bytes = try checkedProduct(Swift.max(count, 1), MemoryLayout<T>.stride, what: what)
+        guard bytes <= maxScratchBytes, let raw = ScratchPool.shared.take(bytes) else {
             throw KernelError.memory("\(what): cannot allocate \(bytes) bytes")
         }
         self.pointer = raw.bindMemory(to: T.self, capacity: Swift.max(count, 1))
         self.count = count
     }
-    deinit { free(pointer) }
+    deinit { ScratchPool.shared.give(UnsafeMutableRawPointer(pointer), bytes) }
     func zero() where T: Numeric { pointer.update(repeating: 0, count: count) }
 }
 
