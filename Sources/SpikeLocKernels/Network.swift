@@ -200,6 +200,25 @@ func leakyReadout(steps T: Int, classes C: Int, stride Cp: Int, readout: Readout
     }
 }
 
+/// Weights r_n of the linear readouts (nil for max): m = sum_n r_n J_n with
+/// r_n = scale sum_{k=0}^{T-2-n} a_o^k for n <= T-2 and r_{T-1} = 0, because
+/// sum_{n=0}^{T-1} u_n = sum_k J_k (1 + a_o + ... + a_o^{T-2-k}) when u_0 = 0.
+/// scale is 1/T (mean) or 0.01 (sum). Computed in double by the recursion r = 1 + a r.
+func linearReadoutWeights(_ readout: Readout, steps T: Int, decay aO: Double) throws -> Scratch<Float>? {
+    guard readout != .max else { return nil }
+    let scale = readout == .mean ? 1 / Double(T) : 0.01
+    let weights = try Scratch<Float>(T, what: "readout weights")
+    weights.pointer[T - 1] = 0
+    var geometric = 0.0
+    var n = T - 2
+    while n >= 0 {
+        geometric = 1 + aO * geometric
+        weights.pointer[n] = Float(scale * geometric)
+        n -= 1
+    }
+    return weights
+}
+
 /// Cross-entropy of log-softmax(m) at `label`; writes dm = (softmax(m) - onehot) * scale.
 @inline(__always)
 func crossEntropy(_ m: UnsafePointer<Double>, classes C: Int, label: Int, scale: Double,
@@ -250,7 +269,7 @@ final class SNNWorkspace {
     let spikeList: Scratch<UInt16>, spikePtr: Scratch<Int>
     let membrane: Scratch<Float>, dJ: Scratch<Float>, temp: Scratch<Float>
     let m: Scratch<Double>, dm: Scratch<Float>, argmax: Scratch<Float>, aggregate: Scratch<Float>
-    let gv: Scratch<Float>, gs: Scratch<Float>
+    let gv: Scratch<Float>, gs: Scratch<Float>, spikeCount: Scratch<Float>
 
     init(steps T: Int, hiddenStride Hp: Int, classStride Cp: Int) throws {
         let th = try checkedProduct(T, Hp, what: "workspace")
@@ -262,6 +281,7 @@ final class SNNWorkspace {
         m = try Scratch(Cp, what: "workspace"); dm = try Scratch(Cp, what: "workspace")
         argmax = try Scratch(Cp, what: "workspace"); aggregate = try Scratch(3 * Cp, what: "workspace")
         gv = try Scratch(Hp, what: "workspace"); gs = try Scratch(Hp, what: "workspace")
+        spikeCount = try Scratch(Hp, what: "workspace")
         dm.zero()  // padding lanes stay 0
     }
 }
@@ -273,6 +293,10 @@ struct SNNKernel {
     let w2: PaddedWeights   // N_h x Cp
     let w2t: PaddedWeights  // C x Hp
     let aH: Float, aO: Float, beta: Float
+    /// Mean and sum readouts are linear in the hidden spikes: m = z W2 with the weighted spike
+    /// count z = sum_n r_n s_n (see `linearReadoutWeights`), so training needs no readout
+    /// recursion. The max readout, and any call that records the membrane, runs the recursion.
+    let linearWeights: Scratch<Float>?
     var T: Int { config.steps }
     var Hp: Int { w1.stride }
     var Cp: Int { w2.stride }
@@ -285,13 +309,16 @@ struct SNNKernel {
         aH = Float(exp(-config.dt / config.tauHidden))
         aO = Float(exp(-config.dt / config.tauOutput))
         beta = Float(config.beta)
+        linearWeights = try linearReadoutWeights(config.readout, steps: config.steps, decay: exp(-config.dt / config.tauOutput))
     }
 
     func workspace() throws -> SNNWorkspace { try SNNWorkspace(steps: T, hiddenStride: Hp, classStride: Cp) }
 
-    /// Forward pass of sample `s`: fills currents, voltages, pre-reset values, spikes (and the
-    /// spike list per step), the output membranes and the aggregated m.
-    func forward(sample s: Int, _ ws: SNNWorkspace) {
+    /// Forward pass of sample `s`: fills currents, voltages, pre-reset values and spikes, then
+    /// the readout m. With a linear readout m always comes from the weighted spike count (so
+    /// logits do not depend on what is recorded); the membrane recursion runs for the max
+    /// readout and when `recordMembrane` asks for u.
+    func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool = false) {
         let T = self.T, Hp = self.Hp, Cp = self.Cp
         let I = ws.current.pointer, V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
         // I_n = x_n W1 from the inputs spiking at step n (I_{T-1} is unused), one column tile
@@ -306,9 +333,13 @@ struct SNNKernel {
                         into: I + n * Hp + col, width: width)
             }
         }
-        // LIF dynamics with delayed reset
+        let linear = linearWeights != nil, recursion = !linear || recordMembrane
+        // LIF dynamics with delayed reset; the weighted spike count z (linear readouts) and
+        // the list of spiking units per step (membrane recursion)
         V.update(repeating: 0, count: Hp)
         S.update(repeating: 0, count: Hp)
+        let z = ws.spikeCount.pointer, r = linearWeights?.pointer
+        z.update(repeating: 0, count: Hp)
         let list = ws.spikeList.pointer, ptr = ws.spikePtr.pointer
         ptr[0] = 0; ptr[1] = 0
         var count = 0
@@ -320,21 +351,38 @@ struct SNNKernel {
                 storeVec(p, P + n * Hp + k)
                 storeVec(p * (1 - spike), V + (n + 1) * Hp + k)
                 let fire = v .> 1
-                storeVec(Vec(repeating: 0).replacing(with: 1, where: fire), S + (n + 1) * Hp + k)
-                // spiking lanes as a bitmask, visited lowest first without per-lane branches
-                var bits = SIMD8<Int32>().replacing(with: laneBits, where: fire).wrappedSum()
-                while bits != 0 {
-                    list[count] = UInt16(truncatingIfNeeded: k + bits.trailingZeroBitCount)
-                    count += 1
-                    bits &= bits - 1
+                let next = Vec(repeating: 0).replacing(with: 1, where: fire)
+                storeVec(next, S + (n + 1) * Hp + k)
+                if linear {
+                    storeVec(loadVec(z + k).addingProduct(r![n + 1], next), z + k)
+                }
+                if recursion {
+                    // spiking lanes as a bitmask, visited lowest first without per-lane branches
+                    var bits = SIMD8<Int32>().replacing(with: laneBits, where: fire).wrappedSum()
+                    while bits != 0 {
+                        list[count] = UInt16(truncatingIfNeeded: k + bits.trailingZeroBitCount)
+                        count += 1
+                        bits &= bits - 1
+                    }
                 }
                 k += lanes
             }
             ptr[n + 2] = count
         }
-        // leaky readout u_{n+1} = a_o u_n + s_n W2
-        leakyReadout(steps: T, classes: config.nOut, stride: Cp, readout: config.readout, decay: aO,
-                     w: w2.pointer, ws) { n in (UnsafePointer(list + ptr[n]), ptr[n + 1] - ptr[n]) }
+        if recursion {
+            // leaky readout u_{n+1} = a_o u_n + s_n W2
+            leakyReadout(steps: T, classes: config.nOut, stride: Cp, readout: config.readout, decay: aO,
+                         w: w2.pointer, ws) { n in (UnsafePointer(list + ptr[n]), ptr[n + 1] - ptr[n]) }
+        }
+        if linear {
+            // m_c = sum_j z_j W2[j, c]
+            for c in 0..<config.nOut {
+                var acc = Vec()
+                var k = 0
+                while k < Hp { acc = acc.addingProduct(loadVec(z + k), loadVec(w2t.pointer + c * Hp + k)); k += lanes }
+                ws.m.pointer[c] = Double(acc.sum())
+            }
+        }
     }
 
     /// Backward pass of the sample just run forward: accumulates dW2 into `gradW2` (N_h x Cp)
@@ -343,7 +391,25 @@ struct SNNKernel {
                   gradW2: UnsafeMutablePointer<Float>) -> Double {
         let T = self.T, Hp = self.Hp, Cp = self.Cp, C = config.nOut
         let loss = crossEntropy(ws.m.pointer, classes: C, label: label, scale: 1 / Double(batch), dm: ws.dm.pointer)
-        let dJ = ws.dJ.pointer
+        let dm = ws.dm.pointer, dJ = ws.dJ.pointer, q = ws.temp.pointer
+        if let r = linearWeights?.pointer {
+            // dJ_n = r_n dm: dW2 = z^T dm, and ds_n = dJ_n W2^T = r_n q with q = W2 dm
+            let z = ws.spikeCount.pointer
+            for j in 0..<config.nHidden where z[j] != 0 {
+                let row = gradW2 + j * Cp
+                var c = 0
+                while c < Cp { storeVec(loadVec(row + c).addingProduct(z[j], loadVec(dm + c)), row + c); c += lanes }
+            }
+            var k = 0
+            while k < Hp {
+                var acc = Vec()
+                for c in 0..<C { acc = acc.addingProduct(dm[c], loadVec(w2t.pointer + c * Hp + k)) }
+                storeVec(acc, q + k)
+                k += lanes
+            }
+            hiddenBackward(ws, gI: gI) { n, k in r[n] * loadVec(q + k) }
+            return loss
+        }
         readoutBackward(ws, steps: T, stride: Cp, readout: config.readout, decay: aO, dJ: dJ)
         // dW2 = sum_n s_n^T dJ_n over the hidden spikes
         let list = ws.spikeList.pointer, ptr = ws.spikePtr.pointer
@@ -354,7 +420,27 @@ struct SNNKernel {
                 while c < Cp { storeVec(loadVec(row + c) + loadVec(dJ + n * Cp + c), row + c); c += lanes }
             }
         }
-        // hidden layer, reverse in time
+        hiddenBackward(ws, gI: gI) { n, k in
+            // ds_n = dJ_n W2^T, two partial sums to halve the dependency chain
+            let dJn = dJ + n * Cp
+            var ds0 = Vec(), ds1 = Vec()
+            var c = 0
+            while c + 1 < C {
+                ds0 = ds0.addingProduct(dJn[c], loadVec(w2t.pointer + c * Hp + k))
+                ds1 = ds1.addingProduct(dJn[c + 1], loadVec(w2t.pointer + (c + 1) * Hp + k))
+                c += 2
+            }
+            if c < C { ds0 = ds0.addingProduct(dJn[c], loadVec(w2t.pointer + c * Hp + k)) }
+            return ds0 + ds1
+        }
+        return loss
+    }
+
+    /// The hidden layer in reverse time, given ds(n, k): the readout's gradient of the spikes
+    /// s_n in lanes k ..< k + 8. Writes gI (T x Hp).
+    @inline(__always)
+    func hiddenBackward(_ ws: SNNWorkspace, gI: UnsafeMutablePointer<Float>, ds: (Int, Int) -> Vec) {
+        let T = self.T, Hp = self.Hp
         let V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
         let gv = ws.gv.pointer, gs = ws.gs.pointer
         gv.update(repeating: 0, count: Hp)  // gv_{n+1}
@@ -362,29 +448,18 @@ struct SNNKernel {
         (gI + (T - 1) * Hp).update(repeating: 0, count: Hp)
         var n = T - 2
         while n >= 0 {
-            let dJn = dJ + n * Cp
             var k = 0
             while k < Hp {
-                // ds_n = dJ_n W2^T, two partial sums to halve the dependency chain
-                var ds0 = Vec(), ds1 = Vec()
-                var c = 0
-                while c + 1 < C {
-                    ds0 = ds0.addingProduct(dJn[c], loadVec(w2t.pointer + c * Hp + k))
-                    ds1 = ds1.addingProduct(dJn[c + 1], loadVec(w2t.pointer + (c + 1) * Hp + k))
-                    c += 2
-                }
-                if c < C { ds0 = ds0.addingProduct(dJn[c], loadVec(w2t.pointer + c * Hp + k)) }
                 let o = n * Hp + k
                 let keep = 1 - loadVec(S + o)
                 let gvNext = loadVec(gv + k), gsNext = loadVec(gs + k)
                 storeVec(gvNext * keep, gI + o)
                 storeVec(aH * gvNext * keep + gsNext * sigmoidSurrogate(loadVec(V + o) - 1, beta: beta), gv + k)
-                storeVec((ds0 + ds1) - gvNext * loadVec(P + o), gs + k)
+                storeVec(ds(n, k) - gvNext * loadVec(P + o), gs + k)
                 k += lanes
             }
             n -= 1
         }
-        return loss
     }
 }
 
@@ -488,7 +563,7 @@ public func snnForward(_ config: NetConfig, _ data: EventData, index: UnsafePoin
     _ = try checkedProduct(batch, config.steps, Swift.max(config.nHidden, config.nOut), what: "recordings")
     let kernel = try SNNKernel(config, data, w1: w1, w2: w2)
     try parallelFor(batch, threads: threads, makeContext: kernel.workspace) { ws, b in
-        kernel.forward(sample: samples[b], ws)
+        kernel.forward(sample: samples[b], ws, recordMembrane: outputs.outputMembrane != nil)
         writeRecordings(ws, b: b, T: config.steps, C: config.nOut, Cp: kernel.Cp, H: config.nHidden, Hp: kernel.Hp, outputs)
     }
 }
