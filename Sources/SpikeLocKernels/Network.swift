@@ -271,7 +271,9 @@ final class SNNWorkspace {
     let m: Scratch<Double>, dm: Scratch<Float>, argmax: Scratch<Float>, aggregate: Scratch<Float>
     let gv: Scratch<Float>, gs: Scratch<Float>, spikeCount: Scratch<Float>
 
-    init(steps T: Int, hiddenStride Hp: Int, classStride Cp: Int) throws {
+    /// `countSize`: length of the weighted spike count (hidden units, or inputs for the
+    /// membrane-only network).
+    init(steps T: Int, hiddenStride Hp: Int, classStride Cp: Int, countSize: Int? = nil) throws {
         let th = try checkedProduct(T, Hp, what: "workspace")
         current = try Scratch(th, what: "workspace"); voltage = try Scratch(th, what: "workspace")
         preReset = try Scratch(th, what: "workspace"); spikes = try Scratch(th, what: "workspace")
@@ -281,7 +283,7 @@ final class SNNWorkspace {
         m = try Scratch(Cp, what: "workspace"); dm = try Scratch(Cp, what: "workspace")
         argmax = try Scratch(Cp, what: "workspace"); aggregate = try Scratch(3 * Cp, what: "workspace")
         gv = try Scratch(Hp, what: "workspace"); gs = try Scratch(Hp, what: "workspace")
-        spikeCount = try Scratch(Hp, what: "workspace")
+        spikeCount = try Scratch(countSize ?? Hp, what: "workspace")
         dm.zero()  // padding lanes stay 0
     }
 }
@@ -470,31 +472,64 @@ struct MembraneOnlyKernel {
     let data: EventData
     let w: PaddedWeights  // N_in x Cp
     let aO: Float
+    /// As for the spiking network: with a mean or sum readout, m = z W with the weighted input
+    /// spike count z_i = sum over i's spike times t of r_t, and dW = z^T dm.
+    let linearWeights: Scratch<Float>?
     var T: Int { config.steps }
     var Cp: Int { w.stride }
+    var linear: Bool { linearWeights != nil }
 
     init(_ config: NetConfig, _ data: EventData, w: UnsafePointer<Float>) throws {
         self.config = config; self.data = data
         self.w = try PaddedWeights(w, rows: config.nIn, cols: config.nOut, name: "w")
         aO = Float(exp(-config.dt / config.tauOutput))
+        linearWeights = try linearReadoutWeights(config.readout, steps: config.steps, decay: exp(-config.dt / config.tauOutput))
     }
 
-    func workspace() throws -> SNNWorkspace { try SNNWorkspace(steps: T, hiddenStride: lanes, classStride: Cp) }
+    func workspace() throws -> SNNWorkspace {
+        try SNNWorkspace(steps: T, hiddenStride: lanes, classStride: Cp, countSize: config.nIn)
+    }
 
-    func forward(sample s: Int, _ ws: SNNWorkspace) {
-        let base = s * T
-        leakyReadout(steps: T, classes: config.nOut, stride: Cp, readout: config.readout, decay: aO,
-                     w: w.pointer, ws) { n in
-            let first = Int(data.stepPtr[base + n])
-            return (data.stepEvents + first, Int(data.stepPtr[base + n + 1]) - first)
+    func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool = false) {
+        if !linear || recordMembrane {
+            let base = s * T
+            leakyReadout(steps: T, classes: config.nOut, stride: Cp, readout: config.readout, decay: aO,
+                         w: w.pointer, ws) { n in
+                let first = Int(data.stepPtr[base + n])
+                return (data.stepEvents + first, Int(data.stepPtr[base + n + 1]) - first)
+            }
         }
+        guard let r = linearWeights?.pointer else { return }
+        // z_i = sum of r_t over the steps t at which input i spikes; m = z W
+        let nIn = config.nIn, z = ws.spikeCount.pointer, acc = ws.temp.pointer
+        acc.update(repeating: 0, count: Cp)
+        for i in 0..<nIn {
+            var total: Float = 0
+            for e in Int(data.inputPtr[s * nIn + i])..<Int(data.inputPtr[s * nIn + i + 1]) { total += r[Int(data.inputEvents[e])] }
+            z[i] = total
+            if total == 0 { continue }
+            var c = 0
+            while c < Cp { storeVec(loadVec(acc + c).addingProduct(total, loadVec(w.pointer + i * Cp + c)), acc + c); c += lanes }
+        }
+        for c in 0..<config.nOut { ws.m.pointer[c] = Double(acc[c]) }
     }
 
-    /// Writes dJ (T x Cp, the gradient of the input currents) into `dJ`; returns the loss.
-    func backward(label: Int, batch: Int, _ ws: SNNWorkspace, dJ: UnsafeMutablePointer<Float>) -> Double {
+    /// Loss of the sample just run forward. Linear readouts add z^T dm to `gradW` (N_in x Cp);
+    /// the max readout writes dJ (T x Cp, the gradient of the input currents) into `dJ`.
+    func backward(label: Int, batch: Int, _ ws: SNNWorkspace, dJ: UnsafeMutablePointer<Float>,
+                  gradW: UnsafeMutablePointer<Float>) -> Double {
         let loss = crossEntropy(ws.m.pointer, classes: config.nOut, label: label, scale: 1 / Double(batch),
                                 dm: ws.dm.pointer)
-        readoutBackward(ws, steps: T, stride: Cp, readout: config.readout, decay: aO, dJ: dJ)
+        if linear {
+            let z = ws.spikeCount.pointer, dm = ws.dm.pointer
+            for i in 0..<config.nIn where z[i] != 0 {
+                let row = gradW + i * Cp
+                var c = 0
+                while c < Cp { storeVec(loadVec(row + c).addingProduct(z[i], loadVec(dm + c)), row + c); c += lanes }
+            }
+        } else {
+            readoutBackward(ws, steps: T, stride: Cp, readout: config.readout, decay: aO, dJ: dJ)
+        }
         return loss
     }
 }
@@ -628,7 +663,7 @@ public func membraneOnlyForward(_ config: NetConfig, _ data: EventData, index: U
     let kernel = try MembraneOnlyKernel(config, data, w: w)
     let outputs = ForwardOutputs(logits: logits, outputMembrane: outputMembrane)
     try parallelFor(batch, threads: threads, makeContext: kernel.workspace) { ws, b in
-        kernel.forward(sample: samples[b], ws)
+        kernel.forward(sample: samples[b], ws, recordMembrane: outputMembrane != nil)
         writeRecordings(ws, b: b, T: config.steps, C: config.nOut, Cp: kernel.Cp, H: 0, Hp: lanes, outputs)
     }
 }
@@ -654,13 +689,17 @@ public func membraneOnlyLossGrad(_ config: NetConfig, _ data: EventData, index: 
     }) { ctx, chunk in
         let (ws, dJ) = ctx
         let range = (chunk * chunkSize)..<Swift.min(batch, (chunk + 1) * chunkSize)
+        let chunkPartial = partial.pointer + chunk * config.nIn * Cp
+        chunkPartial.update(repeating: 0, count: config.nIn * Cp)
         for (slot, b) in range.enumerated() {
             kernel.forward(sample: samples[b], ws)
             if let logits { for c in 0..<config.nOut { logits[b * config.nOut + c] = Float(ws.m.pointer[c]) } }
-            losses.pointer[b] = kernel.backward(label: Int(labels[b]), batch: batch, ws, dJ: dJ.pointer + slot * T * Cp)
+            losses.pointer[b] = kernel.backward(label: Int(labels[b]), batch: batch, ws, dJ: dJ.pointer + slot * T * Cp,
+                                                gradW: chunkPartial)
         }
-        inputWeightGradient(data: data, samples: samples[range], g: dJ.pointer, width: Cp,
-                            into: partial.pointer + chunk * config.nIn * Cp)
+        if !kernel.linear {
+            inputWeightGradient(data: data, samples: samples[range], g: dJ.pointer, width: Cp, into: chunkPartial)
+        }
     }
     reducePartials(partial, chunks: chunks, rows: config.nIn, cols: config.nOut, stride: Cp, into: gradW, threads: threads)
     var total = 0.0
