@@ -75,6 +75,11 @@ def train(args) -> dict:
     print(f"data: {n_train} training and {n_test} test samples, T={stim.steps}, "
           f"N_in={stim.n_in}, spike density {x_train.density:.3f} "
           f"({time.perf_counter() - t0:.2f} s)")
+    if stim.phase_offset == "per_set":
+        print("phase offset: one draw per generated set, as in the seed notebooks: training and "
+              "test sets differ in phase, so test accuracy drops and scatters from seed to seed "
+              "(--phase-offset per_sample draws one offset per sample)")
+    print(f"chance level: {100 / stim.num_classes:.1f}%")
 
     tau = args.tau_ms * sl.ms
     if args.model == "snn":
