@@ -110,15 +110,20 @@ private func forEachSpike(_ row: UnsafePointer<UInt8>, _ n: Int, _ visit: (Int) 
     return valid
 }
 
+/// Sizes of a dense spike array (n x T x N_in) that the event lists can index.
+private func validateDenseShape(n: Int, steps: Int, nIn: Int) throws {
+    try requireCount(n, "n", min: 0)
+    try requireCount(steps, "steps", max: EventData.maxSteps)
+    try requireCount(nIn, "n_in", max: EventData.maxInputs)
+    _ = try checkedProduct(n, steps, nIn, what: "spikes")
+}
+
 /// Pass 1: per-(sample, step) and per-(sample, input) event counts, as prefix sums.
 public func indexEvents(
     _ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: Int,
     stepPtr: UnsafeMutablePointer<Int64>, inputPtr: UnsafeMutablePointer<Int64>, threads: Int
 ) throws {
-    try requireCount(n, "n", min: 0)
-    try requireCount(steps, "steps", max: EventData.maxSteps)
-    try requireCount(nIn, "n_in", max: EventData.maxInputs)
-    _ = try checkedProduct(n, steps, nIn, what: "spikes")
+    try validateDenseShape(n: n, steps: steps, nIn: nIn)
     let threads = try resolveThreads(threads)
     var invalid = [Int](repeating: -1, count: n)  // first bad element of each sample
     invalid.withUnsafeMutableBufferPointer { invalidPtr in
@@ -153,10 +158,7 @@ public func fillEvents(
     stepPtr: UnsafePointer<Int64>, inputPtr: UnsafePointer<Int64>,
     stepEvents: UnsafeMutablePointer<UInt16>, inputEvents: UnsafeMutablePointer<UInt16>, threads: Int
 ) throws {
-    try requireCount(n, "n", min: 0)
-    try requireCount(steps, "steps", max: EventData.maxSteps)
-    try requireCount(nIn, "n_in", max: EventData.maxInputs)
-    _ = try checkedProduct(n, steps, nIn, what: "spikes")
+    try validateDenseShape(n: n, steps: steps, nIn: nIn)
     let threads = try resolveThreads(threads)
     // The pointers must be those of indexEvents for this x: check they are monotone and that
     // every row's count matches the data, so no write can leave the event arrays.
