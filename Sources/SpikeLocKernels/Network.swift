@@ -293,7 +293,7 @@ final class SNNWorkspace {
     /// membrane-only network).
     init(steps T: Int, hiddenStride Hp: Int, classStride Cp: Int, countSize: Int? = nil) throws {
         let th = try checkedProduct(T, Hp, what: "workspace")
-        current = try Scratch(th, what: "workspace"); voltage = try Scratch(th, what: "workspace")
+        current = try Scratch(Hp, what: "workspace"); voltage = try Scratch(2 * Hp, what: "workspace")
         preReset = try Scratch(th, what: "workspace"); spikes = try Scratch(th, what: "workspace")
         spikeList = try Scratch(th, what: "workspace"); spikePtr = try Scratch(T + 1, what: "workspace")
         membrane = try Scratch(T * Cp, what: "workspace"); dJ = try Scratch(T * Cp, what: "workspace")
@@ -341,22 +341,14 @@ struct SNNKernel {
     func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool = false) {
         let T = self.T, Hp = self.Hp, Cp = self.Cp
         let I = ws.current.pointer, V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
-        // I_n = x_n W1 from the inputs spiking at step n (I_{T-1} is unused), one column tile
-        // at a time so that the tile of W1 stays in L1 across all steps
-        I.update(repeating: 0, count: T * Hp)
-        let stepBase = s * T
-        for col in Swift.stride(from: 0, to: Hp, by: columnTile) {
-            let width = Swift.min(columnTile, Hp - col)
-            for n in 0..<(T - 1) {
-                let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
-                addRows(data.stepEvents + first, last - first, from: w1.pointer + col, stride: Hp,
-                        into: I + n * Hp + col, width: width)
-            }
-        }
         let linear = linearWeights != nil, recursion = !linear || recordMembrane
-        // LIF dynamics with delayed reset; the weighted spike count z (linear readouts) and
-        // the list of spiking units per step (membrane recursion)
-        V.update(repeating: 0, count: Hp)
+        // LIF dynamics with delayed reset, one step at a time: the current I_n = x_n W1 (one
+        // row, which stays in L1; I_{T-1} is unused), then P_n, v_{n+1} and s_{n+1}; and the
+        // weighted spike count z (linear readouts) and/or the spiking units per step (recursion).
+        // Only P and S are kept for the backward pass (v_n = P_{n-1} (1 - s_{n-1})).
+        let stepBase = s * T
+        var v = V  // the current voltage row (two rows, alternating)
+        v.update(repeating: 0, count: Hp)
         S.update(repeating: 0, count: Hp)
         let z = ws.spikeCount.pointer, r = linearWeights?.pointer
         z.update(repeating: 0, count: Hp)
@@ -364,13 +356,17 @@ struct SNNKernel {
         ptr[0] = 0; ptr[1] = 0
         var count = 0
         for n in 0..<(T - 1) {
+            I.update(repeating: 0, count: Hp)
+            let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
+            addRows(data.stepEvents + first, last - first, from: w1.pointer, stride: Hp, into: I, width: Hp)
+            let vNext = v == V ? V + Hp : V
             var k = 0
             while k < Hp {
-                let v = loadVec(V + n * Hp + k), spike = loadVec(S + n * Hp + k)
-                let p = aH * v + loadVec(I + n * Hp + k)
+                let vn = loadVec(v + k), spike = loadVec(S + n * Hp + k)
+                let p = aH * vn + loadVec(I + k)
                 storeVec(p, P + n * Hp + k)
-                storeVec(p * (1 - spike), V + (n + 1) * Hp + k)
-                let fire = v .> 1
+                storeVec(p * (1 - spike), vNext + k)
+                let fire = vn .> 1
                 let next = Vec(repeating: 0).replacing(with: 1, where: fire)
                 storeVec(next, S + (n + 1) * Hp + k)
                 if linear {
@@ -388,6 +384,7 @@ struct SNNKernel {
                 k += lanes
             }
             ptr[n + 2] = count
+            v = vNext
         }
         if recursion {
             // leaky readout u_{n+1} = a_o u_n + s_n W2
@@ -461,7 +458,7 @@ struct SNNKernel {
     @inline(__always)
     func hiddenBackward(_ ws: SNNWorkspace, gI: UnsafeMutablePointer<Float>, ds: (Int, Int) -> Vec) {
         let T = self.T, Hp = self.Hp
-        let V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
+        let P = ws.preReset.pointer, S = ws.spikes.pointer
         let gv = ws.gv.pointer, gs = ws.gs.pointer
         gv.update(repeating: 0, count: Hp)  // gv_{n+1}
         gs.update(repeating: 0, count: Hp)  // gs_{n+1}
@@ -472,9 +469,11 @@ struct SNNKernel {
             while k < Hp {
                 let o = n * Hp + k
                 let keep = 1 - loadVec(S + o)
+                // v_n = P_{n-1} (1 - s_{n-1}), and v_0 = 0
+                let vn = n == 0 ? Vec() : loadVec(P + o - Hp) * (1 - loadVec(S + o - Hp))
                 let gvNext = loadVec(gv + k), gsNext = loadVec(gs + k)
                 storeVec(gvNext * keep, gI + o)
-                storeVec(aH * gvNext * keep + gsNext * sigmoidSurrogate(loadVec(V + o) - 1, beta: beta), gv + k)
+                storeVec(aH * gvNext * keep + gsNext * sigmoidSurrogate(vn - 1, beta: beta), gv + k)
                 storeVec(ds(n, k) - gvNext * loadVec(P + o), gs + k)
                 k += lanes
             }
