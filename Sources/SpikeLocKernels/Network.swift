@@ -356,9 +356,23 @@ struct SNNKernel {
         ptr[0] = 0; ptr[1] = 0
         var count = 0
         for n in 0..<(T - 1) {
-            I.update(repeating: 0, count: Hp)
             let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
-            addRows(data.stepEvents + first, last - first, from: w1.pointer, stride: Hp, into: I, width: Hp)
+            if Hp == lanes {
+                // one vector of hidden units (e.g. the 250 Hz study's 5): a few events per step,
+                // summed inline with two accumulators instead of a call per step
+                var a0 = Vec(), a1 = Vec()
+                var e = first
+                while e + 1 < last {
+                    a0 += loadVec(w1.pointer + Int(data.stepEvents[e]) * lanes)
+                    a1 += loadVec(w1.pointer + Int(data.stepEvents[e + 1]) * lanes)
+                    e += 2
+                }
+                if e < last { a0 += loadVec(w1.pointer + Int(data.stepEvents[e]) * lanes) }
+                storeVec(a0 + a1, I)
+            } else {
+                I.update(repeating: 0, count: Hp)
+                addRows(data.stepEvents + first, last - first, from: w1.pointer, stride: Hp, into: I, width: Hp)
+            }
             let vNext = v == V ? V + Hp : V
             var k = 0
             while k < Hp {
