@@ -56,8 +56,10 @@ public struct EventData {
             && check(inputPtr, inputEvents, rows: nIn, limit: steps)
     }
 
-    /// Validates the samples of a batch (`index` nil: 0 ..< batch) and returns their indices.
-    func batchIndices(_ index: UnsafePointer<Int64>?, batch: Int, threads: Int) throws -> [Int] {
+    /// The samples of a batch (`index` nil: 0 ..< batch), after checking the data set's shape
+    /// and the index range. Each sample's event lists are checked with `validateSample` by the
+    /// parallel task that reads them, before it reads them (one pass over the batch less).
+    func batchSamples(_ index: UnsafePointer<Int64>?, batch: Int) throws -> [Int] {
         try validateShape()
         try requireCount(batch, "batch", min: 1)
         var samples = [Int](repeating: 0, count: batch)
@@ -66,16 +68,13 @@ public struct EventData {
             try require(s >= 0 && s < nSamples, "index[\(b)] = \(s) is out of range for \(nSamples) samples")
             samples[b] = s
         }
-        var bad = [Bool](repeating: false, count: batch)
-        samples.withUnsafeBufferPointer { sp in
-            bad.withUnsafeMutableBufferPointer { bp in
-                parallelFor(batch, threads: threads) { b in bp[b] = !validateSample(sp[b]) }
-            }
-        }
-        if let b = bad.firstIndex(of: true) {
-            throw KernelError.value("events of sample \(samples[b]) are inconsistent (corrupted event arrays)")
-        }
         return samples
+    }
+
+    /// The error for samples whose event lists failed `validateSample`.
+    func corruption(_ samples: [Int]) -> KernelError {
+        let bad = samples.first { !validateSample($0) } ?? samples.first ?? 0
+        return KernelError.value("events of sample \(bad) are inconsistent (corrupted event arrays)")
     }
 }
 

@@ -567,15 +567,24 @@ struct MembraneOnlyKernel {
 
 // MARK: - batch drivers
 
-/// Sums of the gradient partials of the chunks, in chunk order, into `out` (rows x cols).
-func reducePartials(_ partials: Scratch<Float>, chunks: Int, rows: Int, cols: Int, stride: Int,
-                    into out: UnsafeMutablePointer<Float>, threads: Int) {
-    let size = rows * stride
-    parallelFor(rows, threads: threads) { i in
-        for j in 0..<cols {
+/// A weight gradient assembled from per-chunk partials (chunks x rows x stride floats).
+struct PartialSums {
+    let partials: Scratch<Float>
+    let rows: Int, cols: Int, stride: Int
+    let out: UnsafeMutablePointer<Float>
+}
+
+/// Sums the partials of every gradient over the chunks, in chunk order (double precision), in
+/// one parallel region over all rows of all gradients.
+func reducePartials(_ sums: [PartialSums], chunks: Int, threads: Int) {
+    let offsets = sums.reduce(into: [0]) { $0.append($0.last! + $1.rows) }
+    parallelFor(offsets.last!, threads: threads) { row in
+        let which = offsets.lastIndex { $0 <= row }!
+        let job = sums[which], i = row - offsets[which], size = job.rows * job.stride
+        for j in 0..<job.cols {
             var total = 0.0
-            for chunk in 0..<chunks { total += Double(partials.pointer[chunk * size + i * stride + j]) }
-            out[i * cols + j] = Float(total)
+            for chunk in 0..<chunks { total += Double(job.partials.pointer[chunk * size + i * job.stride + j]) }
+            job.out[i * job.cols + j] = Float(total)
         }
     }
 }
@@ -625,13 +634,16 @@ public func snnForward(_ config: NetConfig, _ data: EventData, index: UnsafePoin
     try config.validate(hidden: true)
     try config.checkData(data)
     let threads = try resolveThreads(threads)
-    let samples = try data.batchIndices(index, batch: batch, threads: threads)
+    let samples = try data.batchSamples(index, batch: batch)
     _ = try checkedProduct(batch, config.steps, Swift.max(config.nHidden, config.nOut), what: "recordings")
     let kernel = try SNNKernel(config, data, w1: w1, w2: w2)
+    let failures = try TaskFailures(batch)
     try parallelFor(batch, threads: threads, makeContext: kernel.workspace) { ws, b in
+        guard data.validateSample(samples[b]) else { failures.fail(b); return }
         kernel.forward(sample: samples[b], ws, recordMembrane: outputs.outputMembrane != nil)
         writeRecordings(ws, b: b, T: config.steps, C: config.nOut, Cp: kernel.Cp, H: config.nHidden, Hp: kernel.Hp, outputs)
     }
+    if !failures.failed.isEmpty { throw data.corruption(samples) }
 }
 
 /// Validates labels (int64 in [0, C)).
@@ -650,7 +662,7 @@ public func snnLossGrad(_ config: NetConfig, _ data: EventData, index: UnsafePoi
     try config.validate(hidden: true)
     try config.checkData(data)
     let threads = try resolveThreads(threads)
-    let samples = try data.batchIndices(index, batch: batch, threads: threads)
+    let samples = try data.batchSamples(index, batch: batch)
     try checkLabels(labels, batch: batch, classes: config.nOut)
     let kernel = try SNNKernel(config, data, w1: w1, w2: w2)
     let T = config.steps, Hp = kernel.Hp, Cp = kernel.Cp
@@ -659,11 +671,13 @@ public func snnLossGrad(_ config: NetConfig, _ data: EventData, index: UnsafePoi
     let partialW2 = try Scratch<Float>(try checkedProduct(chunks, config.nHidden, Cp, what: "gradient partials"), what: "gradient partials")
     let losses = try Scratch<Double>(batch, what: "losses")
     let gISize = try checkedProduct(chunkSize, T, Hp, what: "workspace")
+    let failures = try TaskFailures(chunks)
     try parallelFor(chunks, threads: threads, makeContext: {
         (try kernel.workspace(), try Scratch<Float>(gISize, what: "workspace"))
     }) { ctx, chunk in
         let (ws, gI) = ctx
         let range = (chunk * chunkSize)..<Swift.min(batch, (chunk + 1) * chunkSize)
+        guard samples[range].allSatisfy(data.validateSample) else { failures.fail(chunk); return }
         let w2Partial = partialW2.pointer + chunk * config.nHidden * Cp
         w2Partial.update(repeating: 0, count: config.nHidden * Cp)
         for (slot, b) in range.enumerated() {
@@ -675,8 +689,10 @@ public func snnLossGrad(_ config: NetConfig, _ data: EventData, index: UnsafePoi
         inputWeightGradient(data: data, samples: samples[range], g: gI.pointer, width: Hp,
                             into: partialW1.pointer + chunk * config.nIn * Hp)
     }
-    reducePartials(partialW1, chunks: chunks, rows: config.nIn, cols: config.nHidden, stride: Hp, into: gradW1, threads: threads)
-    reducePartials(partialW2, chunks: chunks, rows: config.nHidden, cols: config.nOut, stride: Cp, into: gradW2, threads: threads)
+    if !failures.failed.isEmpty { throw data.corruption(samples) }
+    reducePartials([PartialSums(partials: partialW1, rows: config.nIn, cols: config.nHidden, stride: Hp, out: gradW1),
+                    PartialSums(partials: partialW2, rows: config.nHidden, cols: config.nOut, stride: Cp, out: gradW2)],
+                   chunks: chunks, threads: threads)
     var total = 0.0
     for b in 0..<batch { total += losses.pointer[b] }
     return total / Double(batch)
@@ -689,14 +705,17 @@ public func membraneOnlyForward(_ config: NetConfig, _ data: EventData, index: U
     try config.validate(hidden: false)
     try config.checkData(data)
     let threads = try resolveThreads(threads)
-    let samples = try data.batchIndices(index, batch: batch, threads: threads)
+    let samples = try data.batchSamples(index, batch: batch)
     _ = try checkedProduct(batch, config.steps, config.nOut, what: "recordings")
     let kernel = try MembraneOnlyKernel(config, data, w: w)
     let outputs = ForwardOutputs(logits: logits, outputMembrane: outputMembrane)
+    let failures = try TaskFailures(batch)
     try parallelFor(batch, threads: threads, makeContext: kernel.workspace) { ws, b in
+        guard data.validateSample(samples[b]) else { failures.fail(b); return }
         kernel.forward(sample: samples[b], ws, recordMembrane: outputMembrane != nil)
         writeRecordings(ws, b: b, T: config.steps, C: config.nOut, Cp: kernel.Cp, H: 0, Hp: lanes, outputs)
     }
+    if !failures.failed.isEmpty { throw data.corruption(samples) }
 }
 
 /// Loss and gradient of the membrane-only network.
@@ -707,7 +726,7 @@ public func membraneOnlyLossGrad(_ config: NetConfig, _ data: EventData, index: 
     try config.validate(hidden: false)
     try config.checkData(data)
     let threads = try resolveThreads(threads)
-    let samples = try data.batchIndices(index, batch: batch, threads: threads)
+    let samples = try data.batchSamples(index, batch: batch)
     try checkLabels(labels, batch: batch, classes: config.nOut)
     let kernel = try MembraneOnlyKernel(config, data, w: w)
     let T = config.steps, Cp = kernel.Cp
@@ -715,11 +734,13 @@ public func membraneOnlyLossGrad(_ config: NetConfig, _ data: EventData, index: 
     let partial = try Scratch<Float>(try checkedProduct(chunks, config.nIn, Cp, what: "gradient partials"), what: "gradient partials")
     let losses = try Scratch<Double>(batch, what: "losses")
     let dJSize = try checkedProduct(chunkSize, T, Cp, what: "workspace")
+    let failures = try TaskFailures(chunks)
     try parallelFor(chunks, threads: threads, makeContext: {
         (try kernel.workspace(), try Scratch<Float>(dJSize, what: "workspace"))
     }) { ctx, chunk in
         let (ws, dJ) = ctx
         let range = (chunk * chunkSize)..<Swift.min(batch, (chunk + 1) * chunkSize)
+        guard samples[range].allSatisfy(data.validateSample) else { failures.fail(chunk); return }
         let chunkPartial = partial.pointer + chunk * config.nIn * Cp
         chunkPartial.update(repeating: 0, count: config.nIn * Cp)
         for (slot, b) in range.enumerated() {
@@ -732,7 +753,9 @@ public func membraneOnlyLossGrad(_ config: NetConfig, _ data: EventData, index: 
             inputWeightGradient(data: data, samples: samples[range], g: dJ.pointer, width: Cp, into: chunkPartial)
         }
     }
-    reducePartials(partial, chunks: chunks, rows: config.nIn, cols: config.nOut, stride: Cp, into: gradW, threads: threads)
+    if !failures.failed.isEmpty { throw data.corruption(samples) }
+    reducePartials([PartialSums(partials: partial, rows: config.nIn, cols: config.nOut, stride: Cp, out: gradW)],
+                   chunks: chunks, threads: threads)
     var total = 0.0
     for b in 0..<batch { total += losses.pointer[b] }
     return total / Double(batch)

@@ -178,6 +178,18 @@ func parallelFor<Context>(
     }
 }
 
+/// Flags that parallel tasks raise when they meet bad input; checked after all tasks ended.
+final class TaskFailures {
+    private let flags: Scratch<UInt8>
+    init(_ tasks: Int) throws {
+        flags = try Scratch<UInt8>(tasks, what: "task flags")
+        flags.zero()
+    }
+    func fail(_ task: Int) { flags.pointer[task] = 1 }
+    /// The tasks that failed, in order.
+    var failed: [Int] { (0..<flags.count).filter { flags.pointer[$0] != 0 } }
+}
+
 // MARK: - SIMD helpers
 
 @inline(__always) func roundUp(_ n: Int, _ multiple: Int) -> Int { (n + multiple - 1) / multiple * multiple }
