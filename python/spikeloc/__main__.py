@@ -9,10 +9,11 @@ test error in degrees. Options change the preset, sizes, epochs, model and seeds
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -21,8 +22,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                                  "localisation (Swift kernels).")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="generate the tutorial data, train, report accuracy")
-    t.add_argument("--preset", default="tutorial", choices=["tutorial", "250hz"],
-                   help="stimulus preset (default: tutorial)")
+    t.add_argument("--config", "--preset", dest="preset", default="tutorial",
+                   choices=["tutorial", "250hz"], help="stimulus preset (default: tutorial)")
     t.add_argument("--model", default="snn", choices=["snn", "membrane"],
                    help="spiking network or the membrane-only network (default: snn)")
     t.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
@@ -44,6 +45,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         "seed + 1 (test) (default: 0)")
     t.add_argument("--threads", type=int, default=None,
                    help="worker threads (default: SPIKELOC_NUM_THREADS or all cores)")
+    t.add_argument("--out", default=None, metavar="DIR",
+                   help="write the history (JSON, CSV) and the metrics into DIR")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -59,6 +63,8 @@ def _phase_offset(text: str):
 def train(args) -> dict:
     """The tutorial's training run; returns the final metrics."""
     import spikeloc as sl
+    from spikeloc.evaluation import evaluate
+    from spikeloc.training import train as train_model
 
     stim = sl.PRESETS[args.preset].replace(phase_offset=_phase_offset(args.phase_offset))
     n_train = args.batch_size * args.train_batches
@@ -90,33 +96,34 @@ def train(args) -> dict:
         model = sl.MembraneOnly.for_stimulus(stim, tau=tau, readout=args.readout or "sum",
                                              seed=args.seed, threads=args.threads)
     print(f"model: {model}")
-    opt = sl.Adam(model, lr=args.lr)
-    rng = np.random.default_rng(args.seed)
-    n_batches = n_train // args.batch_size  # the last incomplete batch is dropped
-    for epoch in range(args.epochs):
-        t_epoch = time.perf_counter()
-        order = rng.permutation(n_train)
-        losses = []
-        for b in range(n_batches):
-            index = order[b * args.batch_size:(b + 1) * args.batch_size]
-            loss, grads = model.loss_and_grad(x_train, y_train[index], index=index)
-            opt.step(grads)
-            losses.append(loss)
-        print(f"epoch {epoch + 1}/{args.epochs}: loss {np.mean(losses):.5f} "
-              f"({time.perf_counter() - t_epoch:.2f} s)", flush=True)
-
-    pred_train = model.predict(x_train)
-    pred_test = model.predict(x_test)
+    history = train_model(model, ipd_train, x_train, stimulus=stim, epochs=args.epochs,
+                          lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                          progress=not args.no_progress, callback=_print_epoch)
+    train_eval = evaluate(model, ipd_train, x_train, stim)
+    test_eval = evaluate(model, ipd_test, x_test, stim)
+    print(train_eval.report("Train"))
+    print(test_eval.report("Test"))
+    print(f"total {time.perf_counter() - t0:.1f} s")
     metrics = {
-        "train_accuracy": float(np.mean(pred_train == y_train)),
-        "test_accuracy": float(np.mean(pred_test == y_test)),
-        "test_error_deg": float(np.mean(stim.abs_error_deg(ipd_test, pred_test))),
+        "train_accuracy": train_eval.accuracy,
+        "test_accuracy": test_eval.accuracy,
+        "train_error_deg": train_eval.mean_abs_error_deg,
+        "test_error_deg": test_eval.mean_abs_error_deg,
     }
-    print(f"train accuracy: {100 * metrics['train_accuracy']:.1f}%")
-    print(f"test accuracy: {100 * metrics['test_accuracy']:.1f}%")
-    print(f"test error: {metrics['test_error_deg']:.2f} deg "
-          f"(total {time.perf_counter() - t0:.1f} s)")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        history.to_json(out / "history.json")
+        history.to_csv(out / "history.csv")
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        print(f"wrote {out}/history.json, history.csv, metrics.json")
     return metrics
+
+
+def _print_epoch(epoch, history):
+    """Per-epoch line (the progress bar shows the running loss within the epoch)."""
+    print(f"epoch {epoch + 1}: loss {history.train_loss[-1]:.5f} "
+          f"({history.epoch_time[-1]:.2f} s)", flush=True)
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,37 @@
+"""The command line: a short training run end to end, and its outputs."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from spikeloc.__main__ import main
+
+
+def test_cli_trains_and_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--epochs", "2", "--train-batches", "4", "--test-batches", "2",
+                 "--batch-size", "32", "--hidden", "20", "--tau-ms", "5",
+                 "--phase-offset", "per_sample", "--out", str(out), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Chance accuracy level: 8.3%" in printed
+    assert "Test classifier accuracy:" in printed and "Test absolute error:" in printed
+    assert "epoch 2: loss" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_error_deg"] >= 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["train_loss"]) == 2 and all(np.isfinite(history["train_loss"]))
+    assert (out / "history.csv").read_text().count("\n") >= 3  # header + 2 epochs
+
+
+def test_cli_rejects_bad_options(capsys):
+    result = subprocess.run([sys.executable, "-m", "spikeloc", "train", "--phase-offset", "x"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "--phase-offset" in result.stderr + result.stdout
+    code = main(["train", "--epochs", "1", "--tau-ms", "-3", "--no-progress",
+                 "--train-batches", "1", "--test-batches", "1"])
+    assert code == 2
+    assert "tau" in capsys.readouterr().err
