@@ -54,13 +54,23 @@ _LAZY = {
     "Adam": "optim",
     "SGD": "optim",
     "resolve_threads": "_native_api",
+    "train": "training",
+    "History": "training",
+    "NonFiniteLossError": "training",
+    "evaluate": "evaluation",
+    "Evaluation": "evaluation",
 }
+
+#: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
+_SUBMODULES = ("plots", "reference")
 
 __all__ = ["ms", "Hz", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "default_threads",
            "abi_version", *_LAZY]
 
 
 def __getattr__(name):
+    if name in _SUBMODULES:
+        return _import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'spikeloc' has no attribute {name!r}")

@@ -98,6 +98,25 @@ class _Model:
         """Predicted classes ``argmax(logits)``, int64 (B,)."""
         return np.argmax(self._logits(spikes, index), axis=1).astype(np.int64)
 
+    def save(self, path, stimulus=None, *, extra=None) -> str:
+        """Write this model to the checkpoint file ``path`` (atomically), optionally with the
+        :class:`~spikeloc.Stimulus` it was trained on and a JSON-serialisable ``extra``.
+        See :func:`spikeloc.checkpoint.save`; returns the path written."""
+        from .checkpoint import save
+        return save(self, path, stimulus=stimulus, extra=extra)
+
+    @classmethod
+    def load(cls, path, *, threads=None):
+        """Read a model of this class from a checkpoint file (see
+        :func:`spikeloc.checkpoint.load`); raises ``CheckpointError`` if the file holds
+        another model class."""
+        from .checkpoint import CheckpointError, load
+        model = load(path, threads=threads)
+        if not isinstance(model, cls):
+            raise CheckpointError(
+                f"{path}: holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
 
 class SNN(_Model):
     """Two-layer spiking network: LIF hidden layer (delayed reset) and a leaky readout.
