@@ -59,10 +59,13 @@ _LAZY = {
     "NonFiniteLossError": "training",
     "evaluate": "evaluation",
     "Evaluation": "evaluation",
+    "save": "checkpoint",
+    "load": "checkpoint",
+    "CheckpointError": "checkpoint",
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
-_SUBMODULES = ("plots", "reference")
+_SUBMODULES = ("plots", "reference", "tutorial")
 
 __all__ = ["ms", "Hz", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "default_threads",
            "abi_version", *_LAZY]

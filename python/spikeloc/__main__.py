@@ -116,8 +116,36 @@ def train(args) -> dict:
         history.to_json(out / "history.json")
         history.to_csv(out / "history.csv")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        print(f"wrote {out}/history.json, history.csv, metrics.json")
+        model.save(out / "model.npz", stimulus=stim, extra={"metrics": metrics})
+        written = ["model.npz", "history.json", "history.csv", "metrics.json"]
+        written += _write_figures(out, model, history, test_eval, ipd_train, x_train, stim)
+        print(f"wrote {out}: " + ", ".join(written))
     return metrics
+
+
+def _write_figures(out, model, history, test_eval, ipd, x, stim) -> list:
+    """The run's figures as PNG files (skipped, with a note, without matplotlib)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed: no figures (pip install 'spikeloc[plot]')")
+        return []
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from spikeloc import plots
+    figures = {
+        "loss.png": plots.loss_curves(history),
+        "test_ipd.png": plots.ipd_histograms(test_eval),
+        "stimulus.png": plots.stimulus_examples(ipd[:8], x.to_dense()[:8] if len(x) >= 8
+                                                else x.to_dense(), stim),
+    }
+    if hasattr(model, "w1"):
+        figures["weights.png"] = plots.weight_matrices(model, sort_by_phase=True)
+        figures["w1_profiles.png"] = plots.w1_profiles(model.w1, stimulus=stim)
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+    return list(figures)
 
 
 def _print_epoch(epoch, history):

@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+import spikeloc as sl
+import spikeloc.checkpoint  # noqa: F401
 from spikeloc.__main__ import main
 
 
@@ -24,6 +26,17 @@ def test_cli_trains_and_writes_outputs(tmp_path, capsys):
     history = json.loads((out / "history.json").read_text())
     assert len(history["train_loss"]) == 2 and all(np.isfinite(history["train_loss"]))
     assert (out / "history.csv").read_text().count("\n") >= 3  # header + 2 epochs
+    for figure in ("loss.png", "test_ipd.png", "stimulus.png", "weights.png", "w1_profiles.png"):
+        assert (out / figure).stat().st_size > 5000, figure
+    # the checkpoint loads back to a model with identical predictions
+    model, header, stim = sl.checkpoint.load_with_metadata(out / "model.npz")
+    assert stim.phase_offset == "per_sample" and header["extra"]["metrics"] == metrics
+    ipd, spikes = stim.generate(64, seed=1)  # the CLI's test set is seed + 1 = 1
+    x = sl.SpikeEvents.from_dense(spikes)
+    reference = sl.SNN(**{k: v for k, v in model.config.items() if k != "model"})
+    reference.w1, reference.w2 = model.w1, model.w2
+    assert np.array_equal(model.predict(x), reference.predict(x))
+    assert np.mean(model.predict(x) == stim.labels(ipd)) == metrics["test_accuracy"]
 
 
 def test_cli_rejects_bad_options(capsys):
