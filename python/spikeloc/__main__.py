@@ -98,7 +98,8 @@ def train(args) -> dict:
     print(f"model: {model}")
     history = train_model(model, ipd_train, x_train, stimulus=stim, epochs=args.epochs,
                           lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                          progress=not args.no_progress, callback=_print_epoch)
+                          progress=not args.no_progress)
+    print(history.summary())
     train_eval = evaluate(model, ipd_train, x_train, stim)
     test_eval = evaluate(model, ipd_test, x_test, stim)
     print(train_eval.report("Train"))
@@ -146,12 +147,6 @@ def _write_figures(out, model, history, test_eval, ipd, x, stim) -> list:
         fig.savefig(out / name, dpi=100)
         plt.close(fig)
     return list(figures)
-
-
-def _print_epoch(epoch, history):
-    """Per-epoch line (the progress bar shows the running loss within the epoch)."""
-    print(f"epoch {epoch + 1}: loss {history.train_loss[-1]:.5f} "
-          f"({history.epoch_time[-1]:.2f} s)", flush=True)
 
 
 def main(argv=None) -> int:
