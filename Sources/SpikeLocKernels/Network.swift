@@ -281,7 +281,10 @@ func readoutBackward(_ ws: SNNWorkspace, steps T: Int, stride Cp: Int, readout: 
 
 // MARK: - the spiking network, one sample
 
-/// Per-worker memory of one sample's pass.
+/// Per-worker memory of one sample's pass. Rows are Hp (hidden) or Cp (class) floats:
+/// `current` one row (I_n), `voltage` two alternating rows (v_n, v_{n+1}), `preReset` and
+/// `spikes` T rows (P_n and s_n, all the backward pass needs), `membrane` and `dJ` T class
+/// rows (the recursion path), `spikeCount` the weighted spike count z (linear readouts).
 final class SNNWorkspace {
     let current: Scratch<Float>, voltage: Scratch<Float>, preReset: Scratch<Float>, spikes: Scratch<Float>
     let spikeList: Scratch<UInt16>, spikePtr: Scratch<Int>
@@ -334,8 +337,8 @@ struct SNNKernel {
 
     func workspace() throws -> SNNWorkspace { try SNNWorkspace(steps: T, hiddenStride: Hp, classStride: Cp) }
 
-    /// Forward pass of sample `s`: fills currents, voltages, pre-reset values and spikes, then
-    /// the readout m. With a linear readout m always comes from the weighted spike count (so
+    /// Forward pass of sample `s`: fills the pre-reset values P and the spikes S, then the
+    /// readout m. With a linear readout m always comes from the weighted spike count (so
     /// logits do not depend on what is recorded); the membrane recursion runs for the max
     /// readout and when `recordMembrane` asks for u.
     func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool = false) {
