@@ -102,12 +102,18 @@ def check_seed(seed, name: str = "seed") -> int:
     return check_int(seed, name, minimum=0, maximum=2**64 - 1)
 
 
-def as_float32_matrix(value, name: str, shape) -> np.ndarray:
-    """A finite float32 C-contiguous copy of ``value`` with exactly ``shape``."""
+def real_array(value, name: str, kind: str = "real") -> np.ndarray:
+    """``value`` as an array of real numbers (integer or floating dtype), else TypeError."""
     arr = np.asarray(value)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
                                    or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"{name} must be a real (float32) array, got dtype {arr.dtype}")
+        raise TypeError(f"{name} must be a {kind} array, got dtype {arr.dtype}")
+    return arr
+
+
+def as_float32_matrix(value, name: str, shape) -> np.ndarray:
+    """A finite float32 C-contiguous copy of ``value`` with exactly ``shape``."""
+    arr = real_array(value, name, kind="real (float32)")
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
     out = np.array(arr, dtype=np.float32, order="C", copy=True)

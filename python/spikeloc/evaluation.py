@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._native_api import real_array
+
 __all__ = ["Evaluation", "evaluate", "cross_entropy", "labels_from_ipd", "class_midpoints"]
 
 
@@ -75,10 +77,7 @@ def cross_entropy(logits, labels) -> float:
     ``logits``: real (B, C); ``labels``: int (B,) in [0, C). Computed in float64 with the
     max-shifted log-sum-exp, so huge logits do not overflow. An empty batch gives NaN.
     """
-    z = np.asarray(logits)
-    if z.dtype == object or not (np.issubdtype(z.dtype, np.floating)
-                                 or np.issubdtype(z.dtype, np.integer)):
-        raise TypeError(f"logits must be a real array, got dtype {z.dtype}")
+    z = real_array(logits, "logits")
     if z.ndim != 2:
         raise ValueError(f"logits must have shape (B, C), got {z.shape}")
     batch, num_classes = z.shape

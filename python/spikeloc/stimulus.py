@@ -22,7 +22,7 @@ from typing import Tuple, Union
 import numpy as np
 
 from ._native_api import (SET_INDEX, WORD_IPD, WORD_PHASE, _native, check_int, check_real,
-                          check_seed, resolve_threads)
+                          check_seed, real_array, resolve_threads)
 
 __all__ = ["Stimulus", "PRESETS", "WORD_IPD", "WORD_PHASE", "SET_INDEX"]
 
@@ -198,10 +198,7 @@ class Stimulus:
         -------
         spikes : uint8 array (n, T, N_in) of 0/1.
         """
-        arr = np.asarray(ipd)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
-                                       or np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(f"ipd must be a real array, got dtype {arr.dtype}")
+        arr = real_array(ipd, "ipd")
         if arr.ndim != 1:
             raise ValueError(f"ipd must be one-dimensional (n,), got shape {arr.shape}")
         ipd = np.ascontiguousarray(arr, dtype=np.float64)
