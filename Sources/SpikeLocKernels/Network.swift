@@ -577,17 +577,20 @@ struct PartialSums {
     let out: UnsafeMutablePointer<Float>
 }
 
-/// Sums the partials of every gradient over the chunks, in chunk order (double precision), in
-/// one parallel region over all rows of all gradients.
-func reducePartials(_ sums: [PartialSums], chunks: Int, threads: Int) {
-    let offsets = sums.reduce(into: [0]) { $0.append($0.last! + $1.rows) }
-    parallelFor(offsets.last!, threads: threads) { row in
-        let which = offsets.lastIndex { $0 <= row }!
-        let job = sums[which], i = row - offsets[which], size = job.rows * job.stride
-        for j in 0..<job.cols {
-            var total = 0.0
-            for chunk in 0..<chunks { total += Double(job.partials.pointer[chunk * size + i * job.stride + j]) }
-            job.out[i * job.cols + j] = Float(total)
+/// Sums the partials of every gradient over the chunks, in chunk order, in double precision.
+/// Serial on the calling thread: the work is small (chunks x weights, ~0.2 M additions for
+/// the tutorial network), and a parallel region here measured no faster (A/B 0.99x).
+func reducePartials(_ sums: [PartialSums], chunks: Int) throws {
+    for job in sums {
+        let size = job.rows * job.stride
+        let total = try Scratch<Double>(size, what: "gradient reduction")
+        total.zero()
+        for chunk in 0..<chunks {
+            let part = job.partials.pointer + chunk * size
+            for e in 0..<size { total.pointer[e] += Double(part[e]) }
+        }
+        for i in 0..<job.rows {
+            for j in 0..<job.cols { job.out[i * job.cols + j] = Float(total.pointer[i * job.stride + j]) }
         }
     }
 }
@@ -693,9 +696,9 @@ public func snnLossGrad(_ config: NetConfig, _ data: EventData, index: UnsafePoi
                             into: partialW1.pointer + chunk * config.nIn * Hp)
     }
     if !failures.failed.isEmpty { throw data.corruption(samples) }
-    reducePartials([PartialSums(partials: partialW1, rows: config.nIn, cols: config.nHidden, stride: Hp, out: gradW1),
+    try reducePartials([PartialSums(partials: partialW1, rows: config.nIn, cols: config.nHidden, stride: Hp, out: gradW1),
                     PartialSums(partials: partialW2, rows: config.nHidden, cols: config.nOut, stride: Cp, out: gradW2)],
-                   chunks: chunks, threads: threads)
+                   chunks: chunks)
     var total = 0.0
     for b in 0..<batch { total += losses.pointer[b] }
     return total / Double(batch)
@@ -757,8 +760,8 @@ public func membraneOnlyLossGrad(_ config: NetConfig, _ data: EventData, index: 
         }
     }
     if !failures.failed.isEmpty { throw data.corruption(samples) }
-    reducePartials([PartialSums(partials: partial, rows: config.nIn, cols: config.nOut, stride: Cp, out: gradW)],
-                   chunks: chunks, threads: threads)
+    try reducePartials([PartialSums(partials: partial, rows: config.nIn, cols: config.nOut, stride: Cp, out: gradW)],
+                   chunks: chunks)
     var total = 0.0
     for b in 0..<batch { total += losses.pointer[b] }
     return total / Double(batch)
