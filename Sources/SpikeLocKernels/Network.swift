@@ -309,7 +309,7 @@ final class SNNWorkspace {
     }
 }
 
-struct SNNKernel {
+struct SNNKernel: GradientKernel {
     let config: NetConfig
     let data: EventData
     let w1: PaddedWeights   // N_in x Hp
@@ -336,6 +336,19 @@ struct SNNKernel {
     }
 
     func workspace() throws -> SNNWorkspace { try SNNWorkspace(steps: T, hiddenStride: Hp, classStride: Cp) }
+
+    // GradientKernel: dW1 (N_in x Hp) from the current gradients gI, dW2 (N_h x Cp) per sample
+    var gradients: [(rows: Int, cols: Int, stride: Int)] {
+        [(config.nIn, config.nHidden, Hp), (config.nHidden, config.nOut, Cp)]
+    }
+    var currentWidth: Int { Hp }
+    func backward(label: Int, batch: Int, _ ws: SNNWorkspace, current g: UnsafeMutablePointer<Float>,
+                  partials: [UnsafeMutablePointer<Float>]) -> Double {
+        backward(label: label, batch: batch, ws, gI: g, gradW2: partials[1])
+    }
+    func finishChunk(_ samples: ArraySlice<Int>, current g: UnsafePointer<Float>, partials: [UnsafeMutablePointer<Float>]) {
+        inputWeightGradient(data: data, samples: samples, g: g, width: Hp, into: partials[0])
+    }
 
     /// Forward pass of sample `s`: fills the pre-reset values P and the spikes S, then the
     /// readout m. With a linear readout m always comes from the weighted spike count (so
@@ -501,7 +514,7 @@ struct SNNKernel {
 
 // MARK: - the membrane-only network, one sample
 
-struct MembraneOnlyKernel {
+struct MembraneOnlyKernel: GradientKernel {
     let config: NetConfig
     let data: EventData
     let w: PaddedWeights  // N_in x Cp
@@ -522,6 +535,17 @@ struct MembraneOnlyKernel {
 
     func workspace() throws -> SNNWorkspace {
         try SNNWorkspace(steps: T, hiddenStride: lanes, classStride: Cp, countSize: config.nIn)
+    }
+
+    // GradientKernel: dW (N_in x Cp), per sample (linear readouts) or from dJ (max readout)
+    var gradients: [(rows: Int, cols: Int, stride: Int)] { [(config.nIn, config.nOut, Cp)] }
+    var currentWidth: Int { Cp }
+    func backward(label: Int, batch: Int, _ ws: SNNWorkspace, current g: UnsafeMutablePointer<Float>,
+                  partials: [UnsafeMutablePointer<Float>]) -> Double {
+        backward(label: label, batch: batch, ws, dJ: g, gradW: partials[0])
+    }
+    func finishChunk(_ samples: ArraySlice<Int>, current g: UnsafePointer<Float>, partials: [UnsafeMutablePointer<Float>]) {
+        if !linear { inputWeightGradient(data: data, samples: samples, g: g, width: Cp, into: partials[0]) }
     }
 
     func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool = false) {
@@ -595,12 +619,12 @@ func reducePartials(_ sums: [PartialSums], chunks: Int) throws {
     }
 }
 
-/// The input-weight gradient of one chunk: for each input i, the sum of the per-step current
-/// gradients g (T x width per sample) over the steps at which i spikes, over the chunk's samples.
+/// The input-weight gradient of one chunk: adds to `partial` (N_in x width), for each input i,
+/// the sum of the per-step current gradients g (T x width per sample) over the steps at which i
+/// spikes, over the chunk's samples.
 func inputWeightGradient(data: EventData, samples: ArraySlice<Int>, g: UnsafePointer<Float>, width: Int,
                          into partial: UnsafeMutablePointer<Float>) {
     let T = data.steps
-    partial.update(repeating: 0, count: data.nIn * width)
     // sample by sample and column tile by column tile, so that the tile of g stays in L1
     for (slot, s) in samples.enumerated() {
         for col in Swift.stride(from: 0, to: width, by: columnTile) {
@@ -612,6 +636,64 @@ func inputWeightGradient(data: EventData, samples: ArraySlice<Int>, g: UnsafePoi
             }
         }
     }
+}
+
+/// A network whose loss and gradients the batch driver can compute: per sample a forward and
+/// a backward pass (which may add to the gradient partials and fills a T x `currentWidth`
+/// buffer of current gradients), then a per-chunk step (the input-weight event sums).
+protocol GradientKernel {
+    var config: NetConfig { get }
+    var gradients: [(rows: Int, cols: Int, stride: Int)] { get }
+    var currentWidth: Int { get }
+    func workspace() throws -> SNNWorkspace
+    func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool)
+    func backward(label: Int, batch: Int, _ ws: SNNWorkspace, current g: UnsafeMutablePointer<Float>,
+                  partials: [UnsafeMutablePointer<Float>]) -> Double
+    func finishChunk(_ samples: ArraySlice<Int>, current g: UnsafePointer<Float>, partials: [UnsafeMutablePointer<Float>])
+}
+
+/// Mean loss over the batch and the gradients (written to `outputs`, one per
+/// `kernel.gradients`): fixed chunks of `chunkSize` samples run in parallel, each into its own
+/// partials, which are then summed in chunk order, so the result does not depend on threads.
+func lossAndGradients<K: GradientKernel>(_ kernel: K, _ data: EventData, samples: [Int],
+                                         labels: UnsafePointer<Int64>, into outputs: [UnsafeMutablePointer<Float>],
+                                         logits: UnsafeMutablePointer<Float>?, threads: Int) throws -> Double {
+    let batch = samples.count, C = kernel.config.nOut, T = kernel.config.steps
+    let chunks = (batch + chunkSize - 1) / chunkSize
+    let shapes = kernel.gradients
+    let partials = try shapes.map {
+        try Scratch<Float>(try checkedProduct(chunks, $0.rows, $0.stride, what: "gradient partials"), what: "gradient partials")
+    }
+    let losses = try Scratch<Double>(batch, what: "losses")
+    let currentSize = try checkedProduct(chunkSize, T, kernel.currentWidth, what: "workspace")
+    let failures = try TaskFailures(chunks)
+    try parallelFor(chunks, threads: threads, makeContext: {
+        (try kernel.workspace(), try Scratch<Float>(currentSize, what: "workspace"))
+    }) { ctx, chunk in
+        let (ws, current) = ctx
+        let range = (chunk * chunkSize)..<Swift.min(batch, (chunk + 1) * chunkSize)
+        guard samples[range].allSatisfy(data.validateSample) else { failures.fail(chunk); return }
+        let chunkPartials = zip(partials, shapes).map { partial, shape -> UnsafeMutablePointer<Float> in
+            let slice = partial.pointer + chunk * shape.rows * shape.stride
+            slice.update(repeating: 0, count: shape.rows * shape.stride)
+            return slice
+        }
+        for (slot, b) in range.enumerated() {
+            kernel.forward(sample: samples[b], ws, recordMembrane: false)
+            if let logits { for c in 0..<C { logits[b * C + c] = Float(ws.m.pointer[c]) } }
+            losses.pointer[b] = kernel.backward(label: Int(labels[b]), batch: batch, ws,
+                                                current: current.pointer + slot * T * kernel.currentWidth,
+                                                partials: chunkPartials)
+        }
+        kernel.finishChunk(samples[range], current: current.pointer, partials: chunkPartials)
+    }
+    if !failures.failed.isEmpty { throw data.corruption(samples) }
+    try reducePartials(zip(zip(partials, shapes), outputs).map { item, out in
+        PartialSums(partials: item.0, rows: item.1.rows, cols: item.1.cols, stride: item.1.stride, out: out)
+    }, chunks: chunks)
+    var total = 0.0
+    for b in 0..<batch { total += losses.pointer[b] }
+    return total / Double(batch)
 }
 
 public struct ForwardOutputs {
@@ -667,41 +749,11 @@ public func snnLossGrad(_ config: NetConfig, _ data: EventData, index: UnsafePoi
                         logits: UnsafeMutablePointer<Float>?, threads: Int) throws -> Double {
     try config.validate(hidden: true)
     try config.checkData(data)
-    let threads = try resolveThreads(threads)
     let samples = try data.batchSamples(index, batch: batch)
     try checkLabels(labels, batch: batch, classes: config.nOut)
-    let kernel = try SNNKernel(config, data, w1: w1, w2: w2)
-    let T = config.steps, Hp = kernel.Hp, Cp = kernel.Cp
-    let chunks = (batch + chunkSize - 1) / chunkSize
-    let partialW1 = try Scratch<Float>(try checkedProduct(chunks, config.nIn, Hp, what: "gradient partials"), what: "gradient partials")
-    let partialW2 = try Scratch<Float>(try checkedProduct(chunks, config.nHidden, Cp, what: "gradient partials"), what: "gradient partials")
-    let losses = try Scratch<Double>(batch, what: "losses")
-    let gISize = try checkedProduct(chunkSize, T, Hp, what: "workspace")
-    let failures = try TaskFailures(chunks)
-    try parallelFor(chunks, threads: threads, makeContext: {
-        (try kernel.workspace(), try Scratch<Float>(gISize, what: "workspace"))
-    }) { ctx, chunk in
-        let (ws, gI) = ctx
-        let range = (chunk * chunkSize)..<Swift.min(batch, (chunk + 1) * chunkSize)
-        guard samples[range].allSatisfy(data.validateSample) else { failures.fail(chunk); return }
-        let w2Partial = partialW2.pointer + chunk * config.nHidden * Cp
-        w2Partial.update(repeating: 0, count: config.nHidden * Cp)
-        for (slot, b) in range.enumerated() {
-            kernel.forward(sample: samples[b], ws)
-            if let logits { for c in 0..<config.nOut { logits[b * config.nOut + c] = Float(ws.m.pointer[c]) } }
-            losses.pointer[b] = kernel.backward(label: Int(labels[b]), batch: batch, ws, gI: gI.pointer + slot * T * Hp,
-                                                gradW2: w2Partial)
-        }
-        inputWeightGradient(data: data, samples: samples[range], g: gI.pointer, width: Hp,
-                            into: partialW1.pointer + chunk * config.nIn * Hp)
-    }
-    if !failures.failed.isEmpty { throw data.corruption(samples) }
-    try reducePartials([PartialSums(partials: partialW1, rows: config.nIn, cols: config.nHidden, stride: Hp, out: gradW1),
-                    PartialSums(partials: partialW2, rows: config.nHidden, cols: config.nOut, stride: Cp, out: gradW2)],
-                   chunks: chunks)
-    var total = 0.0
-    for b in 0..<batch { total += losses.pointer[b] }
-    return total / Double(batch)
+    return try lossAndGradients(try SNNKernel(config, data, w1: w1, w2: w2), data, samples: samples,
+                                labels: labels, into: [gradW1, gradW2], logits: logits,
+                                threads: try resolveThreads(threads))
 }
 
 /// Forward pass of the membrane-only network.
@@ -731,38 +783,9 @@ public func membraneOnlyLossGrad(_ config: NetConfig, _ data: EventData, index: 
                                  threads: Int) throws -> Double {
     try config.validate(hidden: false)
     try config.checkData(data)
-    let threads = try resolveThreads(threads)
     let samples = try data.batchSamples(index, batch: batch)
     try checkLabels(labels, batch: batch, classes: config.nOut)
-    let kernel = try MembraneOnlyKernel(config, data, w: w)
-    let T = config.steps, Cp = kernel.Cp
-    let chunks = (batch + chunkSize - 1) / chunkSize
-    let partial = try Scratch<Float>(try checkedProduct(chunks, config.nIn, Cp, what: "gradient partials"), what: "gradient partials")
-    let losses = try Scratch<Double>(batch, what: "losses")
-    let dJSize = try checkedProduct(chunkSize, T, Cp, what: "workspace")
-    let failures = try TaskFailures(chunks)
-    try parallelFor(chunks, threads: threads, makeContext: {
-        (try kernel.workspace(), try Scratch<Float>(dJSize, what: "workspace"))
-    }) { ctx, chunk in
-        let (ws, dJ) = ctx
-        let range = (chunk * chunkSize)..<Swift.min(batch, (chunk + 1) * chunkSize)
-        guard samples[range].allSatisfy(data.validateSample) else { failures.fail(chunk); return }
-        let chunkPartial = partial.pointer + chunk * config.nIn * Cp
-        chunkPartial.update(repeating: 0, count: config.nIn * Cp)
-        for (slot, b) in range.enumerated() {
-            kernel.forward(sample: samples[b], ws)
-            if let logits { for c in 0..<config.nOut { logits[b * config.nOut + c] = Float(ws.m.pointer[c]) } }
-            losses.pointer[b] = kernel.backward(label: Int(labels[b]), batch: batch, ws, dJ: dJ.pointer + slot * T * Cp,
-                                                gradW: chunkPartial)
-        }
-        if !kernel.linear {
-            inputWeightGradient(data: data, samples: samples[range], g: dJ.pointer, width: Cp, into: chunkPartial)
-        }
-    }
-    if !failures.failed.isEmpty { throw data.corruption(samples) }
-    try reducePartials([PartialSums(partials: partial, rows: config.nIn, cols: config.nOut, stride: Cp, out: gradW)],
-                   chunks: chunks)
-    var total = 0.0
-    for b in 0..<batch { total += losses.pointer[b] }
-    return total / Double(batch)
+    return try lossAndGradients(try MembraneOnlyKernel(config, data, w: w), data, samples: samples,
+                                labels: labels, into: [gradW], logits: logits,
+                                threads: try resolveThreads(threads))
 }
