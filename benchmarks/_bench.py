@@ -14,6 +14,7 @@ the same ``spikeloc`` package as the parent.
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import json
 import os
@@ -66,6 +67,20 @@ def run_worker(script: str, args: list, timeout: float = 1800, env: dict = None)
 def emit(result: dict) -> None:
     """What a worker prints last: one JSON line."""
     print(json.dumps(result), flush=True)
+
+
+def add_worker_option(parser) -> None:
+    """The hidden ``--worker NAME JSON`` option through which a script runs itself in a child."""
+    parser.add_argument("--worker", nargs=2, metavar=("NAME", "JSON"), help=argparse.SUPPRESS)
+
+
+def serve_worker(args, workers: dict) -> bool:
+    """Runs ``workers[NAME](**JSON)`` and emits its result if this process is a worker."""
+    if not args.worker:
+        return False
+    name, kwargs = args.worker
+    emit(workers[name](**json.loads(kwargs)))
+    return True
 
 
 # ---------------------------------------------------------------------------- statistics

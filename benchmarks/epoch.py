@@ -328,12 +328,10 @@ def main(argv=None) -> int:
                    help="skip the threads=1 epochs and the single-threaded yardstick")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1024 samples, 2 repetitions, 1 reference batch")
-    p.add_argument("--worker", nargs=2, metavar=("NAME", "JSON"), help=argparse.SUPPRESS)
+    _bench.add_worker_option(p)
     args = p.parse_args(argv)
 
-    if args.worker:
-        name, kwargs = args.worker
-        _bench.emit(WORKERS[name](**json.loads(kwargs)))
+    if _bench.serve_worker(args, WORKERS):
         return 0
     if args.quick:
         args.samples, args.reps, args.ref_batches = 1024, 2, 1

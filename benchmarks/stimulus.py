@@ -356,12 +356,10 @@ def main(argv=None) -> int:
                    help="run the seed code at --samples or not at all (no scaled runs)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 256 samples, 2 repetitions")
-    p.add_argument("--worker", nargs=2, metavar=("NAME", "JSON"), help=argparse.SUPPRESS)
+    _bench.add_worker_option(p)
     args = p.parse_args(argv)
 
-    if args.worker:
-        name, kwargs = args.worker
-        _bench.emit(WORKERS[name](**json.loads(kwargs)))
+    if _bench.serve_worker(args, WORKERS):
         return 0
     if args.quick:
         args.samples, args.reps = 256, 2

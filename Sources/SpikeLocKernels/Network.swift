@@ -148,13 +148,13 @@ func addRows(_ rows: UnsafePointer<UInt16>, _ count: Int, from base: UnsafePoint
 
 /// A weight matrix copied into rows padded with zeros to a multiple of 8 columns.
 struct PaddedWeights {
-    let rows: Int, cols: Int, stride: Int
+    let stride: Int
     let storage: Scratch<Float>
     var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
 
     init(_ w: UnsafePointer<Float>, rows: Int, cols: Int, name: String, transpose: Bool = false) throws {
         let (r, c) = transpose ? (cols, rows) : (rows, cols)
-        self.rows = r; self.cols = c; self.stride = roundUp(c, lanes)
+        self.stride = roundUp(c, lanes)
         storage = try Scratch<Float>(try checkedProduct(r, stride, what: name), what: name)
         storage.zero()
         for i in 0..<rows {
