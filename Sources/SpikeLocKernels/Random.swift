@@ -3,6 +3,11 @@
 // Every random number is a pure function of (seed, stream index, counter): SplitMix64's
 // output function applied to key + (counter + 1) * GAMMA. A sample's stimulus therefore does
 // not depend on threads, chunking or on which other samples were generated with it.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public enum CounterRNG {
     public static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -10,6 +15,10 @@ public enum CounterRNG {
     public static let wordIPD: UInt64 = 1 << 62
     /// Word of a sample's phase-offset draw.
     public static let wordPhase: UInt64 = (1 << 62) + 1
+    /// Word of the per-epoch phase offset: phi0(seed, epoch) = uniform53(key(seed, epoch), wordEpochPhase).
+    public static let wordEpochPhase: UInt64 = (1 << 62) + (1 << 40)
+    /// First word of the phase-delay noise: input i uses words wordDelayNoise + 2 i and + 2 i + 1.
+    public static let wordDelayNoise: UInt64 = (1 << 62) + (1 << 61)
     /// Stream index of per-set draws.
     public static let setIndex: Int64 = Int64.max
 
@@ -34,6 +43,15 @@ public enum CounterRNG {
     /// Uniform double in [0, 1) with 53 random bits.
     @inline(__always) public static func uniform53(key: UInt64, word w: UInt64) -> Double {
         Double(word(key: key, w) >> 11) * 0x1p-53
+    }
+
+    /// Standard normal of input `i`'s phase-delay noise (Box-Muller, cosine branch):
+    /// sqrt(-2 ln(1 - u1)) cos(2 pi u2), u1 and u2 the uniform53 of words
+    /// wordDelayNoise + 2 i and + 2 i + 1 (1 - u1 is in (0, 1], so the logarithm is finite).
+    @inline(__always) public static func delayNoiseNormal(key: UInt64, input i: UInt64) -> Double {
+        let u1 = uniform53(key: key, word: wordDelayNoise &+ 2 &* i)
+        let u2 = uniform53(key: key, word: wordDelayNoise &+ 2 &* i &+ 1)
+        return (-2 * log(1 - u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 
     /// The 24-bit integer behind stimulus element `e` (U = m / 2^24).

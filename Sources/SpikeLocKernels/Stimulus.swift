@@ -5,6 +5,12 @@
 // sin(theta) is evaluated as sin(A) cos(r) + cos(A) sin(r) with A = 2 pi f n dt + psi_j
 // tabulated once per call (double precision, stored as float32) and r the per-sample
 // rotation 2 pi phi_b (+ alpha_b), so no transcendental function is evaluated per element.
+//
+// Phase-delay noise (optional, sigma > 0 rad): input i of sample b gets theta + sigma z_{b,i}
+// with z_{b,i} ~ N(0, 1) frozen for the sample, drawn by Box-Muller from two uniform53 of the
+// sample's stream (words SPK_WORD_DELAY_NOISE + 2 i and + 2 i + 1). The rotation is then per
+// input (2 N_in sin/cos per sample) instead of per ear; without noise it is the same value for
+// every input of an ear, so both cases share one inner loop.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -42,11 +48,15 @@ public struct StimulusParams {
 
 /// Fills `spikes` (n x T x 2 N_a bytes) for the IPDs `ipd` (rad) and phase offsets `phase`
 /// (cycles); sample b draws from stream key(seed, firstIndex + b).
+/// `delayNoise` is the standard deviation sigma (rad, finite, >= 0) of the per-sample
+/// Gaussian noise on each input's phase delay (0: none, the seeds' stimulus).
 public func generateStimulus(
     _ params: StimulusParams, ipd: UnsafeBufferPointer<Double>, phase: UnsafeBufferPointer<Double>,
-    seed: UInt64, firstIndex: Int, spikes: UnsafeMutablePointer<UInt8>, threads: Int
+    seed: UInt64, firstIndex: Int, spikes: UnsafeMutablePointer<UInt8>, threads: Int,
+    delayNoise: Double = 0
 ) throws {
     try params.validate()
+    try require(delayNoise.isFinite && delayNoise >= 0, "delay_noise must be finite and >= 0, got \(delayNoise)")
     let n = ipd.count
     try require(phase.count == n, "phase must have as many entries as ipd (\(n)), got \(phase.count)")
     try require(firstIndex >= 0 && firstIndex <= Int.max - n, "first_index must be >= 0 and first_index + n must not overflow")
@@ -81,14 +91,32 @@ public func generateStimulus(
     // row buffer of 24-bit integers as float, padded so 16-wide stores and 8-wide loads fit
     let rowFloats = roundUp(nIn, 16) + 16
 
-    try parallelFor(n, threads: threads, makeContext: {
-        (try Scratch<UInt32>(rowFloats, what: "stimulus row"), try Scratch<Float>(rowFloats, what: "stimulus row"))
+    try parallelFor(n, threads: threads, makeContext: { () throws -> StimulusContext in
+        let c = StimulusContext(bits: try Scratch<UInt32>(rowFloats, what: "stimulus row"),
+                                uniforms: try Scratch<Float>(rowFloats, what: "stimulus row"),
+                                rotCos: try Scratch<Float>(rowFloats, what: "stimulus rotations"),
+                                rotSin: try Scratch<Float>(rowFloats, what: "stimulus rotations"))
+        c.rotCos.zero(); c.rotSin.zero()
+        return c
     }) { ctx, b in
-        let (bits, uniforms) = ctx
+        let bits = ctx.bits, uniforms = ctx.uniforms
         let streamKey = CounterRNG.key(seed: seed, index: UInt64(firstIndex + b))
         let r0 = 2 * Double.pi * (phase[b] - phase[b].rounded(.down))
-        // (cos r, sin r) of each ear's rotation: ear 0 by the phase offset, ear 1 also by the IPD
-        let rotations = SIMD4<Float>(Float(cos(r0)), Float(sin(r0)), Float(cos(r0 + ipd[b])), Float(sin(r0 + ipd[b])))
+        // (cos r, sin r) of each input's rotation: ear 0 by the phase offset, ear 1 also by the
+        // IPD, plus the input's delay noise if any
+        for ear in 0..<2 {
+            let r = ear == 0 ? r0 : r0 + ipd[b]
+            if delayNoise == 0 {
+                let c = Float(cos(r)), s = Float(sin(r))
+                for j in 0..<na { ctx.rotCos.pointer[ear * na + j] = c; ctx.rotSin.pointer[ear * na + j] = s }
+            } else {
+                for j in 0..<na {
+                    let i = ear * na + j
+                    let rr = r + delayNoise * CounterRNG.delayNoiseNormal(key: streamKey, input: UInt64(i))
+                    ctx.rotCos.pointer[i] = Float(cos(rr)); ctx.rotSin.pointer[i] = Float(sin(rr))
+                }
+            }
+        }
         let out = spikes + b * T * nIn
         for step in 0..<T {
             // 24-bit integers of this step's N_in elements, as floats
@@ -107,11 +135,11 @@ public func generateStimulus(
             }
             let row = out + step * nIn
             for ear in 0..<2 {
-                let cr = rotations[2 * ear], sr = rotations[2 * ear + 1]
+                let cr = ctx.rotCos.pointer + ear * na, sr = ctx.rotSin.pointer + ear * na
                 let sRow = sinA.pointer + step * naPad, cRow = cosA.pointer + step * naPad
                 var j = 0
                 while j < na {
-                    let s = loadVec(sRow + j) * cr + loadVec(cRow + j) * sr
+                    let s = loadVec(sRow + j) * loadVec(cr + j) + loadVec(cRow + j) * loadVec(sr + j)
                     let y = (1 + s) * 0.5
                     var p: Vec
                     if let power = integerPower {
@@ -135,6 +163,14 @@ public func generateStimulus(
             }
         }
     }
+}
+
+/// Per-worker scratch of the stimulus kernel (no allocation per sample).
+struct StimulusContext {
+    let bits: Scratch<UInt32>
+    let uniforms: Scratch<Float>
+    let rotCos: Scratch<Float>
+    let rotSin: Scratch<Float>
 }
 
 /// y^k for an integer k >= 0 by repeated squaring (0^0 = 1, as in NumPy).

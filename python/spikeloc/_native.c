@@ -1057,6 +1057,94 @@ done:
     return result;
 }
 
+/* ---- data options (issue 4 item 8): stimulus with phase-delay noise -------------------- */
+
+PyDoc_STRVAR(stimulus_noisy_doc,
+             "stimulus_noisy(params, ipd, phase, seed, first_index, delay_noise, spikes, "
+             "threads=0)\n\n"
+             "spk_stimulus with phase-delay noise of standard deviation delay_noise (rad);\n"
+             "arguments as for stimulus().");
+
+static PyObject *py_stimulus_noisy(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"params", "ipd", "phase", "seed", "first_index", "delay_noise",
+                             "spikes", "threads", NULL};
+    PyObject *o_params, *o_ipd, *o_phase, *o_seed, *o_first, *o_noise, *o_spikes,
+        *o_threads = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOO|O:stimulus_noisy", kwlist, &o_params,
+                                     &o_ipd, &o_phase, &o_seed, &o_first, &o_noise, &o_spikes,
+                                     &o_threads))
+        return NULL;
+    spk_stimulus_params params;
+    uint64_t seed;
+    int64_t first;
+    int32_t threads;
+    double noise;
+    if (parse_stimulus_params(o_params, &params) < 0) return NULL;
+    if (to_u64_checked(o_seed, "seed", &seed) < 0) return NULL;
+    if (to_i64(o_first, "first_index", &first) < 0) return NULL;
+    if (to_double(o_noise, "delay_noise", &noise) < 0) return NULL;
+    if (to_threads(o_threads, &threads) < 0) return NULL;
+    buf_set s = {.n = 0};
+    PyObject *result = NULL;
+    arg_buf *ipd = get_array(&s, o_ipd, "ipd", K_F64, 0, 0, -1);
+    if (!ipd) goto done;
+    int64_t n = ipd->count;
+    arg_buf *phase = get_array(&s, o_phase, "phase", K_F64, 0, 0, n);
+    if (!phase) goto done;
+    int64_t n_in, total;
+    if (mul_size(2, params.anf_per_ear, "spikes", &n_in) < 0) goto done;
+    if (mul3_size(n, params.steps, n_in, "spikes", &total) < 0) goto done;
+    arg_buf *spikes = get_array(&s, o_spikes, "spikes", K_U8, 1, 0, total);
+    if (!spikes) goto done;
+    int32_t st;
+    const double *pi = (const double *)ipd->ptr, *pp = (const double *)phase->ptr;
+    uint8_t *ps = (uint8_t *)spikes->ptr;
+    CALL_KERNEL(st, spk_stimulus_noisy(&params, pi, pp, n, seed, first, noise, ps, threads));
+    if (st != SPK_OK) {
+        status_error(st, "spk_stimulus_noisy");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    bufs_release(&s);
+    return result;
+}
+
+PyDoc_STRVAR(delay_noise_normals_doc,
+             "delay_noise_normals(seed, index, out)\n\n"
+             "out[i] = standard normal of input i's phase-delay noise in sample `index`;\n"
+             "out: writable float64 array.");
+
+static PyObject *py_delay_noise_normals(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"seed", "index", "out", NULL};
+    PyObject *o_seed, *o_index, *o_out;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO:delay_noise_normals", kwlist, &o_seed,
+                                     &o_index, &o_out))
+        return NULL;
+    uint64_t seed;
+    int64_t index;
+    if (to_u64_checked(o_seed, "seed", &seed) < 0) return NULL;
+    if (to_i64(o_index, "index", &index) < 0) return NULL;
+    buf_set s = {.n = 0};
+    PyObject *result = NULL;
+    arg_buf *out = get_array(&s, o_out, "out", K_F64, 1, 0, -1);
+    if (!out) goto done;
+    int32_t st;
+    double *p = (double *)out->ptr;
+    int64_t n = out->count;
+    CALL_KERNEL(st, spk_delay_noise_normals(seed, index, n, p));
+    if (st != SPK_OK) {
+        status_error(st, "spk_delay_noise_normals");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    bufs_release(&s);
+    return result;
+}
+
 /* ---- module -------------------------------------------------------------------------- */
 
 #define KW_METHOD(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, doc}
@@ -1079,6 +1167,9 @@ static PyMethodDef native_methods[] = {
     KW_METHOD("mo_loss_grad", py_mo_loss_grad, mo_loss_grad_doc),
     KW_METHOD("adam_step", py_adam_step, adam_step_doc),
     KW_METHOD("sgd_step", py_sgd_step, sgd_step_doc),
+    /* data options (issue 4 item 8) */
+    KW_METHOD("stimulus_noisy", py_stimulus_noisy, stimulus_noisy_doc),
+    KW_METHOD("delay_noise_normals", py_delay_noise_normals, delay_noise_normals_doc),
     {NULL, NULL, 0, NULL},
 };
 
@@ -1119,6 +1210,8 @@ PyMODINIT_FUNC PyInit__native(void) {
     ADD_INT("READOUT_MEAN", SPK_READOUT_MEAN);
     ADD_INT("READOUT_SUM", SPK_READOUT_SUM);
     ADD_INT("READOUT_MAX", SPK_READOUT_MAX);
+    ADD_UINT("WORD_EPOCH_PHASE", SPK_WORD_EPOCH_PHASE); /* data options */
+    ADD_UINT("WORD_DELAY_NOISE", SPK_WORD_DELAY_NOISE);
 #undef ADD_INT
 #undef ADD_UINT
     return m;

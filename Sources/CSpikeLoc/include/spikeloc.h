@@ -75,6 +75,27 @@ int32_t spk_stimulus(const spk_stimulus_params *params, const double *ipd, const
                      int64_t n, uint64_t seed, int64_t first_index, uint8_t *spikes,
                      int32_t threads);
 
+/* ---- data options: per-epoch phase offset, phase-delay noise (issue 4 item 8) ---------- */
+/*
+ * Per-epoch phase offset (cycles): phi0(seed, epoch) = uniform53(key(seed, epoch),
+ * SPK_WORD_EPOCH_PHASE), one value for every sample of a set in that epoch (use spk_uniform53
+ * with first_index = epoch, n = 1).
+ * Phase-delay noise: input i (0 <= i < N_in) of sample `index` has its phase delay shifted by
+ * sigma z_i [rad], z_i = sqrt(-2 ln(1 - u1)) cos(2 pi u2) (standard normal, Box-Muller),
+ * u1 = uniform53(key(seed, index), SPK_WORD_DELAY_NOISE + 2 i),
+ * u2 = uniform53(key(seed, index), SPK_WORD_DELAY_NOISE + 2 i + 1).
+ */
+#define SPK_WORD_EPOCH_PHASE ((UINT64_C(1) << 62) + (UINT64_C(1) << 40))
+#define SPK_WORD_DELAY_NOISE ((UINT64_C(1) << 62) + (UINT64_C(1) << 61))
+
+/* spk_stimulus with phase-delay noise of standard deviation delay_noise (rad, finite, >= 0;
+ * 0 gives exactly spk_stimulus's spikes). The spike uniforms are those of spk_stimulus. */
+int32_t spk_stimulus_noisy(const spk_stimulus_params *params, const double *ipd,
+                           const double *phase, int64_t n, uint64_t seed, int64_t first_index,
+                           double delay_noise, uint8_t *spikes, int32_t threads);
+/* out[i] = z_i of sample `index` (standard normals of the phase-delay noise), i < n. For tests. */
+int32_t spk_delay_noise_normals(uint64_t seed, int64_t index, int64_t n, double *out);
+
 /* ---- spike data as event lists ------------------------------------------------------ */
 /*
  * A data set of binary spikes x (n_samples x T x N_in) held twice as event lists:

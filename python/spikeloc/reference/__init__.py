@@ -31,3 +31,10 @@ __all__ = [
     "membrane_only_loss_and_grad", "sigmoid", "snn_forward", "snn_loss_and_grad", "surrogate",
     "adam_step", "adam_trajectory", "sgd_step",
 ]
+
+# ---- data options (issue 4 item 8) --------------------------------------------------------
+from .rng import WORD_DELAY_NOISE, WORD_EPOCH_PHASE, delay_noise_normals  # noqa: E402
+from .stim import delay_noise_offsets, draw_phase_per_epoch  # noqa: E402
+
+__all__ += ["WORD_DELAY_NOISE", "WORD_EPOCH_PHASE", "delay_noise_normals",
+            "delay_noise_offsets", "draw_phase_per_epoch"]

@@ -29,6 +29,9 @@ __all__ = [
     "WORD_IPD",
     "WORD_PHASE",
     "SET_INDEX",
+    "WORD_EPOCH_PHASE",
+    "WORD_DELAY_NOISE",
+    "delay_noise_normals",
     "as_u64",
     "mix64",
     "key",
@@ -52,6 +55,11 @@ WORD_IPD = 1 << 62
 WORD_PHASE = (1 << 62) + 1
 #: Stream index of a per-set draw (``SPK_SET_INDEX`` = INT64_MAX).
 SET_INDEX = (1 << 63) - 1
+#: Word of the per-epoch phase offset, drawn on stream (seed, epoch) (``SPK_WORD_EPOCH_PHASE``).
+WORD_EPOCH_PHASE = (1 << 62) + (1 << 40)
+#: First word of the phase-delay noise (``SPK_WORD_DELAY_NOISE``): input i uses words
+#: WORD_DELAY_NOISE + 2 i and WORD_DELAY_NOISE + 2 i + 1 of the sample's stream.
+WORD_DELAY_NOISE = (1 << 62) + (1 << 61)
 
 
 def as_u64(values) -> np.ndarray:
@@ -116,3 +124,22 @@ def uniform53(seed, first_index, w, n: int) -> np.ndarray:
         idx = as_u64(int(first_index)) + np.arange(int(n), dtype=np.uint64)
         bits = word(key(seed, idx), w) >> _U64(11)
     return bits.astype(np.float64) / 2.0**53
+
+
+def delay_noise_normals(seed, index, n: int) -> np.ndarray:
+    """Standard normals z_i, i < n, of the phase-delay noise of sample stream ``index``.
+
+    Box-Muller (cosine branch): ``z_i = sqrt(-2 ln(1 - u1)) cos(2 pi u2)`` with
+    ``u1 = uniform53`` of word ``WORD_DELAY_NOISE + 2 i`` and ``u2`` of word
+    ``WORD_DELAY_NOISE + 2 i + 1`` (``1 - u1`` lies in (0, 1]). ``index`` may be a 1-D array of
+    stream indices, giving shape (len(index), n); a scalar gives shape (n,).
+    """
+    n = int(n)
+    idx = np.atleast_1d(as_u64(index))
+    k = key(seed, idx)                                               # (S,)
+    base = _U64(WORD_DELAY_NOISE) + _U64(2) * np.arange(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        u1 = (word(k[:, None], base[None, :]) >> _U64(11)).astype(np.float64) / 2.0**53
+        u2 = (word(k[:, None], (base + _U64(1))[None, :]) >> _U64(11)).astype(np.float64) / 2.0**53
+    z = np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2.0 * np.pi * u2)
+    return z[0] if np.ndim(index) == 0 else z

@@ -31,6 +31,8 @@ __all__ = [
     "draw_ipd",
     "draw_phase_per_sample",
     "draw_phase_per_set",
+    "draw_phase_per_epoch",
+    "delay_noise_offsets",
     "labels",
     "midpoints",
     "abs_error_deg",
@@ -83,11 +85,13 @@ def phase_delays(anf_per_ear: int, null: bool = False) -> np.ndarray:
     return np.linspace(0.0, np.pi / 2, anf_per_ear)
 
 
-def spike_probability(ipd, phase, params: StimulusParams) -> np.ndarray:
+def spike_probability(ipd, phase, params: StimulusParams, delay_offsets=None) -> np.ndarray:
     """Per-step spike probability p, float64 of shape (B, T, 2 N_a).
 
     ipd    (B,) IPD alpha_b [rad]
     phase  (B,) or scalar, phase offset phi0_b [cycles]
+    delay_offsets  optional (B, 2 N_a) [rad], added to each input's phase delay (the
+           phase-delay noise sigma z_{b,i}; see ``delay_noise_offsets``)
 
     p = rate_max dt ((1 + sin theta) / 2)^k (with 0^0 = 1, so k = 0 gives a constant rate).
     No clipping: if rate_max dt > 1 the input simply spikes whenever p > U.
@@ -104,12 +108,17 @@ def spike_probability(ipd, phase, params: StimulusParams) -> np.ndarray:
         [base + psi[None, None, :],                       # ear 0
          base + psi[None, None, :] + ipd[:, None, None]],  # ear 1
         axis=2)
+    if delay_offsets is not None:
+        theta = theta + np.asarray(delay_offsets, dtype=np.float64).reshape(B, 1, -1)
     envelope = (1.0 + np.sin(theta)) / 2.0
     return params.rate_max * params.dt * np.power(envelope, float(params.envelope_power))
 
 
-def stimulus(ipd, phase, params: StimulusParams, seed: int, first_index: int = 0):
-    """Spikes of samples ``first_index .. first_index + B - 1`` (what ``spk_stimulus`` computes).
+def stimulus(ipd, phase, params: StimulusParams, seed: int, first_index: int = 0,
+             delay_noise: float = 0.0):
+    """Spikes of samples ``first_index .. first_index + B - 1`` (what ``spk_stimulus`` computes;
+    with ``delay_noise`` = sigma > 0 [rad], what ``spk_stimulus_noisy`` computes: input i of
+    sample b has its phase delay shifted by ``sigma z_{b,i}``, see ``delay_noise_offsets``).
 
     Returns ``(spikes, U, p)``:
       spikes  uint8 (B, T, N_in), 1 iff U < p
@@ -117,7 +126,11 @@ def stimulus(ipd, phase, params: StimulusParams, seed: int, first_index: int = 0
               ``rng.stimulus_uniforms(seed, first_index + b, T N_in)``
       p       float64 (B, T, N_in), from ``spike_probability``
     """
-    p = spike_probability(ipd, phase, params)
+    B = np.atleast_1d(np.asarray(ipd)).shape[0]
+    offsets = None
+    if delay_noise:
+        offsets = delay_noise_offsets(B, seed, first_index, params.n_in, delay_noise)
+    p = spike_probability(ipd, phase, params, offsets)
     B, T, N_in = p.shape
     idx = int(first_index) + np.arange(B)
     U = rng.stimulus_uniforms(seed, idx, T * N_in).reshape(B, T, N_in)
@@ -180,3 +193,21 @@ def expected_rate(params: StimulusParams) -> float:
     covers whole cycles (f T dt integer, more than 2k steps per cycle), for any phase or IPD.
     """
     return params.rate_max * params.dt * envelope_mean(params.envelope_power)
+
+
+# ---- data options (issue 4 item 8): per-epoch phase offset, phase-delay noise -------------
+
+def draw_phase_per_epoch(seed: int, epoch: int) -> float:
+    """The phase offset of every sample of a set in epoch ``epoch`` (from 0):
+    ``uniform53(seed, epoch, WORD_EPOCH_PHASE)`` [cycles], drawn on stream index ``epoch``."""
+    return float(rng.uniform53(seed, epoch, rng.WORD_EPOCH_PHASE, 1)[0])
+
+
+def delay_noise_offsets(n: int, seed: int, first_index: int, n_in: int,
+                        sigma: float) -> np.ndarray:
+    """Phase-delay noise ``sigma z_{b,i}`` [rad] of samples ``first_index .. + n - 1``, float64
+    (n, N_in): ``z`` from ``rng.delay_noise_normals`` (standard normals, one per input and
+    sample, fixed for the whole sample)."""
+    idx = int(first_index) + np.arange(int(n))
+    z = rng.delay_noise_normals(seed, idx, n_in)
+    return float(sigma) * z.reshape(int(n), int(n_in))

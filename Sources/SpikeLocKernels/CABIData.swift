@@ -1,0 +1,36 @@
+// C ABI of the data options (spikeloc.h, "data options"): the stimulus with phase-delay noise.
+// Every argument is checked before memory is touched; errors become status codes.
+import CSpikeLoc
+
+@_cdecl("spk_stimulus_noisy")
+public func spk_stimulus_noisy(_ params: UnsafePointer<spk_stimulus_params>?, _ ipd: UnsafePointer<Double>?,
+                               _ phase: UnsafePointer<Double>?, _ n: Int64, _ seed: UInt64, _ firstIndex: Int64,
+                               _ delayNoise: Double, _ spikes: UnsafeMutablePointer<UInt8>?,
+                               _ threads: Int32) -> Int32 {
+    guarded {
+        let p = try unwrap(params, "params").pointee
+        try require(n >= 0, "n must be >= 0, got \(n)")
+        try require(delayNoise.isFinite && delayNoise >= 0, "delay_noise must be finite and >= 0, got \(delayNoise)")
+        let ipd = try unwrap(ipd, "ipd"), phase = try unwrap(phase, "phase"), spikes = try unwrap(spikes, "spikes")
+        try require(p.anf_per_ear <= Int64(Int.max / 2), "anf_per_ear is too large")
+        let params = StimulusParams(dt: p.dt, steps: Int(p.steps), freq: p.freq, anfPerEar: Int(p.anf_per_ear),
+                                    rateMax: p.rate_max, envelopePower: p.envelope_power,
+                                    nullPhaseDelays: p.null_phase_delays != 0)
+        try generateStimulus(params, ipd: UnsafeBufferPointer(start: ipd, count: Int(n)),
+                             phase: UnsafeBufferPointer(start: phase, count: Int(n)), seed: seed,
+                             firstIndex: Int(firstIndex), spikes: spikes, threads: Int(threads),
+                             delayNoise: delayNoise)
+    }
+}
+
+@_cdecl("spk_delay_noise_normals")
+public func spk_delay_noise_normals(_ seed: UInt64, _ index: Int64, _ n: Int64,
+                                    _ out: UnsafeMutablePointer<Double>?) -> Int32 {
+    guarded {
+        try require(n >= 0 && n <= (1 << 40), "n must be in [0, 2^40], got \(n)")
+        try require(index >= 0, "index must be >= 0, got \(index)")
+        let out = try unwrap(out, "out")
+        let key = CounterRNG.key(seed: seed, index: UInt64(index))
+        for i in 0..<Int(n) { out[i] = CounterRNG.delayNoiseNormal(key: key, input: UInt64(i)) }
+    }
+}
