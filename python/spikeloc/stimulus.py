@@ -9,6 +9,18 @@ delays ``linspace(0, pi/2, anf_per_ear)``; each fibre spikes at step ``n`` with 
 Random numbers come from a counter-based generator keyed by ``(seed, sample index)``: a
 sample's IPD and spikes depend only on the seed and its index, not on how many samples are
 generated together, on chunking, or on the thread count.
+
+Data options of the follow-up studies (issue 4 item 8; the seed notebooks in shared/seeds do
+not contain code for either, so the definitions here are spikeloc's):
+
+* ``phase_offset="per_epoch"``: one phase offset for all samples of a set, redrawn each
+  training epoch, deterministic from ``(seed, epoch)``. A sample keeps its IPD, its spike
+  uniforms and its delay noise (all keyed by ``(seed, sample index)``); only the tone's phase
+  moves. Use it with ``train(..., regenerate=stim.regenerator(ipd, seed))``, which rebuilds
+  the training inputs of epoch ``e`` with :meth:`Stimulus.spikes_for` ``(..., epoch=e)``.
+* ``phase_delay_noise=sigma`` [rad]: each input's phase delay ``psi_j`` is shifted by
+  ``sigma z``, ``z ~ N(0, 1)`` drawn once per (sample, input) and frozen for the sample, so the
+  two ears' fibres no longer share exact delays.
 """
 
 from __future__ import annotations
@@ -24,9 +36,15 @@ import numpy as np
 from ._native_api import (SET_INDEX, WORD_IPD, WORD_PHASE, _native, check_int, check_real,
                           check_seed, real_array, resolve_threads)
 
-__all__ = ["Stimulus", "PRESETS", "WORD_IPD", "WORD_PHASE", "SET_INDEX"]
+__all__ = ["Stimulus", "PRESETS", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "WORD_EPOCH_PHASE",
+           "WORD_DELAY_NOISE"]
 
-_PHASE_MODES = ("per_set", "per_sample")
+_PHASE_MODES = ("per_set", "per_sample", "per_epoch")
+
+#: Header constants of the data options (spikeloc.h): word of the per-epoch phase offset
+#: (drawn on stream index ``epoch``) and first word of the phase-delay noise.
+WORD_EPOCH_PHASE = 2**62 + 2**40
+WORD_DELAY_NOISE = 2**62 + 2**61
 
 
 def _check_first_index(first_index, n: int) -> int:
@@ -59,10 +77,17 @@ class Stimulus:
         Number C of IPD classes over [-pi/2, pi/2) (tutorial: 12, 15 degrees each).
     null_phase_delays : bool
         Control condition: all fibres have phase delay 0.
-    phase_offset : "per_set", "per_sample" or float
+    phase_offset : "per_set", "per_sample", "per_epoch" or float
         Phase offset phi0 of the tone [cycles]: one draw per generated set (``"per_set"``, the
         tutorial's behaviour: the draw depends only on the seed), one draw per sample
-        (``"per_sample"``), or a fixed number of cycles.
+        (``"per_sample"``), one draw per set and epoch (``"per_epoch"``: ``uniform53`` of the
+        stream ``(seed, epoch)``, word ``WORD_EPOCH_PHASE``; the ``epoch`` argument of
+        :meth:`phases`, :meth:`spikes_for` and :meth:`generate` picks it, 0 by default), or a
+        fixed number of cycles.
+    phase_delay_noise : float
+        Standard deviation sigma [rad], >= 0, of Gaussian noise on each input's phase delay,
+        drawn once per (sample, input) from the sample's random stream (0: none, the seeds'
+        stimulus). Example: 0.1 rad is about 6 degrees.
     """
 
     dt: float = 1e-3
@@ -74,6 +99,7 @@ class Stimulus:
     num_classes: int = 12
     null_phase_delays: bool = False
     phase_offset: Union[str, float] = "per_set"
+    phase_delay_noise: float = 0.0
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -108,14 +134,18 @@ class Stimulus:
         if isinstance(po, str):
             if po not in _PHASE_MODES:
                 raise ValueError(
-                    f"phase_offset must be 'per_set', 'per_sample' or a number of cycles, "
-                    f"got {po!r}")
+                    f"phase_offset must be 'per_set', 'per_sample', 'per_epoch' or a number of "
+                    f"cycles, got {po!r}")
         elif isinstance(po, numbers.Real) and not isinstance(po, (bool, np.bool_)):
             set_("phase_offset", check_real(po, "phase_offset"))
         else:
             raise TypeError(
-                f"phase_offset must be 'per_set', 'per_sample' or a float, got "
+                f"phase_offset must be 'per_set', 'per_sample', 'per_epoch' or a float, got "
                 f"{type(po).__name__}")
+        noise = check_real(self.phase_delay_noise, "phase_delay_noise")
+        if not math.isfinite(noise) or noise < 0:
+            raise ValueError(f"phase_delay_noise must be finite and >= 0 (rad), got {noise}")
+        set_("phase_delay_noise", noise)
 
     # ---- presets -------------------------------------------------------------------------
     @classmethod
@@ -161,15 +191,22 @@ class Stimulus:
             _native.uniform53(seed, first_index, WORD_IPD, u)
         return -np.pi / 2 + np.pi * u
 
-    def phases(self, n: int, seed: int = 0, first_index: int = 0) -> np.ndarray:
+    def phases(self, n: int, seed: int = 0, first_index: int = 0, *,
+               epoch: int = 0) -> np.ndarray:
         """Phase offsets phi0 [cycles] used for samples ``first_index ..`` , float64 (n,).
 
         ``per_set``: one value for all samples of the seed; ``per_sample``: one draw per
-        sample index; a float: that value.
+        sample index; ``per_epoch``: one value for all samples of the seed in epoch ``epoch``
+        (>= 0); a float: that value. ``epoch`` is ignored by the other modes.
         """
         n = check_int(n, "n", minimum=0)
         seed = check_seed(seed)
         first_index = _check_first_index(first_index, n)
+        epoch = check_int(epoch, "epoch", minimum=0, maximum=SET_INDEX)
+        if self.phase_offset == "per_epoch":
+            one = np.empty(1, dtype=np.float64)
+            _native.uniform53(seed, epoch, WORD_EPOCH_PHASE, one)
+            return np.full(n, one[0])
         if self.phase_offset == "per_set":
             one = np.empty(1, dtype=np.float64)
             _native.uniform53(seed, SET_INDEX, WORD_PHASE, one)
@@ -182,7 +219,8 @@ class Stimulus:
         return np.full(n, float(self.phase_offset))
 
     # ---- spikes ----------------------------------------------------------------------------
-    def spikes_for(self, ipd, seed: int = 0, first_index: int = 0, threads=None) -> np.ndarray:
+    def spikes_for(self, ipd, seed: int = 0, first_index: int = 0, threads=None, *,
+                   epoch: int = 0) -> np.ndarray:
         """Spikes for given IPDs.
 
         Parameters
@@ -193,6 +231,8 @@ class Stimulus:
             Random stream: sample ``b`` uses the stream ``(seed, first_index + b)``.
         threads : int or None
             Worker threads (None: ``SPIKELOC_NUM_THREADS`` or all cores).
+        epoch : int >= 0
+            Training epoch, for ``phase_offset="per_epoch"`` (ignored otherwise).
 
         Returns
         -------
@@ -208,14 +248,38 @@ class Stimulus:
         seed = check_seed(seed)
         first_index = _check_first_index(first_index, n)
         threads = resolve_threads(threads)
-        phase = self.phases(n, seed, first_index)
+        phase = self.phases(n, seed, first_index, epoch=epoch)
         spikes = np.empty((n, self.steps, self.n_in), dtype=np.uint8)
-        if n:
+        if n and self.phase_delay_noise > 0:
+            _native.stimulus_noisy(self._params(), ipd, phase, seed, first_index,
+                                   self.phase_delay_noise, spikes, threads)
+        elif n:
             _native.stimulus(self._params(), ipd, phase, seed, first_index, spikes, threads)
         return spikes
 
+    def regenerator(self, ipd, seed: int = 0, first_index: int = 0, threads=None):
+        """A function ``epoch -> spikes`` for ``train(..., regenerate=...)``.
+
+        It returns ``spikes_for(ipd, seed, first_index, threads, epoch=epoch)``: the same
+        samples (IPDs, spike uniforms, delay noise) with the phase offset of that epoch, so
+        with ``phase_offset="per_epoch"`` each epoch sees the tone at a new phase. Epoch 0
+        gives exactly ``generate(len(ipd), seed, first_index)[1]`` when ``ipd`` came from that
+        call.
+        """
+        arr = real_array(ipd, "ipd")
+        if arr.ndim != 1:
+            raise ValueError(f"ipd must be one-dimensional (n,), got shape {arr.shape}")
+        ipd = np.array(arr, dtype=np.float64)   # a private copy
+        seed = check_seed(seed)
+        first_index = _check_first_index(first_index, ipd.shape[0])
+        threads = resolve_threads(threads)
+
+        def regenerate(epoch: int) -> np.ndarray:
+            return self.spikes_for(ipd, seed, first_index, threads, epoch=epoch)
+        return regenerate
+
     def generate(self, n: int, seed: int = 0, first_index: int = 0,
-                 threads=None) -> Tuple[np.ndarray, np.ndarray]:
+                 threads=None, *, epoch: int = 0) -> Tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` samples: returns ``(ipd, spikes)``.
 
         ipd : float64 (n,) [rad], uniform in [-pi/2, pi/2)
@@ -223,10 +287,10 @@ class Stimulus:
 
         Sample ``b`` is the sample of index ``first_index + b`` of the seed's stream, so
         ``generate(10, s)`` equals ``generate(5, s)`` followed by ``generate(5, s,
-        first_index=5)``.
+        first_index=5)``. ``epoch`` selects the phase offset of ``phase_offset="per_epoch"``.
         """
         ipd = self.draw_ipd(n, seed, first_index)
-        return ipd, self.spikes_for(ipd, seed, first_index, threads)
+        return ipd, self.spikes_for(ipd, seed, first_index, threads, epoch=epoch)
 
     # ---- classes ---------------------------------------------------------------------------
     def labels(self, ipd) -> np.ndarray:

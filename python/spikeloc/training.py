@@ -316,10 +316,22 @@ def _progress_bar(total, enabled):
     return tqdm(total=total, unit="batch", desc="train", leave=True), False
 
 
+def _regenerated(regenerate, epoch, events, threads):
+    """The training inputs of ``epoch`` from ``regenerate``, checked against the old ones."""
+    new = as_events(regenerate(epoch), threads=threads)
+    if (len(new), new.steps, new.n_in) != (len(events), events.steps, events.n_in):
+        raise ValueError(
+            f"regenerate({epoch}) returned {len(new)} samples of shape ({new.steps}, "
+            f"{new.n_in}), expected {len(events)} samples of shape ({events.steps}, "
+            f"{events.n_in}) like the training spikes")
+    return new
+
+
 def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, batch_size=64,
           optimizer="adam", validation=None, early_stopping=None, patience=None,
           restore_best=True, seed=0, progress=True,
-          callback: Optional[Callable] = None) -> History:
+          callback: Optional[Callable] = None,
+          regenerate: Optional[Callable] = None) -> History:
     """Train ``model`` in place on shuffled mini-batches; return the :class:`History`.
 
     Parameters
@@ -373,6 +385,13 @@ def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, ba
     callback : callable, optional
         ``callback(epoch, history)`` after each epoch (once it is recorded); returning True
         stops training (``stop_reason="callback"``).
+    regenerate : callable, optional
+        ``regenerate(epoch) -> spikes`` (uint8/bool (n, T, N_in) or SpikeEvents, the same
+        ``n`` samples in the same order, so the labels stay valid), called before each epoch
+        ``epoch >= 1`` to replace the training inputs; epoch 0 uses ``spikes``. Made for
+        ``Stimulus(phase_offset="per_epoch")``: ``regenerate=stim.regenerator(ipd, seed)``
+        gives every epoch a new phase offset (deterministic from ``(seed, epoch)``) while each
+        sample keeps its own random draws. The validation set is not regenerated.
 
     Interrupting (Ctrl-C)
         The first Ctrl-C stops training at the next batch boundary (the step in progress is
@@ -406,6 +425,8 @@ def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, ba
         raise ValueError("early_stopping and patience need a validation set (validation=...)")
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable(epoch, history)")
+    if regenerate is not None and not callable(regenerate):
+        raise TypeError("regenerate must be callable(epoch) -> spikes")
 
     num_classes = _num_classes(model)
     threads = getattr(model, "threads", None)
@@ -442,6 +463,8 @@ def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, ba
             try:
                 for epoch in range(epochs):
                     t0 = time.perf_counter()
+                    if regenerate is not None and epoch > 0:
+                        events = _regenerated(regenerate, epoch, events, threads)
                     order = rng.permutation(n)
                     total = 0.0
                     for b in range(n_batches):
