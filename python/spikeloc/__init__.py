@@ -67,8 +67,22 @@ _LAZY = {
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
 _SUBMODULES = ("plots", "reference", "tutorial")
 
+# ---- data options, analysis and data sets (issue 4 items 8-9, issue 5 item 4) -------------
+WORD_EPOCH_PHASE = 2**62 + 2**40
+WORD_DELAY_NOISE = 2**62 + 2**61
+_LAZY.update({
+    "silenced": "analysis",
+    "ablation": "analysis",
+    "Ablation": "analysis",
+    "tuning_curves": "analysis",
+    "TuningCurves": "analysis",
+})
+_SUBMODULES += ("analysis", "datasets")
+# ---- end of data options block ------------------------------------------------------------
+
 __all__ = ["ms", "Hz", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "default_threads",
            "abi_version", *_LAZY]
+__all__ += ["WORD_EPOCH_PHASE", "WORD_DELAY_NOISE"]  # data options
 
 
 def __getattr__(name):

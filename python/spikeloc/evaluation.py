@@ -176,7 +176,7 @@ def _num_classes_of(model, stimulus) -> int:
     return int(list(params.values())[-1].shape[-1])
 
 
-def evaluate(model, ipd, spikes, stimulus=None, *, labels=None) -> Evaluation:
+def evaluate(model, ipd, spikes, stimulus=None, *, labels=None, silence=None) -> Evaluation:
     """Evaluate ``model`` on a labelled set.
 
     Parameters
@@ -191,11 +191,18 @@ def evaluate(model, ipd, spikes, stimulus=None, *, labels=None) -> Evaluation:
         rule of MODEL.md section 1 (:func:`labels_from_ipd`).
     labels : int (n,), optional
         True classes, if they should not be derived from ``ipd``.
+    silence : sequence of int, optional
+        Hidden units to silence (their spikes forced to 0) for this evaluation (ablation);
+        done on a copy, exactly, by zeroing their rows of ``w2``
+        (:func:`spikeloc.analysis.silenced` says why that is exact). The model is unchanged.
 
     Returns
     -------
     Evaluation
     """
+    if silence is not None:  # ablation (issue 4 item 9)
+        from .analysis import silenced
+        model = silenced(model, silence)
     num_classes = _num_classes_of(model, stimulus)
     ipd = np.asarray(ipd, dtype=np.float64)
     if ipd.ndim != 1:
