@@ -33,6 +33,8 @@ w1_profiles(w1, units=None, n=8)
 single_example(model, spikes_one, stimulus=None, label=None)
     One example through a network: input raster, hidden raster, output membrane traces
     coloured by class IPD.
+tuning_curves(curves, sort=True)
+    Hidden firing rate against IPD (from spikeloc.tuning_curves), with a heat map.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import numpy as np
 
 __all__ = ["stimulus_examples", "loss_curves", "ipd_histograms", "confusion_matrix",
            "weight_matrices", "hidden_unit_order", "w1_profiles", "single_example"]
+__all__ += ["tuning_curves"]  # issue 4 item 9
 
 _DEG = 180.0 / math.pi
 _WEIGHT_CMAP = "RdBu_r"      # diverging, centred at 0 with symmetric limits
@@ -585,4 +588,64 @@ def single_example(model, spikes_one, stimulus=None, label=None, *, fig=None):
     cb.set_ticks(centres[::step], labels=[f"{v:g}" for v in centres[::step]])
     cb.set_label("class IPD (deg)")
     fig.predicted = predicted
+    return fig
+
+
+# ---------------------------------------------------------------------------- tuning curves
+# (issue 4 item 9; appended as one block)
+
+
+def tuning_curves(curves, *, sort=True, units=None, heatmap=True, fig=None):
+    """Hidden firing rate [Hz] against IPD [deg], one curve per hidden unit.
+
+    ``curves``: a :class:`spikeloc.analysis.TuningCurves` (from
+    :func:`spikeloc.tuning_curves`) or any object with ``rates`` (N_h, bins) [Hz],
+    ``bin_centres`` [rad], ``bin_edges`` [rad] and ``preferred_ipd`` [rad]. ``sort``: order the
+    units by preferred IPD (silent units last); ``units``: the units to draw (default all);
+    ``heatmap``: add a second panel with the rates as an image (units x IPD). The figure's
+    attribute ``order`` holds the drawn units in drawing order.
+    """
+    plt = _pyplot()
+    rates = np.asarray(curves.rates, dtype=np.float64)
+    if rates.ndim != 2:
+        raise ValueError(f"curves.rates must have shape (N_h, bins), got {rates.shape}")
+    centres = np.asarray(curves.bin_centres, dtype=np.float64) * _DEG
+    edges = np.asarray(curves.bin_edges, dtype=np.float64) * _DEG
+    if centres.shape != (rates.shape[1],) or edges.shape != (rates.shape[1] + 1,):
+        raise ValueError("curves.bin_centres / bin_edges do not match curves.rates")
+    if units is None:
+        order = np.arange(rates.shape[0])
+    else:
+        order = np.asarray(units, dtype=np.int64).reshape(-1)
+        if order.size and (order.min() < 0 or order.max() >= rates.shape[0]):
+            raise ValueError(f"units must be in [0, {rates.shape[0]})")
+    if sort:
+        pref = np.asarray(curves.preferred_ipd, dtype=np.float64)[order]
+        order = order[np.argsort(np.where(np.isnan(pref), np.inf, pref), kind="stable")]
+    if fig is None:
+        fig = plt.figure(figsize=(11, 4) if heatmap else (6, 4), layout="constrained")
+    axes = fig.subplots(1, 2 if heatmap else 1, squeeze=False)[0]
+    ax = axes[0]
+    cmap = plt.get_cmap("viridis")
+    for rank, unit in enumerate(order):
+        colour = cmap(rank / max(1, len(order) - 1))
+        ax.plot(centres, rates[unit], "-", color=colour, lw=1.2, marker=".", ms=4)
+    ax.set_xlabel("IPD (deg)")
+    ax.set_ylabel("firing rate (Hz)")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_title(f"Tuning curves of {len(order)} hidden units"
+                 + (" (colour: preferred IPD rank)" if sort else ""))
+    if heatmap:
+        axh = axes[1]
+        shown = rates[order] if len(order) else np.zeros((0, rates.shape[1]))
+        finite = shown[np.isfinite(shown)]
+        vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        im = axh.imshow(np.ma.masked_invalid(shown), aspect="auto", origin="lower",
+                        extent=(edges[0], edges[-1], -0.5, len(order) - 0.5),
+                        cmap="magma", vmin=0.0, vmax=vmax, interpolation="nearest")
+        axh.set_xlabel("IPD (deg)")
+        axh.set_ylabel("hidden unit (sorted by preferred IPD)" if sort else "hidden unit")
+        fig.colorbar(im, ax=axh, label="firing rate (Hz)")
+        axh.set_title("Firing rate")
+    fig.order = order
     return fig
