@@ -633,8 +633,8 @@ def tuning_curves(curves, *, sort=True, units=None, heatmap=True, fig=None):
     ax.set_xlabel("IPD (deg)")
     ax.set_ylabel("firing rate (Hz)")
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_title(f"Tuning curves of {len(order)} hidden units"
-                 + (" (colour: preferred IPD rank)" if sort else ""))
+    ax.set_title(f"Tuning curves ({len(order)} hidden units"
+                 + (", colour: preferred IPD)" if sort else ")"))
     if heatmap:
         axh = axes[1]
         shown = rates[order] if len(order) else np.zeros((0, rates.shape[1]))

@@ -71,6 +71,10 @@ exact in float64).
   float32 (steps, n), `trajectory.npy` float64 (steps, n) = w after steps t = 1..steps
   (m = v = 0 initially), computed in float64 from the float32 inputs.
 - `sgd`: `params.json` {n, steps, lr}; `w0.npy`, `grads.npy`, `trajectory.npy` likewise.
+- `stimulus_noise`: the stimulus with phase-delay noise (issue 4 item 8); `params.json` as
+  the stimulus cases plus {delay_noise (rad), epoch, phase_mode = "per_epoch"}; arrays as the
+  stimulus cases plus `normals.npy` float64 (B, N_in), the standard normals z of the delay
+  noise of samples first_index + b. `phase` = uniform53(key(seed, epoch), SPK_WORD_EPOCH_PHASE).
 """
 
 
@@ -258,10 +262,40 @@ def case_optim():
     return {"adam": adam, "sgd": sgd}
 
 
+# ---- data options (issue 4 item 8) --------------------------------------------------------
+
+def case_stimulus_noise():
+    """Phase-delay noise with the per-epoch phase offset, N_a not a multiple of 8."""
+    params = stim.StimulusParams(dt=1e-3, steps=25, freq=20.0, anf_per_ear=11, rate_max=600.0,
+                                 envelope_power=2.0, null_phase_delays=False)
+    batch, first_index, epoch, sigma = 4, 2, 3, 0.4
+    for seed in range(3000, 4000):
+        ipd = stim.draw_ipd(batch, seed, first_index)
+        phase = np.full(batch, stim.draw_phase_per_epoch(seed, epoch))
+        spikes, U, p = stim.stimulus(ipd, phase, params, seed, first_index, delay_noise=sigma)
+        min_margin = float(np.min(np.abs(U - p)))
+        if min_margin >= 1e-6:
+            break
+    else:
+        raise RuntimeError("no stimulus seed with the required margin")
+    normals = rng.delay_noise_normals(seed, first_index + np.arange(batch), params.n_in)
+    par = {
+        "dt": params.dt, "steps": params.steps, "freq": params.freq,
+        "anf_per_ear": params.anf_per_ear, "rate_max": params.rate_max,
+        "envelope_power": params.envelope_power, "null_phase_delays": params.null_phase_delays,
+        "seed": seed, "first_index": first_index, "batch": batch, "phase_mode": "per_epoch",
+        "epoch": epoch, "delay_noise": sigma, "min_margin": min_margin,
+    }
+    arrays = {"ipd": ipd, "phase": phase, "uniforms": U, "p": p, "spikes": spikes,
+              "normals": normals}
+    return {"stimulus_noise": (par, arrays)}
+# ---- end of data options -------------------------------------------------------------------
+
+
 def all_cases() -> dict:
     """name -> (params, arrays) for every fixture case."""
     cases = {}
-    for make in (case_rng, case_stimulus, case_snn, case_mo, case_optim):
+    for make in (case_rng, case_stimulus, case_snn, case_mo, case_optim, case_stimulus_noise):
         cases.update(make())
     return cases
 
