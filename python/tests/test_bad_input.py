@@ -76,7 +76,7 @@ CASES = [
     ("stim-classes-zero", lambda: sl.Stimulus(num_classes=0), ValueError, "num_classes"),
     ("stim-null-str", lambda: sl.Stimulus(null_phase_delays="yes"), TypeError,
      "null_phase_delays"),
-    ("stim-phase-mode", lambda: sl.Stimulus(phase_offset="per_epoch"), ValueError,
+    ("stim-phase-mode", lambda: sl.Stimulus(phase_offset="per_batch"), ValueError,
      "phase_offset"),
     ("stim-phase-nan", lambda: sl.Stimulus(phase_offset=float("nan")), ValueError,
      "phase_offset"),
