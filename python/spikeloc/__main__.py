@@ -39,7 +39,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="readout (default: mean for snn, sum for membrane)")
     t.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
     t.add_argument("--phase-offset", default="per_set",
-                   help="per_set (tutorial), per_sample, or a number of cycles")
+                   help="per_set (tutorial), per_sample, per_epoch (a new offset each epoch), "
+                        "or a number of cycles")
+    t.add_argument("--delay-noise", type=float, default=0.0, metavar="RAD",
+                   help="standard deviation of the noise on the fibres' phase delays, in "
+                        "radians (default: 0)")
     t.add_argument("--seed", type=int, default=0,
                    help="seed of weights and shuffling; data seeds are seed (train) and "
                         "seed + 1 (test) (default: 0)")
@@ -52,12 +56,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _phase_offset(text: str):
-    if text in ("per_set", "per_sample"):
+    if text in ("per_set", "per_sample", "per_epoch"):
         return text
     try:
         return float(text)
     except ValueError:
-        raise SystemExit(f"--phase-offset must be per_set, per_sample or a number, got {text!r}")
+        raise SystemExit(f"--phase-offset must be per_set, per_sample, per_epoch or a number, "
+                         f"got {text!r}")
 
 
 def train(args) -> dict:
@@ -66,7 +71,8 @@ def train(args) -> dict:
     from spikeloc.evaluation import evaluate
     from spikeloc.training import train as train_model
 
-    stim = sl.PRESETS[args.preset].replace(phase_offset=_phase_offset(args.phase_offset))
+    stim = sl.PRESETS[args.preset].replace(phase_offset=_phase_offset(args.phase_offset),
+                                           phase_delay_noise=args.delay_noise)
     n_train = args.batch_size * args.train_batches
     n_test = args.batch_size * args.test_batches
     if n_train < 1 or n_test < 1:
@@ -96,9 +102,12 @@ def train(args) -> dict:
         model = sl.MembraneOnly.for_stimulus(stim, tau=tau, readout=args.readout or "sum",
                                              seed=args.seed, threads=args.threads)
     print(f"model: {model}")
+    regenerate = None
+    if stim.phase_offset == "per_epoch":   # same samples, a new phase offset each epoch
+        regenerate = stim.regenerator(ipd_train, seed=args.seed, threads=args.threads)
     history = train_model(model, ipd_train, x_train, stimulus=stim, epochs=args.epochs,
                           lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, regenerate=regenerate)
     print(history.summary())
     train_eval = evaluate(model, ipd_train, x_train, stim)
     test_eval = evaluate(model, ipd_test, x_test, stim)

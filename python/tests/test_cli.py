@@ -48,3 +48,17 @@ def test_cli_rejects_bad_options(capsys):
                  "--train-batches", "1", "--test-batches", "1"])
     assert code == 2
     assert "tau" in capsys.readouterr().err
+
+
+def test_cli_per_epoch_phase_and_delay_noise(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--epochs", "2", "--train-batches", "2", "--test-batches", "1",
+                 "--batch-size", "16", "--hidden", "8", "--phase-offset", "per_epoch",
+                 "--delay-noise", "0.2", "--out", str(out), "--no-progress"])
+    assert code == 0
+    _, _, stim = sl.checkpoint.load_with_metadata(out / "model.npz")
+    assert stim.phase_offset == "per_epoch" and stim.phase_delay_noise == 0.2
+    code = main(["train", "--epochs", "1", "--delay-noise", "-1", "--no-progress",
+                 "--train-batches", "1", "--test-batches", "1"])
+    assert code == 2
+    assert "phase_delay_noise" in capsys.readouterr().err

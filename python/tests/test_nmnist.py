@@ -249,3 +249,9 @@ def test_loaded_spikes_train_a_network(tmp_path):
     net = sl.SNN(spikes.shape[2], 5, 2, dt=1e-3, tau_hidden=20e-3, tau_output=20e-3)
     loss, grads = net.loss_and_grad(spikes, labels)
     assert np.isfinite(loss) and grads["w1"].shape == (2312, 5)
+
+
+def test_package_attributes():
+    import spikeloc as sl
+    assert sl.datasets.nmnist is nmnist
+    assert sl.analysis.tuning_curves is sl.tuning_curves
