@@ -24,9 +24,9 @@ import sys
 
 import numpy as np
 
-from . import network, optim, rng, stim
+from . import network, optim, rng, stim, variant_fixtures
 
-CASE_PREFIXES = ("rng", "stimulus_", "snn_", "mo_", "adam", "sgd")
+CASE_PREFIXES = ("rng", "stimulus_", "snn_", "mo_", "adam", "sgd", "variant_")
 
 README = """\
 # Fixtures for the Swift kernel tests
@@ -71,7 +71,7 @@ exact in float64).
   float32 (steps, n), `trajectory.npy` float64 (steps, n) = w after steps t = 1..steps
   (m = v = 0 initially), computed in float64 from the float32 inputs.
 - `sgd`: `params.json` {n, steps, lr}; `w0.npy`, `grads.npy`, `trajectory.npy` likewise.
-"""
+""" + variant_fixtures.README
 
 
 # ---------------------------------------------------------------------------- writing
@@ -263,6 +263,7 @@ def all_cases() -> dict:
     cases = {}
     for make in (case_rng, case_stimulus, case_snn, case_mo, case_optim):
         cases.update(make())
+    cases.update(variant_fixtures.case_variants())  # research variants
     return cases
 
 
