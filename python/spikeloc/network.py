@@ -148,11 +148,14 @@ class SNN(_Model):
         A scalar per layer, or a fixed time constant per neuron [s].
     learn_tau : False, True, "hidden" or "output"
         Learn the per-neuron time constants of both layers / one layer: they join
-        ``parameters()`` (so Adam / SGD update them), are drawn at construction from
-        N(tau, tau_sigma) (model seed, after the weights) and clamped to >= ``tau_min``
-        [s, default dt] after each step (:meth:`after_step`, called by ``train``);
-        ``tau_var_penalty`` lambda adds lambda Var(tau) per learned layer (population
-        variance) to the loss and gradient.
+        ``parameters()`` as "tau_hidden" / "tau_output" *in units of the time step dt* (so
+        that an optimiser's lr means time steps per update, as in the PLIF study, instead
+        of seconds), are drawn at construction from N(tau, tau_sigma) [s] (model seed,
+        after the weights) and clamped to >= ``tau_min`` [s, default dt] after each step
+        (:meth:`after_step`, called by ``train``). ``tau_var_penalty`` lambda adds
+        lambda Var(tau / dt) per learned layer (population variance of the time constants
+        in time steps) to the loss and gradient. ``model.tau_hidden`` / ``tau_output``
+        give the values in seconds.
     reset : "delayed" (the seeds), "same_step" or "subtractive"
     surrogate : "sigmoid", "fast_sigmoid", "arctan" or "piecewise_linear"; ``beta`` is its scale.
     adapt_tau, adapt_strength : adaptive threshold theta = 1 + adapt_strength b with
@@ -235,7 +238,8 @@ class SNN(_Model):
         if self._variant:
             code = 3 if self.readout == "spike_count" else self._readout_code
             return (self.n_in, self.n_hidden, self.n_out, steps, self.dt,
-                    float(np.mean(self._tau_hidden)), float(np.mean(self._tau_output)), code, self.beta)
+                    float(np.mean(self._tau_seconds("hidden"))),
+                    float(np.mean(self._tau_seconds("output"))), code, self.beta)
         return (self.n_in, self.n_hidden, self.n_out, steps, self.dt, self.tau_hidden,
                 self.tau_output, self._readout_code, self.beta)
 
@@ -351,7 +355,12 @@ class SNN(_Model):
                 args.append([float(v) for v in arr])
                 scalar[layer] = False
             taus[layer] = np.ascontiguousarray(arr, dtype=np.float32)
-        self._tau_hidden, self._tau_output = taus["hidden"], taus["output"]
+        # fixed time constants [s]; learned ones are parameters in units of dt
+        self._tau_fixed = taus
+        for layer in ("hidden", "output"):
+            if learned[layer]:
+                setattr(self, f"_tau_{layer}",
+                        np.ascontiguousarray(taus[layer] / np.float32(self.dt), dtype=np.float32))
         self._tau_arg = tuple(args)
         self._tau_scalar = scalar
         self._learned = learned
@@ -405,13 +414,18 @@ class SNN(_Model):
     def tau_hidden(self):
         """Hidden time constant(s) [s]: a float for one fixed value per layer, else the live
         float32 array (N_h,) (per neuron; learned values after training)."""
-        return float(self._tau_arg[0]) if self._tau_scalar["hidden"] else self._tau_hidden
+        return float(self._tau_arg[0]) if self._tau_scalar["hidden"] else self._tau_seconds("hidden")
 
     @property
     def tau_output(self):
         """Readout time constant(s) [s]: a float, or the live float32 array (C,)."""
-        return float(self._tau_arg[1]) if self._tau_scalar["output"] else self._tau_output
+        return float(self._tau_arg[1]) if self._tau_scalar["output"] else self._tau_seconds("output")
 
+    def _tau_seconds(self, layer: str) -> np.ndarray:
+        """float32 time constants [s] of "hidden" or "output" (learned: parameter * dt)."""
+        if self._learned[layer]:
+            return (getattr(self, f"_tau_{layer}").astype(np.float64) * self.dt).astype(np.float32)
+        return self._tau_fixed[layer]
     @property
     def w1_eff(self) -> np.ndarray:
         """The input-to-hidden weights the network uses: |w1| * sign under Dale's law, else a
@@ -435,9 +449,10 @@ class SNN(_Model):
 
     def after_step(self) -> None:
         """Clamp learned time constants to >= tau_min (``train`` calls this after each step)."""
-        for layer, arr in (("hidden", self._tau_hidden), ("output", self._tau_output)):
+        for layer in ("hidden", "output"):
             if self._learned[layer]:
-                np.maximum(arr, np.float32(self.tau_min), out=arr)
+                arr = getattr(self, f"_tau_{layer}")
+                np.maximum(arr, np.float32(self.tau_min / self.dt), out=arr)
 
     def _abi_options(self, training: bool) -> tuple:
         from .variants import RESETS, SURROGATES
@@ -449,28 +464,31 @@ class SNN(_Model):
             self._dropout_calls += 1
         return (RESETS[self.reset], SURROGATES[self.surrogate],
                 0.0 if self.adapt_tau is None else self.adapt_tau, self.adapt_strength,
-                self._tau_hidden, self._tau_output, self._sign1, self._sign2,
+                self._tau_seconds("hidden"), self._tau_seconds("output"), self._sign1, self._sign2,
                 0.0 if reg is None else reg.strength(self.n_out),
                 100.0 if reg is None else reg.r_max, self.dropout, seed)
 
     def _variant_loss_grad(self, ev, idx, batch, labels, g1, g2, logits):
-        for name, arr in (("tau_hidden", self._tau_hidden), ("tau_output", self._tau_output)):
+        for layer in ("hidden", "output"):
+            arr = self._tau_seconds(layer)
             if not (np.isfinite(arr).all() and (arr > 0).all()):
-                raise ValueError(f"{name} must be finite and > 0 everywhere")
-        gth = np.empty_like(self._tau_hidden)
-        gto = np.empty_like(self._tau_output)
+                raise ValueError(f"tau_{layer} must be finite and > 0 everywhere")
+        gth = np.empty(self.n_hidden, dtype=np.float32)
+        gto = np.empty(self.n_out, dtype=np.float32)
         loss = _native.variant_loss_grad(self._abi_config(ev.steps), self._abi_options(True),
                                          ev._abi(), idx, batch, labels, self._w1, self._w2, g1,
                                          g2, gth, gto, logits, self._threads)
         grads = {"w1": g1, "w2": g2}
-        for layer, arr, g in (("hidden", self._tau_hidden, gth), ("output", self._tau_output, gto)):
+        for layer, g in (("hidden", gth), ("output", gto)):
             if self._learned[layer]:
+                # the parameter is tau / dt: dL/d(tau / dt) = dt dL/dtau
+                g = (g.astype(np.float64) * self.dt)
                 if self.tau_var_penalty > 0:
-                    # lambda Var(tau) (population variance) and its gradient
-                    t = arr.astype(np.float64)
+                    # lambda Var(tau / dt) (population variance) and its gradient
+                    t = getattr(self, f"_tau_{layer}").astype(np.float64)
                     loss += self.tau_var_penalty * float(t.var())
-                    g += (2.0 * self.tau_var_penalty * (t - t.mean()) / t.size).astype(np.float32)
-                grads[f"tau_{layer}"] = g
+                    g += 2.0 * self.tau_var_penalty * (t - t.mean()) / t.size
+                grads[f"tau_{layer}"] = g.astype(np.float32)
         return loss, grads
 
 

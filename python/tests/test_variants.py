@@ -336,30 +336,42 @@ def test_training_with_dale_keeps_every_sign():
 
 def test_learnable_tau_trains_clamps_and_penalises():
     stim, ipd, x = _small_task()
-    net = sl.SNN.for_stimulus(stim, n_hidden=10, tau_hidden=2e-3, seed=1, learn_tau=True,
-                              tau_sigma=0.5e-3, tau_min=1.5e-3, tau_var_penalty=1e3)
+    labels = stim.labels(ipd)[:32]
+    dt = stim.dt
+    kw = dict(n_hidden=10, tau_hidden=2e-3, seed=1, learn_tau=True, tau_sigma=0.5e-3,
+              tau_min=1.5e-3)
+    net = sl.SNN.for_stimulus(stim, tau_var_penalty=0.1, **kw)
     assert set(net.parameters()) == {"w1", "w2", "tau_hidden", "tau_output"}
-    tau0 = net.tau_hidden.copy()
-    assert tau0.shape == (10,) and tau0.std() > 0 and (tau0 >= 1.5e-3).all()
-    # the variance penalty's gradient is added to the kernel's tau gradient
-    loss, grads = net.loss_and_grad(x, stim.labels(ipd)[:32], index=np.arange(32))
-    plain = sl.SNN.for_stimulus(stim, n_hidden=10, tau_hidden=2e-3, seed=1, learn_tau=True,
-                                tau_sigma=0.5e-3, tau_min=1.5e-3)
-    loss0, grads0 = plain.loss_and_grad(x, stim.labels(ipd)[:32], index=np.arange(32))
-    penalty_h, g_h = V.tau_variance_penalty(tau0, 1e3)
-    penalty_o, g_o = V.tau_variance_penalty(net.tau_output, 1e3)
+    tau0 = net.tau_hidden.copy()                       # seconds
+    assert tau0.shape == (10,) and tau0.std() > 0 and (tau0 >= np.float32(1.5e-3)).all()
+    # the parameters are the time constants in units of dt
+    np.testing.assert_allclose(net.parameters()["tau_hidden"] * dt, tau0, rtol=1e-6)
+    loss, grads = net.loss_and_grad(x, labels, index=np.arange(32))
+    # the kernel's tau gradient, chained to the parameter (d tau / d param = dt)
+    plain = sl.SNN.for_stimulus(stim, **kw)
+    loss0, grads0 = plain.loss_and_grad(x, labels, index=np.arange(32))
+    r = V.variant_loss_and_grad(
+        x.to_dense()[:32], labels, plain.w1.astype(np.float64), plain.w2.astype(np.float64), dt,
+        plain.tau_hidden.astype(np.float64), plain.tau_output.astype(np.float64))
+    assert relative_error(grads0["tau_hidden"], r[3] * dt) < 1e-4
+    assert relative_error(grads0["tau_output"], r[4] * dt) < 1e-4
+    # the variance penalty lambda Var(tau / dt) adds to the loss and the tau gradients
+    penalty_h, g_h = V.tau_variance_penalty(net.parameters()["tau_hidden"], 0.1)
+    penalty_o, g_o = V.tau_variance_penalty(net.parameters()["tau_output"], 0.1)
     assert penalty_h > 0 and penalty_o > 0
     assert loss - loss0 == pytest.approx(penalty_h + penalty_o, rel=1e-4)
     assert relative_error(grads["tau_hidden"] - grads0["tau_hidden"], g_h) < 1e-4
     assert relative_error(grads["tau_output"] - grads0["tau_output"], g_o) < 1e-4
-    sl.train(net, ipd, x, stimulus=stim, epochs=2, batch_size=32, lr=2e-3, progress=False)
+    sl.train(net, ipd, x, stimulus=stim, epochs=2, batch_size=32, progress=False)
     assert not np.array_equal(net.tau_hidden, tau0)
+    assert np.abs(net.tau_hidden - tau0).max() < 2e-3  # lr 0.01 in time steps: small moves
     assert (net.tau_hidden >= np.float32(1.5e-3)).all()
     assert (net.tau_output >= np.float32(1.5e-3)).all()
     # the clamp itself
-    net.parameters()["tau_hidden"][0] = 1e-4
+    net.parameters()["tau_hidden"][0] = 0.1
     net.after_step()
-    assert net.tau_hidden[0] == np.float32(1.5e-3)
+    assert net.parameters()["tau_hidden"][0] == np.float32(1.5)
+    assert net.tau_hidden[0] == pytest.approx(1.5e-3, rel=1e-6)
 
 
 def test_learn_one_layer_only_and_fixed_heterogeneous_tau():
