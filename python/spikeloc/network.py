@@ -200,9 +200,9 @@ class SNN(_Model):
     def for_stimulus(cls, stimulus, n_hidden=100, tau_hidden=20e-3, tau_output=None,
                      **kw) -> "SNN":
         """A network sized for a :class:`~spikeloc.Stimulus` (n_in, dt, num_classes);
-        ``tau_output`` defaults to ``tau_hidden``."""
+        ``tau_output`` defaults to ``tau_hidden`` (to their mean for per-neuron hidden taus)."""
         if tau_output is None:
-            tau_output = tau_hidden
+            tau_output = tau_hidden if np.ndim(tau_hidden) == 0 else float(np.mean(tau_hidden))
         return cls(stimulus.n_in, n_hidden, stimulus.num_classes, dt=stimulus.dt,
                    tau_hidden=tau_hidden, tau_output=tau_output, **kw)
 

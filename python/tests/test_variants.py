@@ -374,6 +374,32 @@ def test_learnable_tau_trains_clamps_and_penalises():
     assert net.tau_hidden[0] == pytest.approx(1.5e-3, rel=1e-6)
 
 
+def test_dale_weight_at_zero_stays_culled():
+    """sgn(0) = 0: a raw weight at exactly 0 gets no gradient under Dale's law (as in the
+    seeds, where torch.abs has derivative 0 at 0); without Dale's law it does."""
+    stim, ipd, x = _small_task(40)
+    labels = stim.labels(ipd)
+    for dale in (sl.Dale(0.5), None):
+        culled = dale is not None
+        net = sl.SNN.for_stimulus(stim, n_hidden=8, tau_hidden=5e-3, seed=5, dale=dale,
+                                  reset="same_step")
+        net.w1[:, 3] = np.abs(net.w1[:, 3]) + 0.05     # unit 3 spikes
+        net.w1[:40, 3] = 0.0
+        _, grads = net.loss_and_grad(x, labels)
+        assert np.all(grads["w1"][:40, 3] == 0) == culled
+        assert np.any(grads["w1"][40:, 3] != 0)
+        net.w2[:, :] = 0.0
+        _, grads = net.loss_and_grad(x, labels)
+        assert np.all(grads["w2"] == 0) == culled
+
+
+def test_for_stimulus_with_per_neuron_hidden_taus():
+    stim = sl.Stimulus.tutorial()
+    net = sl.SNN.for_stimulus(stim, n_hidden=4, tau_hidden=[1e-3, 2e-3, 3e-3, 6e-3])
+    assert net.tau_output == pytest.approx(3e-3)
+    np.testing.assert_allclose(net.tau_hidden, [1e-3, 2e-3, 3e-3, 6e-3], rtol=1e-6)
+
+
 def test_learn_one_layer_only_and_fixed_heterogeneous_tau():
     net = sl.SNN(8, 5, 3, dt=1e-3, tau_hidden=5e-3, tau_output=5e-3, learn_tau="output")
     assert set(net.parameters()) == {"w1", "w2", "tau_output"}
