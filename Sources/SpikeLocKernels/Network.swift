@@ -291,6 +291,8 @@ final class SNNWorkspace {
     let membrane: Scratch<Float>, dJ: Scratch<Float>, temp: Scratch<Float>
     let m: Scratch<Double>, dm: Scratch<Float>, argmax: Scratch<Float>, aggregate: Scratch<Float>
     let gv: Scratch<Float>, gs: Scratch<Float>, spikeCount: Scratch<Float>
+    /// Further per-worker memory of kernels that need more (Variants.swift: VariantBuffers).
+    var extra: AnyObject? = nil
 
     /// `countSize`: length of the weighted spike count (hidden units, or inputs for the
     /// membrane-only network).

@@ -62,6 +62,9 @@ _LAZY = {
     "save": "checkpoint",
     "load": "checkpoint",
     "CheckpointError": "checkpoint",
+    # research variants (MODEL.md section 4)
+    "Dale": "variants",
+    "RateRegularizer": "variants",
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.

@@ -1145,6 +1145,185 @@ done:
     return result;
 }
 
+/* ---- research variants (spk_variant_*) ------------------------------------------------ */
+/*
+ * options: (reset, surrogate, adapt_tau, adapt_strength, tau_hidden, tau_output, sign_w1,
+ *           sign_w2, rate_c, rate_max, dropout, dropout_seed); the four arrays are float32
+ *           (n_hidden, n_out, n_in, n_hidden elements) or None. Held in their own buf_set.
+ */
+static int parse_variant_options(buf_set *s, PyObject *t, const spk_net_config *c,
+                                 spk_variant_options *o) {
+    static const char *usage =
+        "options must be a tuple (reset, surrogate, adapt_tau, adapt_strength, tau_hidden, "
+        "tau_output, sign_w1, sign_w2, rate_c, rate_max, dropout, dropout_seed)";
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 12) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    memset(o, 0, sizeof *o);
+    if (to_i32(PyTuple_GET_ITEM(t, 0), "options.reset", &o->reset) < 0) return -1;
+    if (to_i32(PyTuple_GET_ITEM(t, 1), "options.surrogate", &o->surrogate) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 2), "options.adapt_tau", &o->adapt_tau) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 3), "options.adapt_strength", &o->adapt_strength) < 0)
+        return -1;
+    arg_buf *a;
+    if (!(a = get_array(s, PyTuple_GET_ITEM(t, 4), "options.tau_hidden", K_F32, 0, 1,
+                        c->n_hidden)))
+        return -1;
+    o->tau_hidden = (const float *)a->ptr;
+    if (!(a = get_array(s, PyTuple_GET_ITEM(t, 5), "options.tau_output", K_F32, 0, 1, c->n_out)))
+        return -1;
+    o->tau_output = (const float *)a->ptr;
+    if (!(a = get_array(s, PyTuple_GET_ITEM(t, 6), "options.sign_w1", K_F32, 0, 1, c->n_in)))
+        return -1;
+    o->sign_w1 = (const float *)a->ptr;
+    if (!(a = get_array(s, PyTuple_GET_ITEM(t, 7), "options.sign_w2", K_F32, 0, 1, c->n_hidden)))
+        return -1;
+    o->sign_w2 = (const float *)a->ptr;
+    if (to_double(PyTuple_GET_ITEM(t, 8), "options.rate_c", &o->rate_c) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 9), "options.rate_max", &o->rate_max) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 10), "options.dropout", &o->dropout) < 0) return -1;
+    if (to_u64_checked(PyTuple_GET_ITEM(t, 11), "options.dropout_seed", &o->dropout_seed) < 0)
+        return -1;
+    return 0;
+}
+
+PyDoc_STRVAR(variant_forward_doc,
+             "variant_forward(config, options, events, index, batch, w1, w2, logits, "
+             "hidden_spikes=None, output_membrane=None, threads=0)\n\n"
+             "The general network (spk_variant_forward); config as snn_forward with readout 3 =\n"
+             "spike count; options: see parse_variant_options in _native.c.");
+
+static PyObject *py_variant_forward(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"config", "options", "events", "index", "batch", "w1", "w2",
+                             "logits", "hidden_spikes", "output_membrane", "threads", NULL};
+    PyObject *o_cfg, *o_opt, *o_ev, *o_index, *o_batch, *o_w1, *o_w2, *o_logits;
+    PyObject *o_hs = Py_None, *o_om = Py_None, *o_threads = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOOO|OOO:variant_forward", kwlist, &o_cfg,
+                                     &o_opt, &o_ev, &o_index, &o_batch, &o_w1, &o_w2, &o_logits,
+                                     &o_hs, &o_om, &o_threads))
+        return NULL;
+    spk_net_config c;
+    int64_t batch;
+    int32_t threads;
+    if (parse_net_config(o_cfg, &c) < 0 || to_size(o_batch, "batch", &batch) < 0 ||
+        to_threads(o_threads, &threads) < 0)
+        return NULL;
+    buf_set s = {.n = 0}, so = {.n = 0};
+    PyObject *result = NULL;
+    spk_events ev;
+    spk_variant_options opt;
+    const int64_t *index;
+    int64_t nw1, nw2, nlog, nhs, nom;
+    if (parse_variant_options(&so, o_opt, &c, &opt) < 0) goto done;
+    if (parse_events(&s, o_ev, &ev) < 0) goto done;
+    if (check_batch(&s, &c, &ev, o_index, batch, &index) < 0) goto done;
+    if (mul_size(c.n_in, c.n_hidden, "w1", &nw1) < 0 ||
+        mul_size(c.n_hidden, c.n_out, "w2", &nw2) < 0 ||
+        mul_size(batch, c.n_out, "logits", &nlog) < 0 ||
+        mul3_size(batch, c.steps, c.n_hidden, "hidden_spikes", &nhs) < 0 ||
+        mul3_size(batch, c.steps, c.n_out, "output_membrane", &nom) < 0)
+        goto done;
+    arg_buf *w1 = get_array(&s, o_w1, "w1", K_F32, 0, 0, nw1);
+    if (!w1) goto done;
+    arg_buf *w2 = get_array(&s, o_w2, "w2", K_F32, 0, 0, nw2);
+    if (!w2) goto done;
+    arg_buf *lg = get_array(&s, o_logits, "logits", K_F32, 1, 0, nlog);
+    if (!lg) goto done;
+    arg_buf *hs = get_array(&s, o_hs, "hidden_spikes", K_U8, 1, 1, nhs);
+    if (!hs) goto done;
+    arg_buf *om = get_array(&s, o_om, "output_membrane", K_F32, 1, 1, nom);
+    if (!om) goto done;
+    int32_t st;
+    const float *pw1 = (const float *)w1->ptr, *pw2 = (const float *)w2->ptr;
+    float *plg = (float *)lg->ptr, *pom = (float *)om->ptr;
+    uint8_t *phs = (uint8_t *)hs->ptr;
+    CALL_KERNEL(st, spk_variant_forward(&c, &opt, &ev, index, batch, pw1, pw2, plg, phs, pom,
+                                        threads));
+    if (st != SPK_OK) {
+        status_error(st, "spk_variant_forward");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    bufs_release(&s);
+    bufs_release(&so);
+    return result;
+}
+
+PyDoc_STRVAR(variant_loss_grad_doc,
+             "variant_loss_grad(config, options, events, index, batch, labels, w1, w2, grad_w1, "
+             "grad_w2, grad_tau_hidden=None, grad_tau_output=None, logits=None, threads=0) -> "
+             "loss\n\n"
+             "grad_tau_hidden: writable float32 (n_hidden) or None; grad_tau_output: (n_out) or\n"
+             "None. Weight gradients are with respect to the raw weights (Dale's law applied).");
+
+static PyObject *py_variant_loss_grad(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"config", "options", "events", "index", "batch", "labels", "w1",
+                             "w2", "grad_w1", "grad_w2", "grad_tau_hidden", "grad_tau_output",
+                             "logits", "threads", NULL};
+    PyObject *o_cfg, *o_opt, *o_ev, *o_index, *o_batch, *o_labels, *o_w1, *o_w2, *o_g1, *o_g2;
+    PyObject *o_gth = Py_None, *o_gto = Py_None, *o_logits = Py_None, *o_threads = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOOOOO|OOOO:variant_loss_grad", kwlist,
+                                     &o_cfg, &o_opt, &o_ev, &o_index, &o_batch, &o_labels, &o_w1,
+                                     &o_w2, &o_g1, &o_g2, &o_gth, &o_gto, &o_logits, &o_threads))
+        return NULL;
+    spk_net_config c;
+    int64_t batch;
+    int32_t threads;
+    if (parse_net_config(o_cfg, &c) < 0 || to_size(o_batch, "batch", &batch) < 0 ||
+        to_threads(o_threads, &threads) < 0)
+        return NULL;
+    buf_set s = {.n = 0}, so = {.n = 0};
+    PyObject *result = NULL;
+    spk_events ev;
+    spk_variant_options opt;
+    const int64_t *index;
+    int64_t nw1, nw2, nlog;
+    if (parse_variant_options(&so, o_opt, &c, &opt) < 0) goto done;
+    if (parse_events(&s, o_ev, &ev) < 0) goto done;
+    if (check_batch(&s, &c, &ev, o_index, batch, &index) < 0) goto done;
+    if (mul_size(c.n_in, c.n_hidden, "w1", &nw1) < 0 ||
+        mul_size(c.n_hidden, c.n_out, "w2", &nw2) < 0 ||
+        mul_size(batch, c.n_out, "logits", &nlog) < 0)
+        goto done;
+    arg_buf *lb = get_array(&s, o_labels, "labels", K_I64, 0, 0, batch);
+    if (!lb) goto done;
+    arg_buf *w1 = get_array(&s, o_w1, "w1", K_F32, 0, 0, nw1);
+    if (!w1) goto done;
+    arg_buf *w2 = get_array(&s, o_w2, "w2", K_F32, 0, 0, nw2);
+    if (!w2) goto done;
+    arg_buf *g1 = get_array(&s, o_g1, "grad_w1", K_F32, 1, 0, nw1);
+    if (!g1) goto done;
+    arg_buf *g2 = get_array(&s, o_g2, "grad_w2", K_F32, 1, 0, nw2);
+    if (!g2) goto done;
+    arg_buf *lg = get_array(&s, o_logits, "logits", K_F32, 1, 1, nlog);
+    if (!lg) goto done;
+    arg_buf *gth = get_array(&so, o_gth, "grad_tau_hidden", K_F32, 1, 1, c.n_hidden);
+    if (!gth) goto done;
+    arg_buf *gto = get_array(&so, o_gto, "grad_tau_output", K_F32, 1, 1, c.n_out);
+    if (!gto) goto done;
+    int32_t st;
+    double loss = 0.0;
+    const int64_t *plb = (const int64_t *)lb->ptr;
+    const float *pw1 = (const float *)w1->ptr, *pw2 = (const float *)w2->ptr;
+    float *pg1 = (float *)g1->ptr, *pg2 = (float *)g2->ptr, *plg = (float *)lg->ptr;
+    float *pgth = (float *)gth->ptr, *pgto = (float *)gto->ptr;
+    CALL_KERNEL(st, spk_variant_loss_grad(&c, &opt, &ev, index, batch, plb, pw1, pw2, &loss, pg1,
+                                          pg2, pgth, pgto, plg, threads));
+    if (st != SPK_OK) {
+        status_error(st, "spk_variant_loss_grad");
+        goto done;
+    }
+    result = PyFloat_FromDouble(loss);
+done:
+    bufs_release(&s);
+    bufs_release(&so);
+    return result;
+}
+
 /* ---- module -------------------------------------------------------------------------- */
 
 #define KW_METHOD(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, doc}
@@ -1170,6 +1349,8 @@ static PyMethodDef native_methods[] = {
     /* data options (issue 4 item 8) */
     KW_METHOD("stimulus_noisy", py_stimulus_noisy, stimulus_noisy_doc),
     KW_METHOD("delay_noise_normals", py_delay_noise_normals, delay_noise_normals_doc),
+    KW_METHOD("variant_forward", py_variant_forward, variant_forward_doc),
+    KW_METHOD("variant_loss_grad", py_variant_loss_grad, variant_loss_grad_doc),
     {NULL, NULL, 0, NULL},
 };
 
@@ -1210,6 +1391,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     ADD_INT("READOUT_MEAN", SPK_READOUT_MEAN);
     ADD_INT("READOUT_SUM", SPK_READOUT_SUM);
     ADD_INT("READOUT_MAX", SPK_READOUT_MAX);
+    ADD_INT("READOUT_SPIKE_COUNT", SPK_READOUT_SPIKE_COUNT);
     ADD_UINT("WORD_EPOCH_PHASE", SPK_WORD_EPOCH_PHASE); /* data options */
     ADD_UINT("WORD_DELAY_NOISE", SPK_WORD_DELAY_NOISE);
 #undef ADD_INT

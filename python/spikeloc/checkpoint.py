@@ -4,7 +4,8 @@ Format (``spikeloc-checkpoint``, version 1): an uncompressed NumPy ``.npz`` arch
 ``.npy`` files, written by :func:`numpy.savez`, readable with ``allow_pickle=False``) holding
 
 * the weight arrays under their parameter names (``w1``, ``w2`` for :class:`~spikeloc.SNN`,
-  ``w`` for :class:`~spikeloc.MembraneOnly`), float32, C order;
+  ``w`` for :class:`~spikeloc.MembraneOnly`), float32, C order (an SNN with learned time
+  constants also holds ``tau_hidden`` / ``tau_output``, in units of its time step dt);
 * ``__spikeloc_header__``: a uint8 array, the UTF-8 bytes of a JSON object::
 
       {"format": "spikeloc-checkpoint", "format_version": 1, "spikeloc_version": "0.1.0",

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._native_api import (READOUTS, _native, as_float32_matrix, check_finite_array, check_index,
-                          check_int, check_labels, check_positive, resolve_threads)
+                          check_int, check_labels, check_positive, check_real, resolve_threads)
 from .events import as_events
 
 __all__ = ["SNN", "MembraneOnly", "SNNOutput", "MembraneOutput"]
@@ -141,19 +141,48 @@ class SNN(_Model):
 
     Attributes ``w1`` (N_in, N_h) and ``w2`` (N_h, C) are float32 C-contiguous; assigning to
     them validates the shape and copies the values into the model's arrays.
+
+    Research variants (MODEL.md section 4; keyword-only, all off by default, combinable):
+
+    tau_hidden, tau_output : float or array (N_h,) / (C,)
+        A scalar per layer, or a fixed time constant per neuron [s].
+    learn_tau : False, True, "hidden" or "output"
+        Learn the per-neuron time constants of both layers / one layer: they join
+        ``parameters()`` as "tau_hidden" / "tau_output" *in units of the time step dt* (so
+        that an optimiser's lr means time steps per update, as in the PLIF study, instead
+        of seconds), are drawn at construction from N(tau, tau_sigma) [s] (model seed,
+        after the weights) and clamped to >= ``tau_min`` [s, default dt] after each step
+        (:meth:`after_step`, called by ``train``). ``tau_var_penalty`` lambda adds
+        lambda Var(tau / dt) per learned layer (population variance of the time constants
+        in time steps) to the loss and gradient. ``model.tau_hidden`` / ``tau_output``
+        give the values in seconds.
+    reset : "delayed" (the seeds), "same_step" or "subtractive"
+    surrogate : "sigmoid", "fast_sigmoid", "arctan" or "piecewise_linear"; ``beta`` is its scale.
+    adapt_tau, adapt_strength : adaptive threshold theta = 1 + adapt_strength b with
+        b_{n+1} = rho b_n + (1 - rho) s_n, rho = exp(-dt / adapt_tau) [s]; None: off.
+    readout : also "spike_count": spiking output units (same reset and surrogate), whose
+        spike counts are the logits.
+    dale : None or :class:`spikeloc.Dale` (e.g. ``Dale(0.5)``; "W1 positive":
+        ``Dale(0.5, excitatory_only=("w1",))``; "W2 positive":
+        ``Dale(0.5, excitatory_only=("w2",))``). ``w1``/``w2`` stay the raw trained arrays;
+        ``w1_eff``/``w2_eff`` are the signed weights the network uses (what to analyse).
+    rate_regularizer : None, :class:`spikeloc.RateRegularizer` or (c, r_max [Hz]).
+    dropout : probability of dropping a hidden spike on its way to the readout during
+        ``loss_and_grad`` (kept spikes scaled by 1 / (1 - p)); never in ``forward``/``logits``.
     """
 
     _param_names = ("w1", "w2")
 
     def __init__(self, n_in, n_hidden, n_out, *, dt, tau_hidden, tau_output,
-                 readout="mean", beta=5.0, seed=0, threads=None):
+                 readout="mean", beta=5.0, seed=0, threads=None, reset="delayed",
+                 surrogate="sigmoid", learn_tau=False, tau_min=None, tau_sigma=0.0,
+                 tau_var_penalty=0.0, adapt_tau=None, adapt_strength=1.0, dale=None,
+                 rate_regularizer=None, dropout=0.0):
         self.n_in = check_int(n_in, "n_in", minimum=1)
         self.n_hidden = check_int(n_hidden, "n_hidden", minimum=1)
         self.n_out = check_int(n_out, "n_out", minimum=1)
         self.dt = check_positive(dt, "dt")
-        self.tau_hidden = check_positive(tau_hidden, "tau_hidden")
-        self.tau_output = check_positive(tau_output, "tau_output")
-        self._readout_code = _check_readout(readout)
+        self._readout_code = 3 if readout == "spike_count" else _check_readout(readout)
         self.readout = readout
         self.beta = check_positive(beta, "beta")
         self.seed = check_int(seed, "seed", minimum=0)
@@ -161,14 +190,19 @@ class SNN(_Model):
         rng = np.random.default_rng(self.seed)
         self._w1 = _init_uniform(rng, self.n_in, self.n_hidden)
         self._w2 = _init_uniform(rng, self.n_hidden, self.n_out)
+        self._init_variants(rng, tau_hidden, tau_output, reset=reset, surrogate=surrogate,
+                            learn_tau=learn_tau, tau_min=tau_min, tau_sigma=tau_sigma,
+                            tau_var_penalty=tau_var_penalty, adapt_tau=adapt_tau,
+                            adapt_strength=adapt_strength, dale=dale,
+                            rate_regularizer=rate_regularizer, dropout=dropout)
 
     @classmethod
     def for_stimulus(cls, stimulus, n_hidden=100, tau_hidden=20e-3, tau_output=None,
                      **kw) -> "SNN":
         """A network sized for a :class:`~spikeloc.Stimulus` (n_in, dt, num_classes);
-        ``tau_output`` defaults to ``tau_hidden``."""
+        ``tau_output`` defaults to ``tau_hidden`` (to their mean for per-neuron hidden taus)."""
         if tau_output is None:
-            tau_output = tau_hidden
+            tau_output = tau_hidden if np.ndim(tau_hidden) == 0 else float(np.mean(tau_hidden))
         return cls(stimulus.n_in, n_hidden, stimulus.num_classes, dt=stimulus.dt,
                    tau_hidden=tau_hidden, tau_output=tau_output, **kw)
 
@@ -192,13 +226,20 @@ class SNN(_Model):
 
     @property
     def config(self) -> dict:
-        """Constructor arguments (for checkpoints)."""
-        return {"model": "SNN", "n_in": self.n_in, "n_hidden": self.n_hidden,
-                "n_out": self.n_out, "dt": self.dt, "tau_hidden": self.tau_hidden,
-                "tau_output": self.tau_output, "readout": self.readout, "beta": self.beta,
-                "seed": self.seed}
+        """Constructor arguments (for checkpoints); variant options only where not default."""
+        cfg = {"model": "SNN", "n_in": self.n_in, "n_hidden": self.n_hidden,
+               "n_out": self.n_out, "dt": self.dt,
+               "tau_hidden": self._tau_arg[0], "tau_output": self._tau_arg[1],
+               "readout": self.readout, "beta": self.beta, "seed": self.seed}
+        cfg.update(self._variant_config())
+        return cfg
 
     def _abi_config(self, steps: int) -> tuple:
+        if self._variant:
+            code = 3 if self.readout == "spike_count" else self._readout_code
+            return (self.n_in, self.n_hidden, self.n_out, steps, self.dt,
+                    float(np.mean(self._tau_seconds("hidden"))),
+                    float(np.mean(self._tau_seconds("output"))), code, self.beta)
         return (self.n_in, self.n_hidden, self.n_out, steps, self.dt, self.tau_hidden,
                 self.tau_output, self._readout_code, self.beta)
 
@@ -214,14 +255,24 @@ class SNN(_Model):
         logits = np.empty((batch, self.n_out), dtype=np.float32)
         hidden = np.empty((batch, T, self.n_hidden), dtype=np.uint8)
         membrane = np.empty((batch, T, self.n_out), dtype=np.float32)
-        _native.snn_forward(self._abi_config(T), ev._abi(), idx, batch, self._w1, self._w2,
-                            logits, hidden, membrane, self._threads)
+        if self._variant:
+            _native.variant_forward(self._abi_config(T), self._abi_options(False), ev._abi(), idx,
+                                    batch, self._w1, self._w2, logits, hidden, membrane,
+                                    self._threads)
+        else:
+            _native.snn_forward(self._abi_config(T), ev._abi(), idx, batch, self._w1, self._w2,
+                                logits, hidden, membrane, self._threads)
         return SNNOutput(hidden, membrane, logits)
 
     def _logits(self, spikes, index) -> np.ndarray:
         ev, idx, batch = self._batch(spikes, index)
         self._check_params()
         logits = np.empty((batch, self.n_out), dtype=np.float32)
+        if self._variant:
+            _native.variant_forward(self._abi_config(ev.steps), self._abi_options(False),
+                                    ev._abi(), idx, batch, self._w1, self._w2, logits, None,
+                                    None, self._threads)
+            return logits
         _native.snn_forward(self._abi_config(ev.steps), ev._abi(), idx, batch, self._w1,
                             self._w2, logits, None, None, self._threads)
         return logits
@@ -242,15 +293,203 @@ class SNN(_Model):
         g1 = np.empty_like(self._w1)
         g2 = np.empty_like(self._w2)
         logits = np.empty((batch, self.n_out), dtype=np.float32) if return_logits else None
+        if self._variant:
+            loss, grads = self._variant_loss_grad(ev, idx, batch, labels, g1, g2, logits)
+            return (loss, grads, logits) if return_logits else (loss, grads)
         loss = _native.snn_loss_grad(self._abi_config(ev.steps), ev._abi(), idx, batch, labels,
                                      self._w1, self._w2, g1, g2, logits, self._threads)
         grads = {"w1": g1, "w2": g2}
         return (loss, grads, logits) if return_logits else (loss, grads)
 
     def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self._variant_config().items())
+        tau_h, tau_o = self._tau_arg
+        if isinstance(tau_h, list):
+            tau_h = f"<{len(tau_h)} values>"
+        if isinstance(tau_o, list):
+            tau_o = f"<{len(tau_o)} values>"
         return (f"SNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
-                f"dt={self.dt}, tau_hidden={self.tau_hidden}, tau_output={self.tau_output}, "
-                f"readout={self.readout!r})")
+                f"dt={self.dt}, tau_hidden={tau_h}, tau_output={tau_o}, "
+                f"readout={self.readout!r}{extra})")
+
+    # ------------------------------------------------------------------ research variants
+    # (MODEL.md section 4; computed by spk_variant_* in Sources/SpikeLocKernels/Variants.swift)
+
+    def _init_variants(self, rng, tau_hidden, tau_output, *, reset, surrogate, learn_tau,
+                       tau_min, tau_sigma, tau_var_penalty, adapt_tau, adapt_strength, dale,
+                       rate_regularizer, dropout):
+        from .variants import RESETS, SURROGATES, as_dale, as_rate_regularizer
+        if reset not in RESETS:
+            raise ValueError(f"reset must be one of {sorted(RESETS)}, got {reset!r}")
+        if surrogate not in SURROGATES:
+            raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {surrogate!r}")
+        self.reset, self.surrogate = reset, surrogate
+        if learn_tau not in (False, True, "hidden", "output"):
+            raise ValueError(f"learn_tau must be False, True, 'hidden' or 'output', "
+                             f"got {learn_tau!r}")
+        self.learn_tau = learn_tau
+        learned = {"hidden": learn_tau in (True, "hidden"), "output": learn_tau in (True, "output")}
+        self.tau_min = self.dt if tau_min is None else check_positive(tau_min, "tau_min")
+        self.tau_sigma = check_real(tau_sigma, "tau_sigma")
+        if self.tau_sigma < 0:
+            raise ValueError(f"tau_sigma must be >= 0, got {self.tau_sigma}")
+        self.tau_var_penalty = check_real(tau_var_penalty, "tau_var_penalty")
+        if self.tau_var_penalty < 0:
+            raise ValueError(f"tau_var_penalty must be >= 0, got {self.tau_var_penalty}")
+        taus, args, scalar = {}, [], {}
+        for layer, value, n in (("hidden", tau_hidden, self.n_hidden),
+                                ("output", tau_output, self.n_out)):
+            name = f"tau_{layer}"
+            if np.ndim(value) == 0:
+                tau0 = check_positive(value, name)
+                arr = np.full(n, tau0, dtype=np.float32)
+                if learned[layer] and self.tau_sigma > 0:
+                    arr = np.maximum(rng.normal(tau0, self.tau_sigma, n),
+                                     self.tau_min).astype(np.float32)
+                args.append(tau0)
+                scalar[layer] = not learned[layer]
+            else:
+                arr = as_float32_matrix(value, name, (n,))
+                if not (arr > 0).all():
+                    raise ValueError(f"{name} must be > 0 everywhere")
+                args.append([float(v) for v in arr])
+                scalar[layer] = False
+            taus[layer] = np.ascontiguousarray(arr, dtype=np.float32)
+        # fixed time constants [s]; learned ones are parameters in units of dt
+        self._tau_fixed = taus
+        for layer in ("hidden", "output"):
+            if learned[layer]:
+                setattr(self, f"_tau_{layer}",
+                        np.ascontiguousarray(taus[layer] / np.float32(self.dt), dtype=np.float32))
+        self._tau_arg = tuple(args)
+        self._tau_scalar = scalar
+        self._learned = learned
+        names = ["w1", "w2"]
+        if learned["hidden"]:
+            names.append("tau_hidden")
+        if learned["output"]:
+            names.append("tau_output")
+        self._param_names = tuple(names)
+        self.adapt_tau = None if adapt_tau is None else check_positive(adapt_tau, "adapt_tau")
+        self.adapt_strength = check_real(adapt_strength, "adapt_strength")
+        if self.adapt_strength < 0:
+            raise ValueError(f"adapt_strength must be >= 0, got {self.adapt_strength}")
+        self.dale = as_dale(dale)
+        self._sign1 = self._sign2 = None
+        if self.dale is not None:
+            self._sign1 = self.dale.signs("w1", self.n_in, rng)
+            self._sign2 = self.dale.signs("w2", self.n_hidden, rng)
+        self.rate_regularizer = as_rate_regularizer(rate_regularizer)
+        self.dropout = check_real(dropout, "dropout")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        self._dropout_calls = 0
+        self._variant = (reset != "delayed" or surrogate != "sigmoid" or any(learned.values())
+                         or not all(scalar.values()) or self.adapt_tau is not None
+                         or self.dale is not None or self.rate_regularizer is not None
+                         or self.dropout > 0 or self.readout == "spike_count")
+
+    def _variant_config(self) -> dict:
+        """The non-default variant options as JSON-ready constructor arguments."""
+        cfg = {}
+        if self.reset != "delayed":
+            cfg["reset"] = self.reset
+        if self.surrogate != "sigmoid":
+            cfg["surrogate"] = self.surrogate
+        if self.learn_tau is not False:
+            cfg.update(learn_tau=self.learn_tau, tau_min=self.tau_min, tau_sigma=self.tau_sigma,
+                       tau_var_penalty=self.tau_var_penalty)
+        if self.adapt_tau is not None:
+            cfg.update(adapt_tau=self.adapt_tau, adapt_strength=self.adapt_strength)
+        if self.dale is not None:
+            cfg["dale"] = self.dale.to_dict()
+        if self.rate_regularizer is not None:
+            cfg["rate_regularizer"] = {"c": self.rate_regularizer.c,
+                                       "r_max": self.rate_regularizer.r_max}
+        if self.dropout > 0:
+            cfg["dropout"] = self.dropout
+        return cfg
+
+    @property
+    def tau_hidden(self):
+        """Hidden time constant(s) [s]: a float for one fixed value per layer, else the live
+        float32 array (N_h,) (per neuron; learned values after training)."""
+        return float(self._tau_arg[0]) if self._tau_scalar["hidden"] else self._tau_seconds("hidden")
+
+    @property
+    def tau_output(self):
+        """Readout time constant(s) [s]: a float, or the live float32 array (C,)."""
+        return float(self._tau_arg[1]) if self._tau_scalar["output"] else self._tau_seconds("output")
+
+    def _tau_seconds(self, layer: str) -> np.ndarray:
+        """float32 time constants [s] of "hidden" or "output" (learned: parameter * dt)."""
+        if self._learned[layer]:
+            return (getattr(self, f"_tau_{layer}").astype(np.float64) * self.dt).astype(np.float32)
+        return self._tau_fixed[layer]
+    @property
+    def w1_eff(self) -> np.ndarray:
+        """The input-to-hidden weights the network uses: |w1| * sign under Dale's law, else a
+        copy of w1 (float32 (N_in, N_h)). Read this back as the trained weights."""
+        if self._sign1 is None:
+            return self._w1.copy()
+        return np.abs(self._w1) * self._sign1[:, None]
+
+    @property
+    def w2_eff(self) -> np.ndarray:
+        """The hidden-to-output weights the network uses (see ``w1_eff``)."""
+        if self._sign2 is None:
+            return self._w2.copy()
+        return np.abs(self._w2) * self._sign2[:, None]
+
+    @property
+    def dale_signs(self) -> dict:
+        """Signs per presynaptic unit under Dale's law: {"w1": (N_in,) or None, "w2": ...}."""
+        return {"w1": None if self._sign1 is None else self._sign1.copy(),
+                "w2": None if self._sign2 is None else self._sign2.copy()}
+
+    def after_step(self) -> None:
+        """Clamp learned time constants to >= tau_min (``train`` calls this after each step)."""
+        for layer in ("hidden", "output"):
+            if self._learned[layer]:
+                arr = getattr(self, f"_tau_{layer}")
+                np.maximum(arr, np.float32(self.tau_min / self.dt), out=arr)
+
+    def _abi_options(self, training: bool) -> tuple:
+        from .variants import RESETS, SURROGATES
+        reg = self.rate_regularizer
+        seed = 0
+        if training and self.dropout > 0:
+            # a fresh mask for every call, reproducible from the model seed
+            seed = (self.seed * 0x9E3779B97F4A7C15 + self._dropout_calls) % 2**64
+            self._dropout_calls += 1
+        return (RESETS[self.reset], SURROGATES[self.surrogate],
+                0.0 if self.adapt_tau is None else self.adapt_tau, self.adapt_strength,
+                self._tau_seconds("hidden"), self._tau_seconds("output"), self._sign1, self._sign2,
+                0.0 if reg is None else reg.strength(self.n_out),
+                100.0 if reg is None else reg.r_max, self.dropout, seed)
+
+    def _variant_loss_grad(self, ev, idx, batch, labels, g1, g2, logits):
+        for layer in ("hidden", "output"):
+            arr = self._tau_seconds(layer)
+            if not (np.isfinite(arr).all() and (arr > 0).all()):
+                raise ValueError(f"tau_{layer} must be finite and > 0 everywhere")
+        gth = np.empty(self.n_hidden, dtype=np.float32)
+        gto = np.empty(self.n_out, dtype=np.float32)
+        loss = _native.variant_loss_grad(self._abi_config(ev.steps), self._abi_options(True),
+                                         ev._abi(), idx, batch, labels, self._w1, self._w2, g1,
+                                         g2, gth, gto, logits, self._threads)
+        grads = {"w1": g1, "w2": g2}
+        for layer, g in (("hidden", gth), ("output", gto)):
+            if self._learned[layer]:
+                # the parameter is tau / dt: dL/d(tau / dt) = dt dL/dtau
+                g = (g.astype(np.float64) * self.dt)
+                if self.tau_var_penalty > 0:
+                    # lambda Var(tau / dt) (population variance) and its gradient
+                    t = getattr(self, f"_tau_{layer}").astype(np.float64)
+                    loss += self.tau_var_penalty * float(t.var())
+                    g += 2.0 * self.tau_var_penalty * (t - t.mean()) / t.size
+                grads[f"tau_{layer}"] = g.astype(np.float32)
+        return loss, grads
 
 
 class MembraneOnly(_Model):

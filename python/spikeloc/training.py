@@ -487,6 +487,9 @@ def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, ba
                                 f"those after the last good step (try a smaller lr)",
                                 epoch=epoch, batch=b, loss=loss, history=history)
                         opt.step(grads)
+                        after_step = getattr(model, "after_step", None)
+                        if callable(after_step):
+                            after_step()  # e.g. clamping learned time constants
                         history.steps += 1
                         total += loss
                         if bar is not None:

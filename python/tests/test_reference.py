@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from spikeloc import reference as ref
-from spikeloc.reference import fixtures, network, optim, rng, stim
+from spikeloc.reference import fixtures, network, optim, rng, stim, variant_fixtures
 
 MASK = (1 << 64) - 1
 
@@ -527,7 +527,8 @@ def test_fixtures_generate_deterministically(tmp_path):
     names = fixtures.generate(str(tmp_path / "a"))
     fixtures.generate(str(tmp_path / "b"))
     assert set(names) == {"rng", "stimulus_tutorial", "stimulus_250hz", "snn_mean", "snn_sum",
-                          "snn_max", "mo_sum", "mo_mean", "adam", "sgd", "stimulus_noise"}
+                          "snn_max", "mo_sum", "mo_mean", "adam", "sgd", "stimulus_noise",
+                          *variant_fixtures.CASES}
     total = 0
     allowed = {np.dtype("<f8"), np.dtype("<f4"), np.dtype("<i8"), np.dtype("u1")}
     for name in names:

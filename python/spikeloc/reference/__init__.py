@@ -5,7 +5,7 @@ Plain float64 NumPy, written to be read: the equations of ``shared/design/MODEL.
 It depends on NumPy only and never imports the compiled extension.
 
 Modules: ``rng`` (counter-based generator), ``stim`` (IPD stimulus; its main function is ``stimulus``), ``network`` (spiking and
-membrane-only networks with surrogate-gradient BPTT), ``optim`` (Adam, SGD), ``fixtures``
+membrane-only networks with surrogate-gradient BPTT), ``optim`` (Adam, SGD), ``variants`` (the research variants of MODEL.md section 4), ``fixtures``
 (known-answer files for the Swift tests).
 """
 
@@ -19,6 +19,8 @@ from .network import (READOUTS, aggregate, aggregate_backward, cross_entropy, in
                       membrane_only_forward, membrane_only_loss_and_grad, sigmoid,
                       snn_forward, snn_loss_and_grad, surrogate)
 from .optim import adam_step, adam_trajectory, sgd_step
+# research variants (MODEL.md section 4): the general network, as a submodule
+from . import variants
 
 __all__ = [
     "GAMMA", "SET_INDEX", "WORD_IPD", "WORD_PHASE", "as_u64", "key", "mix64",
@@ -30,6 +32,7 @@ __all__ = [
     "leaky_readout", "leaky_readout_backward", "log_softmax", "membrane_only_forward",
     "membrane_only_loss_and_grad", "sigmoid", "snn_forward", "snn_loss_and_grad", "surrogate",
     "adam_step", "adam_trajectory", "sgd_step",
+    "variants",
 ]
 
 # ---- data options (issue 4 item 8) --------------------------------------------------------

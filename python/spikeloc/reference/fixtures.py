@@ -24,9 +24,9 @@ import sys
 
 import numpy as np
 
-from . import network, optim, rng, stim
+from . import network, optim, rng, stim, variant_fixtures
 
-CASE_PREFIXES = ("rng", "stimulus_", "snn_", "mo_", "adam", "sgd")
+CASE_PREFIXES = ("rng", "stimulus_", "snn_", "mo_", "adam", "sgd", "variant_")
 
 README = """\
 # Fixtures for the Swift kernel tests
@@ -75,7 +75,7 @@ exact in float64).
   the stimulus cases plus {delay_noise (rad), epoch, phase_mode = "per_epoch"}; arrays as the
   stimulus cases plus `normals.npy` float64 (B, N_in), the standard normals z of the delay
   noise of samples first_index + b. `phase` = uniform53(key(seed, epoch), SPK_WORD_EPOCH_PHASE).
-"""
+""" + variant_fixtures.README
 
 
 # ---------------------------------------------------------------------------- writing
@@ -297,6 +297,7 @@ def all_cases() -> dict:
     cases = {}
     for make in (case_rng, case_stimulus, case_snn, case_mo, case_optim, case_stimulus_noise):
         cases.update(make())
+    cases.update(variant_fixtures.case_variants())  # research variants
     return cases
 
 
