@@ -151,7 +151,7 @@ def _write_figures(out, model, history, test_eval, ipd, x, stim) -> list:
     }
     if hasattr(model, "w1"):
         figures["weights.png"] = plots.weight_matrices(model, sort_by_phase=True)
-        figures["w1_profiles.png"] = plots.w1_profiles(model.w1, stimulus=stim)
+        figures["w1_profiles.png"] = plots.w1_profiles(model, stimulus=stim)
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=100)
         plt.close(fig)

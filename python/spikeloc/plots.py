@@ -5,7 +5,8 @@ Every function builds its figure with matplotlib's object-oriented API, never ca
 ``plt.close(fig)`` when done). Single-panel functions accept an ``ax`` to draw into; multi-panel
 ones accept a ``fig`` (drawn into with ``fig.subplots`` / gridspecs). Inputs are plain NumPy
 arrays or duck-typed objects (a training history with ``.train_loss``/``.val_loss``, an
-evaluation with ``.ipd``/``.estimate``/``.confusion``, a model with ``.w1``/``.w2``), so the
+evaluation with ``.ipd``/``.estimate``/``.confusion``, a model with ``.w1``/``.w2``; a model
+under Dale's law is shown with its effective signed weights ``w1_eff``/``w2_eff``), so the
 functions do not depend on ``spikeloc.training`` or ``spikeloc.evaluation``.
 
 Units: IPDs are given in radians (as everywhere in spikeloc) and shown in degrees; times are
@@ -374,9 +375,17 @@ def hidden_unit_order(w1, weak_threshold=None):
     return np.argsort(key, kind="stable").astype(np.int64), key
 
 
+def _model_weights(model):
+    """The weights a model uses, (w1, w2): the effective signed ones under Dale's law
+    (``w1_eff``/``w2_eff``), else ``w1``/``w2``."""
+    if hasattr(model, "w1_eff"):
+        return model.w1_eff, model.w2_eff
+    return model.w1, model.w2
+
+
 def _weights_pair(w1, w2):
     if w2 is None and hasattr(w1, "w1") and hasattr(w1, "w2"):
-        w1, w2 = w1.w1, w1.w2
+        w1, w2 = _model_weights(w1)
     w1 = np.asarray(w1, dtype=np.float64)
     w2 = np.asarray(w2, dtype=np.float64)
     if w1.ndim != 2 or w2.ndim != 2 or w1.shape[1] != w2.shape[0]:
@@ -446,7 +455,7 @@ def w1_profiles(w1, units=None, n=8, *, stimulus=None, fig=None):
     """
     plt = _pyplot()
     if hasattr(w1, "w1"):
-        w1 = w1.w1
+        w1 = _model_weights(w1)[0]
     w1 = np.asarray(w1, dtype=np.float64)
     if w1.ndim != 2 or w1.shape[0] % 2:
         raise ValueError(f"w1 must have shape (2 N_a, N_h), got {w1.shape}")

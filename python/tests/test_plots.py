@@ -222,6 +222,20 @@ def test_weight_matrices_shapes_and_symmetric_limits(small_snn, tmp_path, close_
         plots.weight_matrices(w1, w2.T)
 
 
+def test_weight_plots_of_a_dale_model_show_effective_weights(small_stim, close_all):
+    # Under Dale's law the raw w1/w2 hold magnitudes with arbitrary signs; the network uses
+    # |w| * sign, and that is what the figures must show.
+    net = sl.SNN.for_stimulus(small_stim, n_hidden=5, tau_hidden=5e-3, seed=1,
+                              dale=sl.Dale(ie_ratio=0.5))
+    assert not np.array_equal(net.w1, net.w1_eff)
+    axes = _main_axes(plots.weight_matrices(net))
+    np.testing.assert_allclose(np.asarray(axes[0].images[0].get_array()), net.w1_eff)
+    np.testing.assert_allclose(np.asarray(axes[1].images[0].get_array()), net.w2_eff)
+    fig = plots.w1_profiles(net, units=[0])
+    left = fig.axes[0].lines[0].get_ydata()
+    np.testing.assert_allclose(left, net.w1_eff[:small_stim.anf_per_ear, 0])
+
+
 def test_weight_matrices_sort_by_phase(close_all):
     rng = np.random.default_rng(1)
     n_in, n_h, c = 40, 7, 4
