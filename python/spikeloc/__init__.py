@@ -62,13 +62,17 @@ _LAZY = {
     "save": "checkpoint",
     "load": "checkpoint",
     "CheckpointError": "checkpoint",
+    # sweeps (spikeloc.sweep; the function itself is imported eagerly below)
+    "SweepResult": "sweep",
+    "SweepInterrupted": "sweep",
+    "kernel_threads": "_native_api",
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
 _SUBMODULES = ("plots", "reference", "tutorial")
 
 __all__ = ["ms", "Hz", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "default_threads",
-           "abi_version", *_LAZY]
+           "abi_version", "sweep", *_LAZY]
 
 
 def __getattr__(name):
@@ -96,3 +100,10 @@ def abi_version() -> int:
     """Version of the kernels' C ABI (spikeloc.h)."""
     from ._native_api import _native
     return _native.abi_version()
+
+
+# ---- sweeps ------------------------------------------------------------------------------------
+# Imported eagerly (pure Python, no compiled extension needed): the function ``spikeloc.sweep``
+# must win over the submodule of the same name, which ``from spikeloc.sweep import ...`` still
+# reaches through sys.modules.
+from .sweep import sweep  # noqa: E402
