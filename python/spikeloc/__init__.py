@@ -62,14 +62,14 @@ _LAZY = {
     "save": "checkpoint",
     "load": "checkpoint",
     "CheckpointError": "checkpoint",
-    # sweeps (spikeloc.sweep; the function itself is imported eagerly below)
+    # sweeps: ``spikeloc.sweep`` is the module, and calling it calls ``sweep.sweep``
     "SweepResult": "sweep",
     "SweepInterrupted": "sweep",
     "kernel_threads": "_native_api",
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
-_SUBMODULES = ("plots", "reference", "tutorial")
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep")
 
 __all__ = ["ms", "Hz", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "default_threads",
            "abi_version", "sweep", *_LAZY]
@@ -100,10 +100,3 @@ def abi_version() -> int:
     """Version of the kernels' C ABI (spikeloc.h)."""
     from ._native_api import _native
     return _native.abi_version()
-
-
-# ---- sweeps ------------------------------------------------------------------------------------
-# Imported eagerly (pure Python, no compiled extension needed): the function ``spikeloc.sweep``
-# must win over the submodule of the same name, which ``from spikeloc.sweep import ...`` still
-# reaches through sys.modules.
-from .sweep import sweep  # noqa: E402

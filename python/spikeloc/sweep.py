@@ -1,6 +1,9 @@
 """Parameter sweeps with repeats: on local threads, any ``concurrent.futures`` executor, or a
 Dask cluster; results appended to a file as jobs finish, so nothing is lost.
 
+``spikeloc.sweep`` is this module, and calling it calls :func:`sweep`: ``sl.sweep(run, grid)``,
+``from spikeloc.sweep import tutorial_experiment`` and ``import spikeloc.sweep`` all work.
+
 Example (the tutorial's envelope-power experiment, seed 002)::
 
     import spikeloc as sl
@@ -53,6 +56,7 @@ import os
 import sys
 import time
 import traceback
+import types
 import warnings
 from typing import Callable, Iterable, List, Optional
 
@@ -693,3 +697,16 @@ def tutorial_experiment(params: dict, seed: int) -> dict:
             "train_abs_error_deg": tr.mean_abs_error_deg,
             "test_abs_error_deg": te.mean_abs_error_deg,
             "final_loss": history.train_loss[-1] if history.train_loss else math.nan}
+
+
+# ---------------------------------------------------------------------------- callable module
+
+
+class _CallableModule(types.ModuleType):
+    """The module ``spikeloc.sweep``, callable as the function :func:`sweep`."""
+
+    def __call__(self, run, grid, **kwargs):
+        return sweep(run, grid, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

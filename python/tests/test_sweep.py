@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 import spikeloc as sl
-from spikeloc import sweep as sweep_module
 from spikeloc.reference import rng as ref_rng
 from spikeloc.sweep import (SweepInterrupted, SweepResult, expand_grid, job_key, job_seed,
                             load_results, tutorial_experiment)
@@ -430,3 +429,16 @@ def test_errorbar_plot():
     plt.close(fig)
     with pytest.raises(ValueError, match="labels"):
         sl.plots.errorbar(table, ["acc"], "k", labels=["a", "b"])
+
+
+def test_spikeloc_sweep_is_the_module_and_callable():
+    import importlib
+    mod = importlib.import_module("spikeloc.sweep")
+    assert sl.sweep is mod and callable(sl.sweep)
+    assert sl.sweep.tutorial_experiment is tutorial_experiment
+    assert sl.SweepResult is SweepResult and sl.SweepInterrupted is SweepInterrupted
+    table = sl.sweep(lambda p, s: {"y": p["a"] * 2}, {"a": [1, 2]}, progress=False)
+    assert [r["y"] for r in table] == [2, 4]
+    again = mod.sweep(lambda p, s: {"y": p["a"] * 2}, {"a": [1, 2]}, progress=False)
+    assert again.without_timing() == table.without_timing()
+    assert "sweep" in dir(sl)
