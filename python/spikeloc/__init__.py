@@ -65,10 +65,14 @@ _LAZY = {
     # research variants (MODEL.md section 4)
     "Dale": "variants",
     "RateRegularizer": "variants",
+    # sweeps: ``spikeloc.sweep`` is the module, and calling it calls ``sweep.sweep``
+    "SweepResult": "sweep",
+    "SweepInterrupted": "sweep",
+    "kernel_threads": "_native_api",
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
-_SUBMODULES = ("plots", "reference", "tutorial")
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep")
 
 # ---- data options, analysis and data sets (issue 4 items 8-9, issue 5 item 4) -------------
 WORD_EPOCH_PHASE = 2**62 + 2**40
@@ -84,7 +88,7 @@ _SUBMODULES += ("analysis", "datasets")
 # ---- end of data options block ------------------------------------------------------------
 
 __all__ = ["ms", "Hz", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "default_threads",
-           "abi_version", *_LAZY]
+           "abi_version", "sweep", *_LAZY]
 __all__ += ["WORD_EPOCH_PHASE", "WORD_DELAY_NOISE"]  # data options
 
 

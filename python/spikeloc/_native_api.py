@@ -49,10 +49,14 @@ THREADS_ENV = "SPIKELOC_NUM_THREADS"
 def resolve_threads(threads=None) -> int:
     """Thread count handed to the kernels.
 
-    ``None`` → the environment variable ``SPIKELOC_NUM_THREADS`` if set, else 0 (one thread per
-    online CPU). Results are bit-identical for every thread count.
+    ``None`` → the count set by :func:`kernel_threads` in this context if any, else the
+    environment variable ``SPIKELOC_NUM_THREADS`` if set, else 0 (one thread per online CPU).
+    Results are bit-identical for every thread count.
     """
     if threads is None:
+        scoped = _SCOPED_THREADS.get()  # set by kernel_threads() (spikeloc.sweep's jobs)
+        if scoped is not None:
+            return scoped
         env = os.environ.get(THREADS_ENV, "").strip()
         if not env:
             return 0
@@ -164,3 +168,29 @@ def check_labels(labels, batch: int, num_classes: int, name: str = "labels") -> 
             raise ValueError(
                 f"{name} must be in [0, {num_classes}), got values in [{lo}, {hi}]")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+# ---- scoped default thread count (kernel_threads; used by spikeloc.sweep) ---------------------
+import contextlib as _contextlib
+import contextvars as _contextvars
+
+#: Thread count that ``threads=None`` resolves to in the current context (None: not set).
+_SCOPED_THREADS = _contextvars.ContextVar("spikeloc_kernel_threads", default=None)
+
+
+@_contextlib.contextmanager
+def kernel_threads(threads: int):
+    """Within the ``with`` block (in this thread / context), ``threads=None`` means ``threads``.
+
+    It takes precedence over ``SPIKELOC_NUM_THREADS``; an explicit ``threads=`` argument still
+    wins. Models resolve their thread count when they are built, so build them inside the
+    block. :func:`spikeloc.sweep` runs every job inside ``kernel_threads(1)``: the pool uses the
+    cores, each job's kernels one. Context variables are per thread, so other threads are not
+    affected. Results are bit-identical for every thread count.
+    """
+    value = check_int(threads, "threads", minimum=0, maximum=MAX_INT32)
+    token = _SCOPED_THREADS.set(value)
+    try:
+        yield value
+    finally:
+        _SCOPED_THREADS.reset(token)

@@ -57,7 +57,7 @@ def labels_from_ipd(ipd, num_classes: int) -> np.ndarray:
     number of classes ``C`` is known.
     """
     num_classes = _check_num_classes(num_classes)
-    arr = np.asarray(ipd, dtype=np.float64)
+    arr = real_array(ipd, "ipd").astype(np.float64)
     if not np.isfinite(arr).all():
         raise ValueError("ipd contains NaN or infinite values")
     c = np.floor((arr + np.pi / 2) * num_classes / np.pi)
@@ -204,7 +204,7 @@ def evaluate(model, ipd, spikes, stimulus=None, *, labels=None, silence=None) ->
         from .analysis import silenced
         model = silenced(model, silence)
     num_classes = _num_classes_of(model, stimulus)
-    ipd = np.asarray(ipd, dtype=np.float64)
+    ipd = real_array(ipd, "ipd").astype(np.float64)
     if ipd.ndim != 1:
         raise ValueError(f"ipd must be one-dimensional (n,), got shape {ipd.shape}")
     if not np.isfinite(ipd).all():

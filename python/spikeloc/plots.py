@@ -36,6 +36,8 @@ single_example(model, spikes_one, stimulus=None, label=None)
     coloured by class IPD.
 tuning_curves(curves, sort=True)
     Hidden firing rate against IPD (from spikeloc.tuning_curves), with a heat map.
+errorbar(table, metrics, param)
+    A sweep's metrics (mean +/- std over repeats) against a parameter (spikeloc.sweep).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ import math
 import numpy as np
 
 __all__ = ["stimulus_examples", "loss_curves", "ipd_histograms", "confusion_matrix",
-           "weight_matrices", "hidden_unit_order", "w1_profiles", "single_example"]
-__all__ += ["tuning_curves"]  # issue 4 item 9
+           "weight_matrices", "hidden_unit_order", "w1_profiles", "single_example",
+           "tuning_curves", "errorbar"]
 
 _DEG = 180.0 / math.pi
 _WEIGHT_CMAP = "RdBu_r"      # diverging, centred at 0 with symmetric limits
@@ -657,4 +659,63 @@ def tuning_curves(curves, *, sort=True, units=None, heatmap=True, fig=None):
         fig.colorbar(im, ax=axh, label="firing rate (Hz)")
         axh.set_title("Firing rate")
     fig.order = order
+    return fig
+
+
+# ---------------------------------------------------------------------------- sweeps
+
+
+def errorbar(table, metrics, param, *, ax=None, labels=None, ddof=0, scale=1.0, ylabel=None,
+             **where):
+    """The seeds' sweep figure: mean +/- standard deviation over repeats of one or more
+    metrics against a parameter (``plt.errorbar(..., fmt='o', capsize=5)``).
+
+    Parameters
+    ----------
+    table : SweepResult
+        The table of :func:`spikeloc.sweep`.
+    metrics : str or list of str
+        Metric names (e.g. ``["train_accuracy", "test_accuracy"]``), one series each.
+    param : str
+        The parameter on the x axis (e.g. ``"envelope_power"``).
+    labels : list of str, optional
+        Legend labels (default: the metric names).
+    ddof : int
+        Delta degrees of freedom of the standard deviation (0 as the seeds' ``np.std``).
+    scale : float
+        Factor applied to the values (e.g. 100 for accuracies in %).
+    ylabel : str, optional
+        y-axis label (default: "mean +/- std").
+    **where
+        Values of the other parameters, when more than one varies.
+
+    Returns the Figure; ``ax.errorbar_data`` holds ``{metric: (x, mean, std, n)}``.
+    """
+    plt = _pyplot()
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    metrics = list(metrics)
+    if not metrics:
+        raise ValueError("metrics: give at least one metric name")
+    if labels is None:
+        labels = metrics
+    elif len(labels) != len(metrics):
+        raise ValueError(f"labels has {len(labels)} entries but there are {len(metrics)} "
+                         f"metrics")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 6), layout="constrained")
+    else:
+        fig = ax.figure
+    data = {}
+    for metric, label in zip(metrics, labels):
+        x, mean, std, n = table.series(metric, param, ddof=ddof, **where)
+        data[metric] = (x, mean, std, n)
+        ax.errorbar(x, np.asarray(mean, dtype=float) * scale,
+                    yerr=np.asarray(std, dtype=float) * scale, fmt="o", capsize=5,
+                    label=label)
+    ax.set_xlabel(param)
+    ax.set_ylabel(ylabel or "mean +/- std")
+    if len(metrics) > 1 or labels is not metrics:
+        ax.legend(loc="best")
+    ax.errorbar_data = data
     return fig

@@ -295,7 +295,7 @@ class Stimulus:
     # ---- classes ---------------------------------------------------------------------------
     def labels(self, ipd) -> np.ndarray:
         """Class of each IPD: ``clip(floor((ipd + pi/2) C / pi), 0, C-1)``, int64, same shape."""
-        arr = np.asarray(ipd, dtype=np.float64)
+        arr = real_array(ipd, "ipd").astype(np.float64)
         if not np.isfinite(arr).all():
             raise ValueError("ipd contains NaN or infinite values")
         c = np.floor((arr + np.pi / 2) * self.num_classes / np.pi)
@@ -312,7 +312,8 @@ class Stimulus:
 
     def abs_error_deg(self, ipd, predicted) -> np.ndarray:
         """Absolute error ``|ipd - midpoint(predicted)|`` [degrees], float64."""
-        return np.abs(np.asarray(ipd, dtype=np.float64) - self.midpoints(predicted)) * 180 / math.pi
+        ipd = real_array(ipd, "ipd").astype(np.float64)
+        return np.abs(ipd - self.midpoints(predicted)) * 180 / math.pi
 
 
 #: Named stimulus configurations.

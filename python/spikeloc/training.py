@@ -34,6 +34,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from ._native_api import real_array
 from .evaluation import cross_entropy, labels_from_ipd
 from .events import as_events
 from .optim import SGD, Adam
@@ -247,7 +248,7 @@ def _resolve_labels(ipd, labels, n, num_classes, stimulus, what):
         return np.ascontiguousarray(arr, dtype=np.int64)
     if ipd is None:
         raise ValueError(f"{what}: give the IPDs (ipd) or the labels")
-    ipd = np.asarray(ipd, dtype=np.float64)
+    ipd = real_array(ipd, f"{what} ipd").astype(np.float64)
     if ipd.shape != (n,):
         raise ValueError(f"{what} ipd must have shape ({n},) (one per sample), got {ipd.shape}")
     if stimulus is not None:
