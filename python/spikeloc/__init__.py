@@ -62,6 +62,7 @@ _LAZY = {
     "save": "checkpoint",
     "load": "checkpoint",
     "CheckpointError": "checkpoint",
+    "EPropNetwork": "eprop",
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.

@@ -1,0 +1,530 @@
+// e-prop (MODEL.md section 5; Bellec et al. 2020): a recurrent LIF layer with a leaky readout,
+// trained online with eligibility traces and a broadcast learning signal.
+//
+// Per sample, steps n = 0 ..< T (MODEL's t = n + 1), all state 0 before step 0:
+//   v_n   = alpha v_{n-1} + x_n Win + z_{n-1} Wrec - v_th z_{n-1}       (reset by subtraction)
+//   z_n   = H(v_n - v_th),  psi_n = (gamma / v_th) max(0, 1 - |v_n - v_th| / v_th)
+//   y_n   = kappa y_{n-1} + z_n Wout + b
+//   xbar_n = alpha xbar_{n-1} + x_n,  zbar_n = alpha zbar_{n-1} + z_n   (presynaptic traces)
+//   ebar_in[i, j]  = kappa ebar_in[i, j]  + psi_nj xbar_ni
+//   ebar_rec[i, j] = kappa ebar_rec[i, j] + psi_nj zbar_{n-1, i}
+// In the learning window (the last `window` steps), with err_n = (softmax(y_n) - onehot) or
+// (y_n - onehot), divided by window * batch:
+//   L_n = feedback err_n,  dW += L_n * ebar (per column j),  dWout[j, k] += zout_nj err_nk,
+//   db += bbar_n err_n, with zout = kappa zout + z and bbar = kappa bbar + 1.
+// Firing-rate regulariser 0.5 reg_c mean_j (f_j - f_target)^2, f_j = spikes / (T dt) [Hz]: after
+// the sample, dW += reg_c (f_j - f_target) / (N_h T dt batch) * E with E = sum_n e_n.
+//
+// Weights are stored [presynaptic, postsynaptic] (Win: N_in x N_h, Wrec: N_h x N_h,
+// Wout: N_h x C, feedback: N_h x C). Memory per sample does not depend on T: the traces are
+// matrices of the weights' shapes, updated in place every step. Rows of the traces whose
+// presynaptic unit has not spiked yet are zero and skipped. Samples run in fixed chunks of
+// `chunkSize`, each into its own gradient partial; partials are summed in chunk order, so the
+// result is bit-identical for any number of threads.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public enum EPropLoss: Int32 {
+    case crossEntropy = 0, mse = 1
+}
+
+public struct EPropConfig {
+    public var nIn: Int, nHidden: Int, nOut: Int, steps: Int, window: Int
+    public var dt: Double, tauM: Double, tauOut: Double, vTh: Double, gamma: Double
+    public var regC: Double, fTarget: Double
+    public var loss: EPropLoss
+    public var recurrent: Bool
+
+    public init(nIn: Int, nHidden: Int, nOut: Int, steps: Int, window: Int, dt: Double, tauM: Double,
+                tauOut: Double, vTh: Double, gamma: Double, regC: Double = 0, fTarget: Double = 10,
+                loss: EPropLoss = .crossEntropy, recurrent: Bool = true) {
+        self.nIn = nIn; self.nHidden = nHidden; self.nOut = nOut; self.steps = steps; self.window = window
+        self.dt = dt; self.tauM = tauM; self.tauOut = tauOut; self.vTh = vTh; self.gamma = gamma
+        self.regC = regC; self.fTarget = fTarget; self.loss = loss; self.recurrent = recurrent
+    }
+
+    func validate() throws {
+        try requireCount(nIn, "n_in", max: EventData.maxInputs)
+        try requireCount(nHidden, "n_hidden", max: 1 << 16)
+        try requireCount(nOut, "n_out", max: 1 << 16)
+        try requireCount(steps, "steps", max: EventData.maxSteps)
+        try requireCount(window, "window", max: steps)
+        try requirePositiveFinite(dt, "dt")
+        try requirePositiveFinite(tauM, "tau_m")
+        try requirePositiveFinite(tauOut, "tau_out")
+        try requirePositiveFinite(vTh, "v_th")
+        try require(gamma.isFinite && gamma >= 0, "gamma must be finite and >= 0, got \(gamma)")
+        try require(regC.isFinite && regC >= 0, "reg_c must be finite and >= 0, got \(regC)")
+        try require(fTarget.isFinite, "f_target must be finite, got \(fTarget)")
+        _ = try checkedProduct(nIn + nHidden, roundUp(nHidden, lanes), 4, what: "eligibility traces")
+    }
+
+    func checkData(_ data: EventData) throws {
+        try require(data.steps == steps, "events have \(data.steps) steps, the network expects \(steps)")
+        try require(data.nIn == nIn, "events have \(data.nIn) inputs, the network expects n_in = \(nIn)")
+    }
+}
+
+/// The network's arrays (caller's memory, float32, finite).
+public struct EPropWeights {
+    public var wIn: UnsafePointer<Float>, wRec: UnsafePointer<Float>?, wOut: UnsafePointer<Float>
+    public var b: UnsafePointer<Float>, feedback: UnsafePointer<Float>?
+    public init(wIn: UnsafePointer<Float>, wRec: UnsafePointer<Float>?, wOut: UnsafePointer<Float>,
+                b: UnsafePointer<Float>, feedback: UnsafePointer<Float>?) {
+        self.wIn = wIn; self.wRec = wRec; self.wOut = wOut; self.b = b; self.feedback = feedback
+    }
+}
+
+/// Optional per-step recordings of a forward pass (batch x T x N_h, or batch x T x C).
+public struct EPropRecordings {
+    public var voltage: UnsafeMutablePointer<Float>?, spikes: UnsafeMutablePointer<UInt8>?
+    public var psi: UnsafeMutablePointer<Float>?, learningSignal: UnsafeMutablePointer<Float>?
+    public var readout: UnsafeMutablePointer<Float>?
+    public init(voltage: UnsafeMutablePointer<Float>? = nil, spikes: UnsafeMutablePointer<UInt8>? = nil,
+                psi: UnsafeMutablePointer<Float>? = nil, learningSignal: UnsafeMutablePointer<Float>? = nil,
+                readout: UnsafeMutablePointer<Float>? = nil) {
+        self.voltage = voltage; self.spikes = spikes; self.psi = psi
+        self.learningSignal = learningSignal; self.readout = readout
+    }
+    var any: Bool { voltage != nil || spikes != nil || psi != nil || learningSignal != nil || readout != nil }
+}
+
+/// Per-worker state of one sample: vectors, the presynaptic traces and the eligibility traces.
+final class EPropWorkspace {
+    let v: Scratch<Float>, z: Scratch<Float>, current: Scratch<Float>, psi: Scratch<Float>
+    let signal: Scratch<Float>, zbar: Scratch<Float>, zout: Scratch<Float>, count: Scratch<Float>
+    let xbar: Scratch<Float>, y: Scratch<Float>, err: Scratch<Float>, temp: Scratch<Float>
+    let ySum: Scratch<Double>
+    let spikeList: Scratch<UInt16>
+    let ebarIn: Scratch<Float>, ebarRec: Scratch<Float>?, sumIn: Scratch<Float>?, sumRec: Scratch<Float>?
+    let activeIn: Scratch<Int32>, activeRec: Scratch<Int32>, flagIn: Scratch<UInt8>, flagRec: Scratch<UInt8>
+
+    init(_ c: EPropConfig, gradient: Bool) throws {
+        let Hp = roundUp(c.nHidden, lanes), Cp = roundUp(c.nOut, lanes), Ip = roundUp(c.nIn, lanes)
+        func vec(_ n: Int) throws -> Scratch<Float> { try Scratch<Float>(n, what: "e-prop workspace") }
+        v = try vec(Hp); z = try vec(Hp); current = try vec(Hp); psi = try vec(Hp)
+        signal = try vec(Hp); zbar = try vec(Hp); zout = try vec(Hp); count = try vec(Hp)
+        xbar = try vec(Ip); y = try vec(Cp); err = try vec(Cp); temp = try vec(Cp)
+        ySum = try Scratch<Double>(Cp, what: "e-prop workspace")
+        spikeList = try Scratch<UInt16>(Hp, what: "e-prop workspace")
+        let traceIn = try checkedProduct(gradient ? c.nIn : 0, Hp, what: "eligibility traces")
+        let traceRec = try checkedProduct(gradient && c.recurrent ? c.nHidden : 0, Hp, what: "eligibility traces")
+        ebarIn = try vec(traceIn)
+        ebarRec = traceRec > 0 ? try vec(traceRec) : nil
+        let reg = gradient && c.regC > 0
+        sumIn = reg ? try vec(traceIn) : nil
+        sumRec = reg && traceRec > 0 ? try vec(traceRec) : nil
+        activeIn = try Scratch<Int32>(c.nIn, what: "e-prop workspace")
+        activeRec = try Scratch<Int32>(c.nHidden, what: "e-prop workspace")
+        flagIn = try Scratch<UInt8>(c.nIn, what: "e-prop workspace")
+        flagRec = try Scratch<UInt8>(c.nHidden, what: "e-prop workspace")
+        err.zero(); temp.zero()
+    }
+}
+
+/// Pointers of one sample's gradient partials (rows x padded columns).
+struct EPropPartials {
+    var wIn: UnsafeMutablePointer<Float>, wRec: UnsafeMutablePointer<Float>?
+    var wOut: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>
+}
+
+struct EPropKernel {
+    let config: EPropConfig
+    let data: EventData
+    let wIn: PaddedWeights      // N_in x Hp
+    let wRec: PaddedWeights?    // N_h x Hp
+    let wOut: PaddedWeights     // N_h x Cp
+    let b: PaddedWeights        // 1 x Cp
+    let feedbackT: PaddedWeights?  // C x Hp (feedback transposed)
+    let alpha: Float, kappa: Float, vTh: Float, psiScale: Float
+    var T: Int { config.steps }
+    var Hp: Int { wIn.stride }
+    var Cp: Int { wOut.stride }
+
+    init(_ config: EPropConfig, _ data: EventData, _ w: EPropWeights) throws {
+        self.config = config; self.data = data
+        let H = config.nHidden, C = config.nOut
+        wIn = try PaddedWeights(w.wIn, rows: config.nIn, cols: H, name: "w_in")
+        if config.recurrent {
+            wRec = try PaddedWeights(try unwrapPointer(w.wRec, "w_rec"), rows: H, cols: H, name: "w_rec")
+        } else {
+            wRec = nil
+        }
+        wOut = try PaddedWeights(w.wOut, rows: H, cols: C, name: "w_out")
+        b = try PaddedWeights(w.b, rows: 1, cols: C, name: "b")
+        feedbackT = try w.feedback.map { try PaddedWeights($0, rows: H, cols: C, name: "feedback", transpose: true) }
+        alpha = Float(exp(-config.dt / config.tauM))
+        kappa = Float(exp(-config.dt / config.tauOut))
+        vTh = Float(config.vTh)
+        psiScale = Float(config.gamma / config.vTh)
+    }
+
+    func workspace(gradient: Bool) throws -> EPropWorkspace { try EPropWorkspace(config, gradient: gradient) }
+
+    /// Runs sample `s` (batch slot `slot`). With `label`, returns the sample's loss divided by
+    /// `batch` (learning-signal and loss terms use the batch mean); with `partials`, adds the
+    /// sample's e-prop gradients to them; with recordings, writes them at slot `slot`.
+    /// Writes the logits (mean readout over the window) into ws.ySum (Cp doubles).
+    func run(sample s: Int, slot: Int, label: Int?, batch: Int, _ ws: EPropWorkspace,
+             partials: EPropPartials?, rec: EPropRecordings) -> Double {
+        let T = self.T, Hp = self.Hp, Cp = self.Cp, H = config.nHidden, C = config.nOut, nIn = config.nIn
+        let window = config.window, firstWindowStep = T - window
+        let gradient = partials != nil
+        let scale = Float(1 / (Double(window) * Double(batch)))
+        let v = ws.v.pointer, z = ws.z.pointer, I = ws.current.pointer, psi = ws.psi.pointer
+        let L = ws.signal.pointer, zbar = ws.zbar.pointer, zout = ws.zout.pointer, count = ws.count.pointer
+        let xbar = ws.xbar.pointer, y = ws.y.pointer, err = ws.err.pointer, J = ws.temp.pointer
+        let ySum = ws.ySum.pointer, list = ws.spikeList.pointer
+        for p in [v, z, I, psi, L, zbar, zout, count] { p.update(repeating: 0, count: Hp) }
+        xbar.update(repeating: 0, count: roundUp(nIn, lanes))
+        y.update(repeating: 0, count: Cp)
+        ySum.update(repeating: 0, count: Cp)
+        let ebarIn = ws.ebarIn.pointer, ebarRec = ws.ebarRec?.pointer
+        let sumIn = ws.sumIn?.pointer, sumRec = ws.sumRec?.pointer
+        let activeIn = ws.activeIn.pointer, activeRec = ws.activeRec.pointer
+        let flagIn = ws.flagIn.pointer, flagRec = ws.flagRec.pointer
+        var nActiveIn = 0, nActiveRec = 0
+        if gradient {
+            flagIn.update(repeating: 0, count: nIn)
+            flagRec.update(repeating: 0, count: H)
+        }
+        var spikes = 0  // length of `list`: the units that spiked at the previous step
+        var bbar: Float = 0
+        var loss = 0.0
+        let stepBase = s * T
+        let feedback = feedbackT?.pointer
+        let wantSignal = rec.learningSignal != nil || gradient
+
+        for n in 0..<T {
+            // input current x_n Win + z_{n-1} Wrec (event sums)
+            let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
+            I.update(repeating: 0, count: Hp)
+            addRows(data.stepEvents + first, last - first, from: wIn.pointer, stride: Hp, into: I, width: Hp)
+            if let wRec, spikes > 0 {
+                addRows(UnsafePointer(list), spikes, from: wRec.pointer, stride: Hp, into: I, width: Hp)
+            }
+            // membrane, spikes, pseudo-derivative (padding lanes: v = 0 < v_th, psi = 0)
+            spikes = 0
+            var k = 0
+            while k < Hp {
+                let vv = alpha * loadVec(v + k) + loadVec(I + k) - vTh * loadVec(z + k)
+                let fire = vv .> vTh
+                let zz = Vec(repeating: 0).replacing(with: 1, where: fire)
+                let dist = abs(vv - vTh) / vTh
+                let ps = psiScale * (Vec(repeating: 1) - dist).replacing(with: 0, where: dist .> 1)
+                storeVec(vv, v + k); storeVec(zz, z + k); storeVec(ps, psi + k)
+                storeVec(loadVec(count + k) + zz, count + k)
+                storeVec(kappa * loadVec(zout + k) + zz, zout + k)
+                var bits = SIMD8<Int32>().replacing(with: laneBits, where: fire).wrappedSum()
+                while bits != 0 {
+                    list[spikes] = UInt16(truncatingIfNeeded: k + bits.trailingZeroBitCount)
+                    spikes += 1
+                    bits &= bits - 1
+                }
+                k += lanes
+            }
+            // readout y_n = kappa y_{n-1} + z_n Wout + b
+            J.update(repeating: 0, count: Cp)
+            if spikes > 0 { addRows(UnsafePointer(list), spikes, from: wOut.pointer, stride: Cp, into: J, width: Cp) }
+            var c = 0
+            while c < Cp {
+                storeVec(kappa * loadVec(y + c) + loadVec(J + c) + loadVec(b.pointer + c), y + c)
+                c += lanes
+            }
+            bbar = kappa * bbar + 1
+            let inWindow = n >= firstWindowStep
+            if inWindow {
+                for c in 0..<C { ySum[c] += Double(y[c]) }
+                if let label {
+                    loss += stepLoss(y: y, label: label, err: err, scale: scale)
+                    if let feedback, wantSignal {
+                        // L_j = sum_k feedback[j, k] err_k
+                        var k = 0
+                        while k < Hp {
+                            var acc = Vec()
+                            for c in 0..<C { acc = acc.addingProduct(err[c], loadVec(feedback + c * Hp + k)) }
+                            storeVec(acc, L + k)
+                            k += lanes
+                        }
+                    }
+                    if let partials {
+                        // dWout[j, :] += zout_j err, db += bbar err
+                        for j in 0..<H where zout[j] != 0 {
+                            let row = partials.wOut + j * Cp
+                            var c = 0
+                            while c < Cp { storeVec(loadVec(row + c).addingProduct(zout[j], loadVec(err + c)), row + c); c += lanes }
+                        }
+                        var c = 0
+                        while c < Cp { storeVec(loadVec(partials.b + c).addingProduct(bbar, loadVec(err + c)), partials.b + c); c += lanes }
+                    }
+                }
+            }
+            if rec.any { record(n: n, slot: slot, ws, inWindow: inWindow && label != nil, rec) }
+            guard let partials else {
+                continue
+            }
+            // input traces xbar_n = alpha xbar_{n-1} + x_n; inputs spiking for the first time join
+            var i = 0
+            while i < nIn { storeVec(alpha * loadVec(xbar + i), xbar + i); i += lanes }
+            for e in first..<last {
+                let input = Int(data.stepEvents[e])
+                xbar[input] += 1
+                if flagIn[input] == 0 {
+                    flagIn[input] = 1
+                    activeIn[nActiveIn] = Int32(input)
+                    nActiveIn += 1
+                    (ebarIn + input * Hp).update(repeating: 0, count: Hp)
+                    if let sumIn { (sumIn + input * Hp).update(repeating: 0, count: Hp) }
+                }
+            }
+            let learn = inWindow && label != nil
+            // eligibility traces of the active rows (and the gradient in the window)
+            for a in 0..<nActiveIn {
+                let input = Int(activeIn[a])
+                traceRow(ebarIn + input * Hp, pre: xbar[input], psi: psi, signal: learn ? L : nil,
+                         grad: partials.wIn + input * Hp, sum: sumIn.map { $0 + input * Hp })
+            }
+            if let ebarRec, let gRec = partials.wRec {
+                for a in 0..<nActiveRec {
+                    let unit = Int(activeRec[a])
+                    traceRow(ebarRec + unit * Hp, pre: zbar[unit], psi: psi, signal: learn ? L : nil,
+                             grad: gRec + unit * Hp, sum: sumRec.map { $0 + unit * Hp })
+                }
+                // zbar_n = alpha zbar_{n-1} + z_n (after its use as zbar_{n-1} above)
+                var k = 0
+                while k < Hp { storeVec(alpha * loadVec(zbar + k) + loadVec(z + k), zbar + k); k += lanes }
+                for q in 0..<spikes {
+                    let unit = Int(list[q])
+                    if flagRec[unit] == 0 {
+                        flagRec[unit] = 1
+                        activeRec[nActiveRec] = Int32(unit)
+                        nActiveRec += 1
+                        (ebarRec + unit * Hp).update(repeating: 0, count: Hp)
+                        if let sumRec { (sumRec + unit * Hp).update(repeating: 0, count: Hp) }
+                    }
+                }
+            }
+        }
+        for c in 0..<C { ySum[c] /= Double(window) }
+        if label != nil && config.regC > 0 {
+            // firing-rate regulariser: f_j [Hz], loss 0.5 reg_c mean_j (f_j - f_target)^2
+            let duration = Double(T) * config.dt
+            var penalty = 0.0
+            let regSignal = L  // reused: the per-unit factor of E
+            regSignal.update(repeating: 0, count: Hp)
+            for j in 0..<H {
+                let deviation = Double(count[j]) / duration - config.fTarget
+                penalty += deviation * deviation
+                regSignal[j] = Float(config.regC * deviation / (Double(H) * duration * Double(batch)))
+            }
+            loss += 0.5 * config.regC * penalty / Double(H) / Double(batch)
+            if let partials, let sumIn {
+                for a in 0..<nActiveIn {
+                    let input = Int(activeIn[a])
+                    addProductRow(partials.wIn + input * Hp, regSignal, sumIn + input * Hp)
+                }
+                if let sumRec, let gRec = partials.wRec {
+                    for a in 0..<nActiveRec {
+                        let unit = Int(activeRec[a])
+                        addProductRow(gRec + unit * Hp, regSignal, sumRec + unit * Hp)
+                    }
+                }
+            }
+        }
+        return loss
+    }
+
+    /// Per-step loss of y against `label`, divided by window * batch (`scale`); writes
+    /// err = d(loss)/dy (scaled) into `err` (C entries; padding stays 0).
+    @inline(__always)
+    func stepLoss(y: UnsafePointer<Float>, label: Int, err: UnsafeMutablePointer<Float>, scale: Float) -> Double {
+        let C = config.nOut
+        switch config.loss {
+        case .crossEntropy:
+            var top = y[0]
+            for c in 1..<C { top = Swift.max(top, y[c]) }
+            var total: Float = 0
+            for c in 0..<C {
+                let e = expf(y[c] - top)
+                err[c] = e
+                total += e
+            }
+            for c in 0..<C { err[c] = (err[c] / total - (c == label ? 1 : 0)) * scale }
+            return (Double(logf(total)) + Double(top) - Double(y[label])) * Double(scale)
+        case .mse:
+            var total: Float = 0
+            for c in 0..<C {
+                let d = y[c] - (c == label ? 1 : 0)
+                total += d * d
+                err[c] = d * scale
+            }
+            return 0.5 * Double(total) * Double(scale)
+        }
+    }
+
+    /// One row of eligibility traces: ebar = kappa ebar + pre psi; grad += signal * ebar in the
+    /// window; sum += pre psi with the regulariser.
+    @inline(__always)
+    func traceRow(_ ebar: UnsafeMutablePointer<Float>, pre: Float, psi: UnsafePointer<Float>,
+                  signal: UnsafePointer<Float>?, grad: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>?) {
+        let Hp = self.Hp
+        var k = 0
+        if let signal {
+            if let sum {
+                while k < Hp {
+                    let e = pre * loadVec(psi + k)
+                    let eb = kappa * loadVec(ebar + k) + e
+                    storeVec(eb, ebar + k)
+                    storeVec(loadVec(grad + k).addingProduct(loadVec(signal + k), eb), grad + k)
+                    storeVec(loadVec(sum + k) + e, sum + k)
+                    k += lanes
+                }
+            } else {
+                while k < Hp {
+                    let eb = (kappa * loadVec(ebar + k)).addingProduct(pre, loadVec(psi + k))
+                    storeVec(eb, ebar + k)
+                    storeVec(loadVec(grad + k).addingProduct(loadVec(signal + k), eb), grad + k)
+                    k += lanes
+                }
+            }
+        } else if let sum {
+            while k < Hp {
+                let e = pre * loadVec(psi + k)
+                storeVec(kappa * loadVec(ebar + k) + e, ebar + k)
+                storeVec(loadVec(sum + k) + e, sum + k)
+                k += lanes
+            }
+        } else {
+            while k < Hp {
+                storeVec((kappa * loadVec(ebar + k)).addingProduct(pre, loadVec(psi + k)), ebar + k)
+                k += lanes
+            }
+        }
+    }
+
+    @inline(__always)
+    func addProductRow(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) {
+        var k = 0
+        while k < Hp { storeVec(loadVec(out + k).addingProduct(loadVec(a + k), loadVec(b + k)), out + k); k += lanes }
+    }
+
+    func record(n: Int, slot: Int, _ ws: EPropWorkspace, inWindow: Bool, _ rec: EPropRecordings) {
+        let T = self.T, H = config.nHidden, C = config.nOut
+        let row = (slot * T + n) * H
+        if let p = rec.voltage { for j in 0..<H { p[row + j] = ws.v.pointer[j] } }
+        if let p = rec.spikes { for j in 0..<H { p[row + j] = ws.z.pointer[j] > 0 ? 1 : 0 } }
+        if let p = rec.psi { for j in 0..<H { p[row + j] = ws.psi.pointer[j] } }
+        if let p = rec.learningSignal { for j in 0..<H { p[row + j] = inWindow ? ws.signal.pointer[j] : 0 } }
+        if let p = rec.readout { for c in 0..<C { p[(slot * T + n) * C + c] = ws.y.pointer[c] } }
+    }
+}
+
+@inline(__always) func unwrapPointer<T>(_ p: T?, _ name: String) throws -> T {
+    guard let p else { throw KernelError.null(name) }
+    return p
+}
+
+/// Zeroes gradient entries whose mask byte is 0 (absent synapses).
+func applyMask(_ grad: UnsafeMutablePointer<Float>, _ mask: UnsafePointer<UInt8>?, count: Int) {
+    guard let mask else { return }
+    for e in 0..<count where mask[e] == 0 { grad[e] = 0 }
+}
+
+/// Forward pass of the e-prop network over a batch: logits (batch x C, the readout averaged over
+/// the window) and optional recordings. `labels` (optional) give the learning signals recorded in
+/// the window (they need `feedback`).
+public func epropForward(_ config: EPropConfig, _ data: EventData, index: UnsafePointer<Int64>?, batch: Int,
+                         labels: UnsafePointer<Int64>?, weights: EPropWeights, logits: UnsafeMutablePointer<Float>,
+                         recordings: EPropRecordings, threads: Int) throws {
+    try config.validate()
+    try config.checkData(data)
+    let threads = try resolveThreads(threads)
+    let samples = try data.batchSamples(index, batch: batch)
+    _ = try checkedProduct(batch, config.steps, Swift.max(config.nHidden, config.nOut), what: "recordings")
+    if let labels { try checkLabels(labels, batch: batch, classes: config.nOut) }
+    if recordings.learningSignal != nil {
+        try require(labels != nil, "learning signals need labels")
+        _ = try unwrapPointer(weights.feedback, "feedback")
+    }
+    let kernel = try EPropKernel(config, data, weights)
+    let failures = try TaskFailures(batch)
+    let C = config.nOut
+    try parallelFor(batch, threads: threads, makeContext: { try kernel.workspace(gradient: false) }) { ws, b in
+        guard data.validateSample(samples[b]) else { failures.fail(b); return }
+        _ = kernel.run(sample: samples[b], slot: b, label: labels.map { Int($0[b]) }, batch: batch, ws,
+                       partials: nil, rec: recordings)
+        for c in 0..<C { logits[b * C + c] = Float(ws.ySum.pointer[c]) }
+    }
+    if !failures.failed.isEmpty { throw data.corruption(samples) }
+}
+
+/// Optional connectivity masks (bytes, nonzero = synapse present), shaped like the weights.
+public struct EPropMasks {
+    public var wIn: UnsafePointer<UInt8>?, wRec: UnsafePointer<UInt8>?, wOut: UnsafePointer<UInt8>?
+    public init(wIn: UnsafePointer<UInt8>? = nil, wRec: UnsafePointer<UInt8>? = nil, wOut: UnsafePointer<UInt8>? = nil) {
+        self.wIn = wIn; self.wRec = wRec; self.wOut = wOut
+    }
+}
+
+/// Gradient outputs (shaped like the weights; `wRec` needed with a recurrent layer).
+public struct EPropGradients {
+    public var wIn: UnsafeMutablePointer<Float>, wRec: UnsafeMutablePointer<Float>?
+    public var wOut: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>
+    public init(wIn: UnsafeMutablePointer<Float>, wRec: UnsafeMutablePointer<Float>?, wOut: UnsafeMutablePointer<Float>,
+                b: UnsafeMutablePointer<Float>) {
+        self.wIn = wIn; self.wRec = wRec; self.wOut = wOut; self.b = b
+    }
+}
+
+/// Mean loss over the batch and the e-prop gradients of that mean (masked entries are 0).
+public func epropLossGrad(_ config: EPropConfig, _ data: EventData, index: UnsafePointer<Int64>?, batch: Int,
+                          labels: UnsafePointer<Int64>, weights: EPropWeights, masks: EPropMasks,
+                          gradients: EPropGradients, logits: UnsafeMutablePointer<Float>?, threads: Int) throws -> Double {
+    try config.validate()
+    try config.checkData(data)
+    let threads = try resolveThreads(threads)
+    let samples = try data.batchSamples(index, batch: batch)
+    try checkLabels(labels, batch: batch, classes: config.nOut)
+    _ = try unwrapPointer(weights.feedback, "feedback")
+    let gRecOut: UnsafeMutablePointer<Float>? = config.recurrent ? try unwrapPointer(gradients.wRec, "grad_w_rec") : nil
+    let kernel = try EPropKernel(config, data, weights)
+    let H = config.nHidden, C = config.nOut, Hp = kernel.Hp, Cp = kernel.Cp
+    let chunks = (batch + chunkSize - 1) / chunkSize
+    var shapes: [(rows: Int, cols: Int, stride: Int)] = [(config.nIn, H, Hp), (H, C, Cp), (1, C, Cp)]
+    if config.recurrent { shapes.append((H, H, Hp)) }
+    let partials = try shapes.map {
+        try Scratch<Float>(try checkedProduct(chunks, $0.rows, $0.stride, what: "gradient partials"), what: "gradient partials")
+    }
+    let losses = try Scratch<Double>(batch, what: "losses")
+    let failures = try TaskFailures(chunks)
+    try parallelFor(chunks, threads: threads, makeContext: { try kernel.workspace(gradient: true) }) { ws, chunk in
+        let range = (chunk * chunkSize)..<Swift.min(batch, (chunk + 1) * chunkSize)
+        guard samples[range].allSatisfy(data.validateSample) else { failures.fail(chunk); return }
+        let slices = zip(partials, shapes).map { partial, shape -> UnsafeMutablePointer<Float> in
+            let slice = partial.pointer + chunk * shape.rows * shape.stride
+            slice.update(repeating: 0, count: shape.rows * shape.stride)
+            return slice
+        }
+        let p = EPropPartials(wIn: slices[0], wRec: config.recurrent ? slices[3] : nil, wOut: slices[1], b: slices[2])
+        for b in range {
+            losses.pointer[b] = kernel.run(sample: samples[b], slot: b, label: Int(labels[b]), batch: batch, ws,
+                                           partials: p, rec: EPropRecordings())
+            if let logits { for c in 0..<C { logits[b * C + c] = Float(ws.ySum.pointer[c]) } }
+        }
+    }
+    if !failures.failed.isEmpty { throw data.corruption(samples) }
+    var outputs = [gradients.wIn, gradients.wOut, gradients.b]
+    if let gRecOut { outputs.append(gRecOut) }
+    try reducePartials(zip(zip(partials, shapes), outputs).map { item, out in
+        PartialSums(partials: item.0, rows: item.1.rows, cols: item.1.cols, stride: item.1.stride, out: out)
+    }, chunks: chunks)
+    applyMask(gradients.wIn, masks.wIn, count: config.nIn * H)
+    applyMask(gradients.wOut, masks.wOut, count: H * C)
+    if let gRecOut { applyMask(gRecOut, masks.wRec, count: H * H) }
+    var total = 0.0
+    for b in 0..<batch { total += losses.pointer[b] }
+    return total
+}
