@@ -197,14 +197,17 @@ struct EPropKernel {
         let stepBase = s * T
         let feedback = feedbackT?.pointer
         let wantSignal = rec.learningSignal != nil || gradient
+        // raw pointers for the step loop (no reference counting inside it)
+        let wInP = wIn.pointer, wRecP = wRec?.pointer, wOutP = wOut.pointer, bP = b.pointer
+        let alpha = self.alpha, kappa = self.kappa, vTh = self.vTh, psiScale = self.psiScale
 
         for n in 0..<T {
             // input current x_n Win + z_{n-1} Wrec (event sums)
             let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
             I.update(repeating: 0, count: Hp)
-            addRows(data.stepEvents + first, last - first, from: wIn.pointer, stride: Hp, into: I, width: Hp)
-            if let wRec, spikes > 0 {
-                addRows(UnsafePointer(list), spikes, from: wRec.pointer, stride: Hp, into: I, width: Hp)
+            addRows(data.stepEvents + first, last - first, from: wInP, stride: Hp, into: I, width: Hp)
+            if let wRecP, spikes > 0 {
+                addRows(UnsafePointer(list), spikes, from: wRecP, stride: Hp, into: I, width: Hp)
             }
             // membrane, spikes, pseudo-derivative (padding lanes: v = 0 < v_th, psi = 0)
             spikes = 0
@@ -228,10 +231,10 @@ struct EPropKernel {
             }
             // readout y_n = kappa y_{n-1} + z_n Wout + b
             J.update(repeating: 0, count: Cp)
-            if spikes > 0 { addRows(UnsafePointer(list), spikes, from: wOut.pointer, stride: Cp, into: J, width: Cp) }
+            if spikes > 0 { addRows(UnsafePointer(list), spikes, from: wOutP, stride: Cp, into: J, width: Cp) }
             var c = 0
             while c < Cp {
-                storeVec(kappa * loadVec(y + c) + loadVec(J + c) + loadVec(b.pointer + c), y + c)
+                storeVec(kappa * loadVec(y + c) + loadVec(J + c) + loadVec(bP + c), y + c)
                 c += lanes
             }
             bbar = kappa * bbar + 1
@@ -284,14 +287,14 @@ struct EPropKernel {
             // eligibility traces of the active rows (and the gradient in the window)
             for a in 0..<nActiveIn {
                 let input = Int(activeIn[a])
-                traceRow(ebarIn + input * Hp, pre: xbar[input], psi: psi, signal: learn ? L : nil,
-                         grad: partials.wIn + input * Hp, sum: sumIn.map { $0 + input * Hp })
+                epropTraceRow(ebarIn + input * Hp, pre: xbar[input], psi: psi, signal: learn ? L : nil,
+                              grad: partials.wIn + input * Hp, sum: sumIn.map { $0 + input * Hp }, kappa: kappa, width: Hp)
             }
             if let ebarRec, let gRec = partials.wRec {
                 for a in 0..<nActiveRec {
                     let unit = Int(activeRec[a])
-                    traceRow(ebarRec + unit * Hp, pre: zbar[unit], psi: psi, signal: learn ? L : nil,
-                             grad: gRec + unit * Hp, sum: sumRec.map { $0 + unit * Hp })
+                    epropTraceRow(ebarRec + unit * Hp, pre: zbar[unit], psi: psi, signal: learn ? L : nil,
+                                  grad: gRec + unit * Hp, sum: sumRec.map { $0 + unit * Hp }, kappa: kappa, width: Hp)
                 }
                 // zbar_n = alpha zbar_{n-1} + z_n (after its use as zbar_{n-1} above)
                 var k = 0
@@ -365,46 +368,6 @@ struct EPropKernel {
         }
     }
 
-    /// One row of eligibility traces: ebar = kappa ebar + pre psi; grad += signal * ebar in the
-    /// window; sum += pre psi with the regulariser.
-    @inline(__always)
-    func traceRow(_ ebar: UnsafeMutablePointer<Float>, pre: Float, psi: UnsafePointer<Float>,
-                  signal: UnsafePointer<Float>?, grad: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>?) {
-        let Hp = self.Hp
-        var k = 0
-        if let signal {
-            if let sum {
-                while k < Hp {
-                    let e = pre * loadVec(psi + k)
-                    let eb = kappa * loadVec(ebar + k) + e
-                    storeVec(eb, ebar + k)
-                    storeVec(loadVec(grad + k).addingProduct(loadVec(signal + k), eb), grad + k)
-                    storeVec(loadVec(sum + k) + e, sum + k)
-                    k += lanes
-                }
-            } else {
-                while k < Hp {
-                    let eb = (kappa * loadVec(ebar + k)).addingProduct(pre, loadVec(psi + k))
-                    storeVec(eb, ebar + k)
-                    storeVec(loadVec(grad + k).addingProduct(loadVec(signal + k), eb), grad + k)
-                    k += lanes
-                }
-            }
-        } else if let sum {
-            while k < Hp {
-                let e = pre * loadVec(psi + k)
-                storeVec(kappa * loadVec(ebar + k) + e, ebar + k)
-                storeVec(loadVec(sum + k) + e, sum + k)
-                k += lanes
-            }
-        } else {
-            while k < Hp {
-                storeVec((kappa * loadVec(ebar + k)).addingProduct(pre, loadVec(psi + k)), ebar + k)
-                k += lanes
-            }
-        }
-    }
-
     @inline(__always)
     func addProductRow(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) {
         var k = 0
@@ -419,6 +382,46 @@ struct EPropKernel {
         if let p = rec.psi { for j in 0..<H { p[row + j] = ws.psi.pointer[j] } }
         if let p = rec.learningSignal { for j in 0..<H { p[row + j] = inWindow ? ws.signal.pointer[j] : 0 } }
         if let p = rec.readout { for c in 0..<C { p[(slot * T + n) * C + c] = ws.y.pointer[c] } }
+    }
+}
+
+/// One row of eligibility traces: ebar = kappa ebar + pre psi; grad += signal * ebar in the
+/// window; sum += pre psi with the regulariser.
+@inline(__always)
+func epropTraceRow(_ ebar: UnsafeMutablePointer<Float>, pre: Float, psi: UnsafePointer<Float>,
+              signal: UnsafePointer<Float>?, grad: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>?,
+               kappa: Float, width Hp: Int) {
+    var k = 0
+    if let signal {
+        if let sum {
+            while k < Hp {
+                let e = pre * loadVec(psi + k)
+                let eb = kappa * loadVec(ebar + k) + e
+                storeVec(eb, ebar + k)
+                storeVec(loadVec(grad + k).addingProduct(loadVec(signal + k), eb), grad + k)
+                storeVec(loadVec(sum + k) + e, sum + k)
+                k += lanes
+            }
+        } else {
+            while k < Hp {
+                let eb = (kappa * loadVec(ebar + k)).addingProduct(pre, loadVec(psi + k))
+                storeVec(eb, ebar + k)
+                storeVec(loadVec(grad + k).addingProduct(loadVec(signal + k), eb), grad + k)
+                k += lanes
+            }
+        }
+    } else if let sum {
+        while k < Hp {
+            let e = pre * loadVec(psi + k)
+            storeVec(kappa * loadVec(ebar + k) + e, ebar + k)
+            storeVec(loadVec(sum + k) + e, sum + k)
+            k += lanes
+        }
+    } else {
+        while k < Hp {
+            storeVec((kappa * loadVec(ebar + k)).addingProduct(pre, loadVec(psi + k)), ebar + k)
+            k += lanes
+        }
     }
 }
 
