@@ -31,7 +31,7 @@ from ._native_api import (_native, as_float32_matrix, check_int, check_labels, c
                           check_real)
 from .network import _Model
 
-__all__ = ["EPropNetwork", "EPropOutput", "LOSSES", "FEEDBACKS"]
+__all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS"]
 
 LOSSES = {"cross_entropy": 0, "mse": 1}
 FEEDBACKS = ("random", "symmetric")
@@ -361,6 +361,17 @@ class EPropNetwork(_Model):
         grads = {name: grads[name] for name in self._param_names}
         return (loss, grads, logits) if return_logits else (loss, grads)
 
+    def bptt(self, reset_in_gradient=True) -> "BPTTView":
+        """The same network trained by back-propagation through time: a view sharing this
+        network's parameter arrays whose ``loss_and_grad`` is the NumPy reference BPTT
+        (:func:`spikeloc.reference.eprop.bptt_loss_and_grad`, float64, same pseudo-derivative,
+        same loss; slow and with memory growing with T). For comparisons::
+
+            sl.train(net.bptt(), ipd, spikes, stimulus=stim, epochs=10)   # BPTT
+            sl.train(net, ipd, spikes, stimulus=stim, epochs=10)          # e-prop
+        """
+        return BPTTView(self, reset_in_gradient=reset_in_gradient)
+
     # ---------------------------------------------------------------- save / load
 
     def save(self, path, *, extra=None) -> str:
@@ -404,3 +415,56 @@ class EPropNetwork(_Model):
                 f"dt={self.dt}, tau_m={self.tau_m}, tau_out={self.tau_out}, v_th={self.v_th}, "
                 f"feedback={self.feedback!r}, loss={self.loss!r}, window={self.window}, "
                 f"recurrent={self.recurrent})")
+
+
+class BPTTView:
+    """An :class:`EPropNetwork` whose gradients come from back-propagation through time (the
+    NumPy reference). ``parameters()``, ``logits`` and ``predict`` are the network's own, so
+    :func:`~spikeloc.train` and :func:`~spikeloc.evaluate` work with it; gradients are cast to
+    float32 and masked like e-prop's."""
+
+    def __init__(self, net: EPropNetwork, reset_in_gradient=True):
+        self.net = net
+        self.reset_in_gradient = bool(reset_in_gradient)
+        self.n_out = net.n_out
+        self._dense = (None, None)
+
+    @property
+    def threads(self):
+        return self.net.threads
+
+    def parameters(self) -> dict:
+        return self.net.parameters()
+
+    def logits(self, spikes, index=None):
+        return self.net.logits(spikes, index)
+
+    def predict(self, spikes, index=None):
+        return self.net.predict(spikes, index)
+
+    def _dense_batch(self, spikes, index):
+        from .events import SpikeEvents
+        if isinstance(spikes, SpikeEvents):
+            if self._dense[0] is not spikes:
+                self._dense = (spikes, spikes.to_dense())
+            x = self._dense[1]
+        else:
+            x = np.asarray(spikes)
+        return x if index is None else x[np.asarray(index)]
+
+    def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
+        from .reference.eprop import bptt_loss_and_grad
+        net = self.net
+        x = self._dense_batch(spikes, index)
+        labels = check_labels(labels, len(x), net.n_out)
+        loss, grads = bptt_loss_and_grad(
+            x, labels, net.w_in, net.w_rec, net.w_out, net.b, dt=net.dt, tau_m=net.tau_m,
+            tau_out=net.tau_out, v_th=net.v_th, gamma=net.gamma, window=net.window,
+            loss=net.loss, reg_c=net.reg_c, f_target=net.f_target,
+            reset_in_gradient=self.reset_in_gradient)
+        masks = net.masks
+        out = {name: (grads[name] * masks[name] if name in masks else grads[name]
+                      ).astype(np.float32) for name in net._param_names}
+        if return_logits:
+            return loss, out, net.logits(x)
+        return loss, out

@@ -307,3 +307,17 @@ def test_native_layer_rejects_bad_arrays():
         _native.eprop_loss_grad(cfg, ev._abi(), None, 1, np.zeros(1, np.int64), net.w_in,
                                 net.w_rec, net.w_out, net.b, net.w_out, np.ones(3, np.uint8),
                                 None, None, *g)
+
+
+def test_bptt_view_trains_the_same_network():
+    net, x, labels = draw(31, recurrent=True, reg_c=1e-3)
+    view = net.bptt(reset_in_gradient=True)
+    assert view.parameters()["w_in"] is net.w_in
+    loss, grads = view.loss_and_grad(sl.SpikeEvents.from_dense(x), labels)
+    r_loss, r_grads = ref.bptt_loss_and_grad(
+        x, labels, net.w_in, net.w_rec, net.w_out, net.b, loss=net.loss, reg_c=net.reg_c,
+        f_target=net.f_target, **ref_kwargs(net))
+    assert loss == r_loss
+    for name, mask in net.masks.items():
+        np.testing.assert_array_equal(grads[name], (r_grads[name] * mask).astype(np.float32))
+    np.testing.assert_array_equal(view.predict(x), net.predict(x))
