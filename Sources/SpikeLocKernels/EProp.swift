@@ -101,8 +101,18 @@ final class EPropWorkspace {
     let spikeList: Scratch<UInt16>
     let ebarIn: Scratch<Float>, ebarRec: Scratch<Float>?, sumIn: Scratch<Float>?, sumRec: Scratch<Float>?
     let activeIn: Scratch<Int32>, activeRec: Scratch<Int32>, flagIn: Scratch<UInt8>, flagRec: Scratch<UInt8>
+    // block-wise input eligibility (see EPropKernel.flushInputs): per-step psi and learning
+    // signals of the block, prefix vectors P, D, P' (block + 1 rows), their final values, the
+    // cursor of every input into its event list, and one row's events in the block
+    let psiBlock: Scratch<Float>, signalBlock: Scratch<Float>
+    let prefixP: Scratch<Float>, prefixD: Scratch<Float>, prefixPr: Scratch<Float>, finals: Scratch<Float>
+    let cursor: Scratch<Int>, eventR: Scratch<Int>, eventW: Scratch<Float>
+    // readout gradient per block: errors, spike lists and spike counts of the block's steps,
+    // the backward-filtered errors R and E0
+    let errBlock: Scratch<Float>, spikesBlock: Scratch<UInt16>, spikeCounts: Scratch<Int>
+    let readoutR: Scratch<Float>, readoutE0: Scratch<Float>
 
-    init(_ c: EPropConfig, gradient: Bool) throws {
+    init(_ c: EPropConfig, gradient: Bool, block K: Int) throws {
         let Hp = roundUp(c.nHidden, lanes), Cp = roundUp(c.nOut, lanes), Ip = roundUp(c.nIn, lanes)
         func vec(_ n: Int) throws -> Scratch<Float> { try Scratch<Float>(n, what: "e-prop workspace") }
         v = try vec(Hp); z = try vec(Hp); current = try vec(Hp); psi = try vec(Hp)
@@ -121,6 +131,16 @@ final class EPropWorkspace {
         activeRec = try Scratch<Int32>(c.nHidden, what: "e-prop workspace")
         flagIn = try Scratch<UInt8>(c.nIn, what: "e-prop workspace")
         flagRec = try Scratch<UInt8>(c.nHidden, what: "e-prop workspace")
+        let kb = gradient ? K : 0
+        psiBlock = try vec(kb * Hp); signalBlock = try vec(kb * Hp)
+        prefixP = try vec((kb + 1) * Hp); prefixD = try vec((kb + 1) * Hp)
+        prefixPr = try vec(reg ? (kb + 1) * Hp : 0); finals = try vec(4 * Hp)
+        cursor = try Scratch<Int>(gradient ? c.nIn : 0, what: "e-prop workspace")
+        eventR = try Scratch<Int>(kb, what: "e-prop workspace")
+        eventW = try Scratch<Float>(kb, what: "e-prop workspace")
+        errBlock = try vec(kb * Cp); readoutR = try vec(kb * Cp); readoutE0 = try vec(Cp)
+        spikesBlock = try Scratch<UInt16>(kb * Hp, what: "e-prop workspace")
+        spikeCounts = try Scratch<Int>(kb, what: "e-prop workspace")
         err.zero(); temp.zero()
     }
 }
@@ -140,6 +160,11 @@ struct EPropKernel {
     let b: PaddedWeights        // 1 x Cp
     let feedbackT: PaddedWeights?  // C x Hp (feedback transposed)
     let alpha: Float, kappa: Float, vTh: Float, psiScale: Float
+    /// Steps per block of the input eligibility traces, and the powers (u = 0 ... block) of
+    /// alpha, 1/alpha, kappa and rho = alpha/kappa used inside a block. The block is short
+    /// enough that these stay within e^2 of 1, so float32 keeps its accuracy.
+    let block: Int
+    let powers: Scratch<Float>   // 4 rows of block + 1: alpha^u, alpha^-u, kappa^u, rho^u
     var T: Int { config.steps }
     var Hp: Int { wIn.stride }
     var Cp: Int { wOut.stride }
@@ -160,9 +185,21 @@ struct EPropKernel {
         kappa = Float(exp(-config.dt / config.tauOut))
         vTh = Float(config.vTh)
         psiScale = Float(config.gamma / config.vTh)
+        let rate = config.dt / config.tauM + config.dt / config.tauOut
+        block = Swift.max(1, Swift.min(32, Int(2 / rate)))
+        powers = try Scratch<Float>(4 * (block + 1), what: "e-prop powers")
+        let a = exp(-config.dt / config.tauM), k = exp(-config.dt / config.tauOut)
+        for u in 0...block {
+            powers.pointer[u] = Float(pow(a, Double(u)))
+            powers.pointer[(block + 1) + u] = Float(pow(a, -Double(u)))
+            powers.pointer[2 * (block + 1) + u] = Float(pow(k, Double(u)))
+            powers.pointer[3 * (block + 1) + u] = Float(pow(a / k, Double(u)))
+        }
     }
 
-    func workspace(gradient: Bool) throws -> EPropWorkspace { try EPropWorkspace(config, gradient: gradient) }
+    func workspace(gradient: Bool) throws -> EPropWorkspace {
+        try EPropWorkspace(config, gradient: gradient, block: block)
+    }
 
     /// Runs sample `s` (batch slot `slot`). With `label`, returns the sample's loss divided by
     /// `batch` (learning-signal and loss terms use the batch mean); with `partials`, adds the
@@ -190,7 +227,9 @@ struct EPropKernel {
         if gradient {
             flagIn.update(repeating: 0, count: nIn)
             flagRec.update(repeating: 0, count: H)
+            for i in 0..<nIn { ws.cursor.pointer[i] = Int(data.inputPtr[s * nIn + i]) }
         }
+        var blockStart = 0, blockLearns = false
         var spikes = 0  // length of `list`: the units that spiked at the previous step
         var bbar: Float = 0
         var loss = 0.0
@@ -220,7 +259,6 @@ struct EPropKernel {
                 let ps = psiScale * (Vec(repeating: 1) - dist).replacing(with: 0, where: dist .> 1)
                 storeVec(vv, v + k); storeVec(zz, z + k); storeVec(ps, psi + k)
                 storeVec(loadVec(count + k) + zz, count + k)
-                storeVec(kappa * loadVec(zout + k) + zz, zout + k)
                 var bits = SIMD8<Int32>().replacing(with: laneBits, where: fire).wrappedSum()
                 while bits != 0 {
                     list[spikes] = UInt16(truncatingIfNeeded: k + bits.trailingZeroBitCount)
@@ -237,7 +275,6 @@ struct EPropKernel {
                 storeVec(kappa * loadVec(y + c) + loadVec(J + c) + loadVec(bP + c), y + c)
                 c += lanes
             }
-            bbar = kappa * bbar + 1
             let inWindow = n >= firstWindowStep
             if inWindow {
                 for c in 0..<C { ySum[c] += Double(y[c]) }
@@ -253,28 +290,15 @@ struct EPropKernel {
                             k += lanes
                         }
                     }
-                    if let partials {
-                        // dWout[j, :] += zout_j err, db += bbar err
-                        for j in 0..<H where zout[j] != 0 {
-                            let row = partials.wOut + j * Cp
-                            var c = 0
-                            while c < Cp { storeVec(loadVec(row + c).addingProduct(zout[j], loadVec(err + c)), row + c); c += lanes }
-                        }
-                        var c = 0
-                        while c < Cp { storeVec(loadVec(partials.b + c).addingProduct(bbar, loadVec(err + c)), partials.b + c); c += lanes }
-                    }
                 }
             }
             if rec.any { record(n: n, slot: slot, ws, inWindow: inWindow && label != nil, rec) }
             guard let partials else {
                 continue
             }
-            // input traces xbar_n = alpha xbar_{n-1} + x_n; inputs spiking for the first time join
-            var i = 0
-            while i < nIn { storeVec(alpha * loadVec(xbar + i), xbar + i); i += lanes }
+            // inputs spiking for the first time join the active rows (xbar = 0 before)
             for e in first..<last {
                 let input = Int(data.stepEvents[e])
-                xbar[input] += 1
                 if flagIn[input] == 0 {
                     flagIn[input] = 1
                     activeIn[nActiveIn] = Int32(input)
@@ -284,12 +308,29 @@ struct EPropKernel {
                 }
             }
             let learn = inWindow && label != nil
-            // eligibility traces of the active rows (and the gradient in the window)
-            for a in 0..<nActiveIn {
-                let input = Int(activeIn[a])
-                epropTraceRow(ebarIn + input * Hp, pre: xbar[input], psi: psi, signal: learn ? L : nil,
-                              grad: partials.wIn + input * Hp, sum: sumIn.map { $0 + input * Hp }, kappa: kappa, width: Hp)
+            // input synapses: psi and L of this step go to the block; the block is flushed into
+            // the eligibility traces (and the gradient) after `block` steps and at the end
+            let u = n - blockStart
+            (ws.psiBlock.pointer + u * Hp).update(from: psi, count: Hp)
+            (ws.spikesBlock.pointer + u * Hp).update(from: list, count: spikes)
+            ws.spikeCounts.pointer[u] = spikes
+            if learn {
+                (ws.signalBlock.pointer + u * Hp).update(from: L, count: Hp)
+                (ws.errBlock.pointer + u * Cp).update(from: err, count: Cp)
+                blockLearns = true
+            } else {
+                (ws.signalBlock.pointer + u * Hp).update(repeating: 0, count: Hp)
+                (ws.errBlock.pointer + u * Cp).update(repeating: 0, count: Cp)
             }
+            if u + 1 == block || n == T - 1 {
+                flushInputs(sample: s, start: blockStart, length: u + 1, learns: blockLearns, ws,
+                            active: UnsafePointer(activeIn), count: nActiveIn, grad: partials.wIn)
+                bbar = flushReadout(length: u + 1, learns: blockLearns, ws, bbar: bbar,
+                                    gradOut: partials.wOut, gradB: partials.b)
+                blockStart = n + 1
+                blockLearns = false
+            }
+            // recurrent synapses: one step at a time
             if let ebarRec, let gRec = partials.wRec {
                 for a in 0..<nActiveRec {
                     let unit = Int(activeRec[a])
@@ -338,6 +379,185 @@ struct EPropKernel {
             }
         }
         return loss
+    }
+
+    /// Adds the input synapses' share of a block of `length` steps starting at step `start`:
+    /// with w = alpha^-r for an input spike at block step r (1-based) and w = xbar (the trace
+    /// before the block) for a virtual spike at r = 1 whose prefix index is 0, idx = r - 1,
+    ///   P^u = sum_{v <= u} rho^v psi^v,  lambda^u = kappa^u L^u,
+    ///   S1^u = sum_{v <= u} lambda^v P^v,  S2^u = sum_{v <= u} lambda^v,  D^u = S1^u - P^u S2^u,
+    /// X = sum w, q = sum w P^idx, a = sum w D^idx (per unit), the exact block update is
+    ///   grad += S2^K (ebar - q) + X S1^K - a,   ebar <- kappa^K (ebar + X P^K - q),
+    ///   E += X P'^K - sum w P'^idx  (P' with alpha^v in place of rho^v),  xbar <- alpha^K X.
+    /// (Derivation: ebar^u = kappa^u (ebar^0 + sum_events w (P^u - P^idx)).) The cost is one
+    /// pass per active input per block plus two vector operations per input spike.
+    func flushInputs(sample s: Int, start: Int, length K: Int, learns: Bool, _ ws: EPropWorkspace,
+                     active: UnsafePointer<Int32>, count: Int, grad: UnsafeMutablePointer<Float>) {
+        let Hp = self.Hp, nIn = config.nIn, stride = block + 1
+        let alphaPow = powers.pointer, alphaInv = powers.pointer + stride
+        let kappaPow = powers.pointer + 2 * stride, rhoPow = powers.pointer + 3 * stride
+        let psiB = ws.psiBlock.pointer, sigB = ws.signalBlock.pointer
+        let P = ws.prefixP.pointer, D = ws.prefixD.pointer
+        let Pr: UnsafeMutablePointer<Float>? = ws.sumIn != nil ? ws.prefixPr.pointer : nil
+        let finP = ws.finals.pointer, finS1 = finP + Hp, finS2 = finP + 2 * Hp, finPr = finP + 3 * Hp
+        // prefix vectors over the block
+        var k = 0
+        while k < Hp {
+            var p = Vec(), s1 = Vec(), s2 = Vec(), pr = Vec()
+            storeVec(Vec(), P + k); storeVec(Vec(), D + k)
+            if let Pr { storeVec(Vec(), Pr + k) }
+            for u in 1...K {
+                let ps = loadVec(psiB + (u - 1) * Hp + k)
+                p = p.addingProduct(rhoPow[u], ps)
+                storeVec(p, P + u * Hp + k)
+                if learns {
+                    let lam = kappaPow[u] * loadVec(sigB + (u - 1) * Hp + k)
+                    s1 = s1.addingProduct(lam, p)
+                    s2 += lam
+                    storeVec(s1 - p * s2, D + u * Hp + k)
+                }
+                if let Pr {
+                    pr = pr.addingProduct(alphaPow[u], ps)
+                    storeVec(pr, Pr + u * Hp + k)
+                }
+            }
+            storeVec(p, finP + k); storeVec(s1, finS1 + k); storeVec(s2, finS2 + k); storeVec(pr, finPr + k)
+            k += lanes
+        }
+        let end = start + K
+        let kappaK = kappaPow[K], alphaK = alphaPow[K]
+        let xbar = ws.xbar.pointer, cursor = ws.cursor.pointer, ebar = ws.ebarIn.pointer
+        let evR = ws.eventR.pointer, evW = ws.eventW.pointer
+        let sums = ws.sumIn?.pointer
+        for a in 0..<count {
+            let i = Int(active[a])
+            // this input's spikes in the block (its event list is sorted by step)
+            let last = Int(data.inputPtr[s * nIn + i + 1])
+            var c = cursor[i], events = 0
+            var X = xbar[i]
+            while c < last && Int(data.inputEvents[c]) < end {
+                let r = Int(data.inputEvents[c]) - start + 1
+                evR[events] = (r - 1) * Hp
+                evW[events] = alphaInv[r]
+                X += alphaInv[r]
+                events += 1
+                c += 1
+            }
+            cursor[i] = c
+            let row = ebar + i * Hp, g = grad + i * Hp
+            // one tile of 8 units, given q = sum w P^idx and dq = sum w D^idx
+            @inline(__always) func finish(_ k: Int, _ q: Vec, _ dq: Vec) {
+                let e0 = loadVec(row + k)
+                if learns {
+                    storeVec(loadVec(g + k).addingProduct(loadVec(finS2 + k), e0 - q)
+                             .addingProduct(X, loadVec(finS1 + k)) - dq, g + k)
+                }
+                storeVec(kappaK * (e0.addingProduct(X, loadVec(finP + k)) - q), row + k)
+            }
+            var k = 0
+            if learns {
+                while k + 32 <= Hp {   // four tiles at a time: eight independent accumulators
+                    var q0 = Vec(), q1 = Vec(), q2 = Vec(), q3 = Vec()
+                    var d0 = Vec(), d1 = Vec(), d2 = Vec(), d3 = Vec()
+                    for e in 0..<events {
+                        let w = evW[e], p = P + evR[e] + k, d = D + evR[e] + k
+                        q0 = q0.addingProduct(w, loadVec(p)); q1 = q1.addingProduct(w, loadVec(p + 8))
+                        q2 = q2.addingProduct(w, loadVec(p + 16)); q3 = q3.addingProduct(w, loadVec(p + 24))
+                        d0 = d0.addingProduct(w, loadVec(d)); d1 = d1.addingProduct(w, loadVec(d + 8))
+                        d2 = d2.addingProduct(w, loadVec(d + 16)); d3 = d3.addingProduct(w, loadVec(d + 24))
+                    }
+                    finish(k, q0, d0); finish(k + 8, q1, d1); finish(k + 16, q2, d2); finish(k + 24, q3, d3)
+                    k += 32
+                }
+            } else {
+                while k + 32 <= Hp {
+                    var q0 = Vec(), q1 = Vec(), q2 = Vec(), q3 = Vec()
+                    for e in 0..<events {
+                        let w = evW[e], p = P + evR[e] + k
+                        q0 = q0.addingProduct(w, loadVec(p)); q1 = q1.addingProduct(w, loadVec(p + 8))
+                        q2 = q2.addingProduct(w, loadVec(p + 16)); q3 = q3.addingProduct(w, loadVec(p + 24))
+                    }
+                    finish(k, q0, Vec()); finish(k + 8, q1, Vec()); finish(k + 16, q2, Vec()); finish(k + 24, q3, Vec())
+                    k += 32
+                }
+            }
+            while k < Hp {
+                var q = Vec(), dq = Vec()
+                for e in 0..<events {
+                    let w = evW[e], o = evR[e] + k
+                    q = q.addingProduct(w, loadVec(P + o))
+                    if learns { dq = dq.addingProduct(w, loadVec(D + o)) }
+                }
+                finish(k, q, dq)
+                k += lanes
+            }
+            if let Pr, let sums {
+                // the regulariser's sum of e over the block
+                let sr = sums + i * Hp
+                var k = 0
+                while k < Hp {
+                    var rq = Vec()
+                    for e in 0..<events { rq = rq.addingProduct(evW[e], loadVec(Pr + evR[e] + k)) }
+                    storeVec(loadVec(sr + k).addingProduct(X, loadVec(finPr + k)) - rq, sr + k)
+                    k += lanes
+                }
+            }
+            xbar[i] = alphaK * X
+        }
+    }
+
+    /// The readout's gradient over a block of K steps, event-driven: with
+    /// R^u = err^u + kappa R^{u+1} (R^{K+1} = 0) and E0 = sum_u kappa^u err^u,
+    ///   sum_u err^u zout_j^u = zout_j^0 E0 + sum over j's spikes at block step s of R^s,
+    /// (zout^u = kappa^u zout^0 + sum_{s <= u} kappa^{u-s} z^s), and likewise for the bias with
+    /// bbar; then zout and bbar advance to the block's end. Returns the new bbar.
+    func flushReadout(length K: Int, learns: Bool, _ ws: EPropWorkspace, bbar: Float,
+                      gradOut: UnsafeMutablePointer<Float>, gradB: UnsafeMutablePointer<Float>) -> Float {
+        let Cp = self.Cp, Hp = self.Hp, H = config.nHidden, stride = block + 1
+        let kappaPow = powers.pointer + 2 * stride
+        let zout = ws.zout.pointer, errB = ws.errBlock.pointer
+        let spikesB = ws.spikesBlock.pointer, counts = ws.spikeCounts.pointer
+        if learns {
+            let R = ws.readoutR.pointer, E0 = ws.readoutE0.pointer
+            var c = 0
+            while c < Cp {
+                var r = Vec(), e0 = Vec(), total = Vec()
+                var u = K
+                while u >= 1 {
+                    r = loadVec(errB + (u - 1) * Cp + c).addingProduct(kappa, r)
+                    storeVec(r, R + (u - 1) * Cp + c)
+                    e0 = e0.addingProduct(kappaPow[u], loadVec(errB + (u - 1) * Cp + c))
+                    total += r
+                    u -= 1
+                }
+                storeVec(e0, E0 + c)
+                storeVec(loadVec(gradB + c).addingProduct(bbar, e0) + total, gradB + c)
+                c += lanes
+            }
+            for j in 0..<H where zout[j] != 0 {
+                let row = gradOut + j * Cp
+                var c = 0
+                while c < Cp { storeVec(loadVec(row + c).addingProduct(zout[j], loadVec(E0 + c)), row + c); c += lanes }
+            }
+            for u in 1...K {
+                let r = R + (u - 1) * Cp
+                for q in 0..<counts[u - 1] {
+                    let row = gradOut + Int(spikesB[(u - 1) * Hp + q]) * Cp
+                    var c = 0
+                    while c < Cp { storeVec(loadVec(row + c) + loadVec(r + c), row + c); c += lanes }
+                }
+            }
+        }
+        let kappaK = kappaPow[K]
+        var k = 0
+        while k < Hp { storeVec(kappaK * loadVec(zout + k), zout + k); k += lanes }
+        var newBbar = kappaK * bbar
+        for u in 1...K {
+            let decay = kappaPow[K - u]
+            newBbar += decay
+            for q in 0..<counts[u - 1] { zout[Int(spikesB[(u - 1) * Hp + q])] += decay }
+        }
+        return newBbar
     }
 
     /// Per-step loss of y against `label`, divided by window * batch (`scale`); writes
