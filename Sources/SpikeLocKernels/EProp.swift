@@ -111,6 +111,10 @@ final class EPropWorkspace {
     // the backward-filtered errors R and E0
     let errBlock: Scratch<Float>, spikesBlock: Scratch<UInt16>, spikeCounts: Scratch<Int>
     let readoutR: Scratch<Float>, readoutE0: Scratch<Float>
+    // recurrent rows per block: carried spikes of the previous block's last step, and each
+    // unit's events (block steps r) in the block
+    let carry: Scratch<UInt16>, recEventCount: Scratch<Int>, recEvents: Scratch<Int>
+    var carryCount = 0
 
     init(_ c: EPropConfig, gradient: Bool, block K: Int) throws {
         let Hp = roundUp(c.nHidden, lanes), Cp = roundUp(c.nOut, lanes), Ip = roundUp(c.nIn, lanes)
@@ -141,6 +145,9 @@ final class EPropWorkspace {
         errBlock = try vec(kb * Cp); readoutR = try vec(kb * Cp); readoutE0 = try vec(Cp)
         spikesBlock = try Scratch<UInt16>(kb * Hp, what: "e-prop workspace")
         spikeCounts = try Scratch<Int>(kb, what: "e-prop workspace")
+        carry = try Scratch<UInt16>(Hp, what: "e-prop workspace")
+        recEventCount = try Scratch<Int>(c.nHidden, what: "e-prop workspace")
+        recEvents = try Scratch<Int>(try checkedProduct(c.nHidden, kb, what: "e-prop workspace"), what: "e-prop workspace")
         err.zero(); temp.zero()
     }
 }
@@ -219,7 +226,7 @@ struct EPropKernel {
         xbar.update(repeating: 0, count: roundUp(nIn, lanes))
         y.update(repeating: 0, count: Cp)
         ySum.update(repeating: 0, count: Cp)
-        let ebarIn = ws.ebarIn.pointer, ebarRec = ws.ebarRec?.pointer
+        let ebarIn = ws.ebarIn.pointer
         let sumIn = ws.sumIn?.pointer, sumRec = ws.sumRec?.pointer
         let activeIn = ws.activeIn.pointer, activeRec = ws.activeRec.pointer
         let flagIn = ws.flagIn.pointer, flagRec = ws.flagRec.pointer
@@ -228,6 +235,7 @@ struct EPropKernel {
             flagIn.update(repeating: 0, count: nIn)
             flagRec.update(repeating: 0, count: H)
             for i in 0..<nIn { ws.cursor.pointer[i] = Int(data.inputPtr[s * nIn + i]) }
+            ws.carryCount = 0
         }
         var blockStart = 0, blockLearns = false
         var spikes = 0  // length of `list`: the units that spiked at the previous step
@@ -323,33 +331,17 @@ struct EPropKernel {
                 (ws.errBlock.pointer + u * Cp).update(repeating: 0, count: Cp)
             }
             if u + 1 == block || n == T - 1 {
+                blockPrefixes(length: u + 1, learns: blockLearns, ws)
                 flushInputs(sample: s, start: blockStart, length: u + 1, learns: blockLearns, ws,
                             active: UnsafePointer(activeIn), count: nActiveIn, grad: partials.wIn)
+                if let gRec = partials.wRec {
+                    flushRecurrent(start: blockStart, length: u + 1, learns: blockLearns, ws,
+                                   active: activeRec, count: &nActiveRec, grad: gRec)
+                }
                 bbar = flushReadout(length: u + 1, learns: blockLearns, ws, bbar: bbar,
                                     gradOut: partials.wOut, gradB: partials.b)
                 blockStart = n + 1
                 blockLearns = false
-            }
-            // recurrent synapses: one step at a time
-            if let ebarRec, let gRec = partials.wRec {
-                for a in 0..<nActiveRec {
-                    let unit = Int(activeRec[a])
-                    epropTraceRow(ebarRec + unit * Hp, pre: zbar[unit], psi: psi, signal: learn ? L : nil,
-                                  grad: gRec + unit * Hp, sum: sumRec.map { $0 + unit * Hp }, kappa: kappa, width: Hp)
-                }
-                // zbar_n = alpha zbar_{n-1} + z_n (after its use as zbar_{n-1} above)
-                var k = 0
-                while k < Hp { storeVec(alpha * loadVec(zbar + k) + loadVec(z + k), zbar + k); k += lanes }
-                for q in 0..<spikes {
-                    let unit = Int(list[q])
-                    if flagRec[unit] == 0 {
-                        flagRec[unit] = 1
-                        activeRec[nActiveRec] = Int32(unit)
-                        nActiveRec += 1
-                        (ebarRec + unit * Hp).update(repeating: 0, count: Hp)
-                        if let sumRec { (sumRec + unit * Hp).update(repeating: 0, count: Hp) }
-                    }
-                }
             }
         }
         for c in 0..<C { ySum[c] /= Double(window) }
@@ -391,10 +383,9 @@ struct EPropKernel {
     ///   E += X P'^K - sum w P'^idx  (P' with alpha^v in place of rho^v),  xbar <- alpha^K X.
     /// (Derivation: ebar^u = kappa^u (ebar^0 + sum_events w (P^u - P^idx)).) The cost is one
     /// pass per active input per block plus two vector operations per input spike.
-    func flushInputs(sample s: Int, start: Int, length K: Int, learns: Bool, _ ws: EPropWorkspace,
-                     active: UnsafePointer<Int32>, count: Int, grad: UnsafeMutablePointer<Float>) {
-        let Hp = self.Hp, nIn = config.nIn, stride = block + 1
-        let alphaPow = powers.pointer, alphaInv = powers.pointer + stride
+    func blockPrefixes(length K: Int, learns: Bool, _ ws: EPropWorkspace) {
+        let Hp = self.Hp, stride = block + 1
+        let alphaPow = powers.pointer
         let kappaPow = powers.pointer + 2 * stride, rhoPow = powers.pointer + 3 * stride
         let psiB = ws.psiBlock.pointer, sigB = ws.signalBlock.pointer
         let P = ws.prefixP.pointer, D = ws.prefixD.pointer
@@ -424,8 +415,15 @@ struct EPropKernel {
             storeVec(p, finP + k); storeVec(s1, finS1 + k); storeVec(s2, finS2 + k); storeVec(pr, finPr + k)
             k += lanes
         }
+    }
+
+    /// The input rows' share of a block (after `blockPrefixes`): each active input's spikes in
+    /// the block are its events (w = alpha^-r), its trace before the block the virtual one.
+    func flushInputs(sample s: Int, start: Int, length K: Int, learns: Bool, _ ws: EPropWorkspace,
+                     active: UnsafePointer<Int32>, count: Int, grad: UnsafeMutablePointer<Float>) {
+        let Hp = self.Hp, nIn = config.nIn, stride = block + 1
+        let alphaInv = powers.pointer + stride, alphaK = powers.pointer[K]
         let end = start + K
-        let kappaK = kappaPow[K], alphaK = alphaPow[K]
         let xbar = ws.xbar.pointer, cursor = ws.cursor.pointer, ebar = ws.ebarIn.pointer
         let evR = ws.eventR.pointer, evW = ws.eventW.pointer
         let sums = ws.sumIn?.pointer
@@ -444,66 +442,131 @@ struct EPropKernel {
                 c += 1
             }
             cursor[i] = c
-            let row = ebar + i * Hp, g = grad + i * Hp
-            // one tile of 8 units, given q = sum w P^idx and dq = sum w D^idx
-            @inline(__always) func finish(_ k: Int, _ q: Vec, _ dq: Vec) {
-                let e0 = loadVec(row + k)
-                if learns {
-                    storeVec(loadVec(g + k).addingProduct(loadVec(finS2 + k), e0 - q)
-                             .addingProduct(X, loadVec(finS1 + k)) - dq, g + k)
-                }
-                storeVec(kappaK * (e0.addingProduct(X, loadVec(finP + k)) - q), row + k)
-            }
-            var k = 0
-            if learns {
-                while k + 32 <= Hp {   // four tiles at a time: eight independent accumulators
-                    var q0 = Vec(), q1 = Vec(), q2 = Vec(), q3 = Vec()
-                    var d0 = Vec(), d1 = Vec(), d2 = Vec(), d3 = Vec()
-                    for e in 0..<events {
-                        let w = evW[e], p = P + evR[e] + k, d = D + evR[e] + k
-                        q0 = q0.addingProduct(w, loadVec(p)); q1 = q1.addingProduct(w, loadVec(p + 8))
-                        q2 = q2.addingProduct(w, loadVec(p + 16)); q3 = q3.addingProduct(w, loadVec(p + 24))
-                        d0 = d0.addingProduct(w, loadVec(d)); d1 = d1.addingProduct(w, loadVec(d + 8))
-                        d2 = d2.addingProduct(w, loadVec(d + 16)); d3 = d3.addingProduct(w, loadVec(d + 24))
-                    }
-                    finish(k, q0, d0); finish(k + 8, q1, d1); finish(k + 16, q2, d2); finish(k + 24, q3, d3)
-                    k += 32
-                }
-            } else {
-                while k + 32 <= Hp {
-                    var q0 = Vec(), q1 = Vec(), q2 = Vec(), q3 = Vec()
-                    for e in 0..<events {
-                        let w = evW[e], p = P + evR[e] + k
-                        q0 = q0.addingProduct(w, loadVec(p)); q1 = q1.addingProduct(w, loadVec(p + 8))
-                        q2 = q2.addingProduct(w, loadVec(p + 16)); q3 = q3.addingProduct(w, loadVec(p + 24))
-                    }
-                    finish(k, q0, Vec()); finish(k + 8, q1, Vec()); finish(k + 16, q2, Vec()); finish(k + 24, q3, Vec())
-                    k += 32
-                }
-            }
-            while k < Hp {
-                var q = Vec(), dq = Vec()
-                for e in 0..<events {
-                    let w = evW[e], o = evR[e] + k
-                    q = q.addingProduct(w, loadVec(P + o))
-                    if learns { dq = dq.addingProduct(w, loadVec(D + o)) }
-                }
-                finish(k, q, dq)
-                k += lanes
-            }
-            if let Pr, let sums {
-                // the regulariser's sum of e over the block
-                let sr = sums + i * Hp
-                var k = 0
-                while k < Hp {
-                    var rq = Vec()
-                    for e in 0..<events { rq = rq.addingProduct(evW[e], loadVec(Pr + evR[e] + k)) }
-                    storeVec(loadVec(sr + k).addingProduct(X, loadVec(finPr + k)) - rq, sr + k)
-                    k += lanes
-                }
-            }
+            blockRow(ebar + i * Hp, grad: grad + i * Hp, sum: sums.map { $0 + i * Hp }, X: X, events: events,
+                     learns: learns, length: K, ws)
             xbar[i] = alphaK * X
         }
+    }
+
+    /// One presynaptic row of a block: ``grad += S2 (ebar - q) + X S1 - dq``,
+    /// ``ebar <- kappa^K (ebar + X P - q)``, ``sum += X P' - sum w P'^idx``, with the row's
+    /// events in ws.eventR (offsets idx * Hp) and ws.eventW (weights w), X their total weight.
+    @inline(__always)
+    func blockRow(_ row: UnsafeMutablePointer<Float>, grad g: UnsafeMutablePointer<Float>,
+                  sum sr: UnsafeMutablePointer<Float>?, X: Float, events: Int, learns: Bool, length K: Int,
+                  _ ws: EPropWorkspace) {
+        let Hp = self.Hp
+        let kappaK = powers.pointer[2 * (block + 1) + K]
+        let P = ws.prefixP.pointer, D = ws.prefixD.pointer
+        let Pr: UnsafeMutablePointer<Float>? = ws.sumIn != nil ? ws.prefixPr.pointer : nil
+        let finP = ws.finals.pointer, finS1 = finP + Hp, finS2 = finP + 2 * Hp, finPr = finP + 3 * Hp
+        let evR = ws.eventR.pointer, evW = ws.eventW.pointer
+        // one tile of 8 units, given q = sum w P^idx and dq = sum w D^idx
+        @inline(__always) func finish(_ k: Int, _ q: Vec, _ dq: Vec) {
+            let e0 = loadVec(row + k)
+            if learns {
+                storeVec(loadVec(g + k).addingProduct(loadVec(finS2 + k), e0 - q)
+                         .addingProduct(X, loadVec(finS1 + k)) - dq, g + k)
+            }
+            storeVec(kappaK * (e0.addingProduct(X, loadVec(finP + k)) - q), row + k)
+        }
+        var k = 0
+        if learns {
+            while k + 32 <= Hp {   // four tiles at a time: eight independent accumulators
+                var q0 = Vec(), q1 = Vec(), q2 = Vec(), q3 = Vec()
+                var d0 = Vec(), d1 = Vec(), d2 = Vec(), d3 = Vec()
+                for e in 0..<events {
+                    let w = evW[e], p = P + evR[e] + k, d = D + evR[e] + k
+                    q0 = q0.addingProduct(w, loadVec(p)); q1 = q1.addingProduct(w, loadVec(p + 8))
+                    q2 = q2.addingProduct(w, loadVec(p + 16)); q3 = q3.addingProduct(w, loadVec(p + 24))
+                    d0 = d0.addingProduct(w, loadVec(d)); d1 = d1.addingProduct(w, loadVec(d + 8))
+                    d2 = d2.addingProduct(w, loadVec(d + 16)); d3 = d3.addingProduct(w, loadVec(d + 24))
+                }
+                finish(k, q0, d0); finish(k + 8, q1, d1); finish(k + 16, q2, d2); finish(k + 24, q3, d3)
+                k += 32
+            }
+        } else {
+            while k + 32 <= Hp {
+                var q0 = Vec(), q1 = Vec(), q2 = Vec(), q3 = Vec()
+                for e in 0..<events {
+                    let w = evW[e], p = P + evR[e] + k
+                    q0 = q0.addingProduct(w, loadVec(p)); q1 = q1.addingProduct(w, loadVec(p + 8))
+                    q2 = q2.addingProduct(w, loadVec(p + 16)); q3 = q3.addingProduct(w, loadVec(p + 24))
+                }
+                finish(k, q0, Vec()); finish(k + 8, q1, Vec()); finish(k + 16, q2, Vec()); finish(k + 24, q3, Vec())
+                k += 32
+            }
+        }
+        while k < Hp {
+            var q = Vec(), dq = Vec()
+            for e in 0..<events {
+                let w = evW[e], o = evR[e] + k
+                q = q.addingProduct(w, loadVec(P + o))
+                if learns { dq = dq.addingProduct(w, loadVec(D + o)) }
+            }
+            finish(k, q, dq)
+            k += lanes
+        }
+        if let Pr, let sr {
+            // the regulariser's sum of e over the block
+            var k = 0
+            while k < Hp {
+                var rq = Vec()
+                for e in 0..<events { rq = rq.addingProduct(evW[e], loadVec(Pr + evR[e] + k)) }
+                storeVec(loadVec(sr + k).addingProduct(X, loadVec(finPr + k)) - rq, sr + k)
+                k += lanes
+            }
+        }
+    }
+
+    /// The recurrent rows' share of a block: presynaptic unit i's trace at step n is
+    /// zbar_i^{n-1}, so its spike at step m is an event at block step r = m - start + 2 (the
+    /// spikes of the previous block's last step at r = 1; those of this block's last step go
+    /// to the next block). ws.zbar holds zbar^{start-2}, the virtual event.
+    func flushRecurrent(start: Int, length K: Int, learns: Bool, _ ws: EPropWorkspace,
+                        active: UnsafeMutablePointer<Int32>, count: inout Int, grad: UnsafeMutablePointer<Float>) {
+        let Hp = self.Hp, H = config.nHidden, stride = block + 1
+        let alphaInv = powers.pointer + stride, alphaK = powers.pointer[K]
+        let zpre = ws.zbar.pointer, ebar = ws.ebarRec!.pointer, sums = ws.sumRec?.pointer
+        let spikesB = ws.spikesBlock.pointer, counts = ws.spikeCounts.pointer
+        let carry = ws.carry.pointer, evCount = ws.recEventCount.pointer, evSlots = ws.recEvents.pointer
+        let flag = ws.flagRec.pointer
+        evCount.update(repeating: 0, count: H)
+        @inline(__always) func add(_ unit: Int, _ r: Int) {
+            if flag[unit] == 0 {
+                flag[unit] = 1
+                active[count] = Int32(unit)
+                count += 1
+                (ebar + unit * Hp).update(repeating: 0, count: Hp)
+                if let sums { (sums + unit * Hp).update(repeating: 0, count: Hp) }
+            }
+            evSlots[unit * block + evCount[unit]] = r
+            evCount[unit] += 1
+        }
+        for q in 0..<ws.carryCount { add(Int(carry[q]), 1) }
+        if K >= 2 {
+            for u in 0..<(K - 1) {
+                for q in 0..<counts[u] { add(Int(spikesB[u * Hp + q]), u + 2) }
+            }
+        }
+        let evR = ws.eventR.pointer, evW = ws.eventW.pointer
+        for a in 0..<count {
+            let i = Int(active[a])
+            var X = zpre[i]
+            let events = evCount[i]
+            for e in 0..<events {
+                let r = evSlots[i * block + e]
+                evR[e] = (r - 1) * Hp
+                evW[e] = alphaInv[r]
+                X += alphaInv[r]
+            }
+            blockRow(ebar + i * Hp, grad: grad + i * Hp, sum: sums.map { $0 + i * Hp }, X: X, events: events,
+                     learns: learns, length: K, ws)
+            zpre[i] = alphaK * X
+        }
+        // the spikes of the block's last step start the next block
+        ws.carryCount = counts[K - 1]
+        carry.update(from: spikesB + (K - 1) * Hp, count: counts[K - 1])
     }
 
     /// The readout's gradient over a block of K steps, event-driven: with
@@ -602,46 +665,6 @@ struct EPropKernel {
         if let p = rec.psi { for j in 0..<H { p[row + j] = ws.psi.pointer[j] } }
         if let p = rec.learningSignal { for j in 0..<H { p[row + j] = inWindow ? ws.signal.pointer[j] : 0 } }
         if let p = rec.readout { for c in 0..<C { p[(slot * T + n) * C + c] = ws.y.pointer[c] } }
-    }
-}
-
-/// One row of eligibility traces: ebar = kappa ebar + pre psi; grad += signal * ebar in the
-/// window; sum += pre psi with the regulariser.
-@inline(__always)
-func epropTraceRow(_ ebar: UnsafeMutablePointer<Float>, pre: Float, psi: UnsafePointer<Float>,
-              signal: UnsafePointer<Float>?, grad: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>?,
-               kappa: Float, width Hp: Int) {
-    var k = 0
-    if let signal {
-        if let sum {
-            while k < Hp {
-                let e = pre * loadVec(psi + k)
-                let eb = kappa * loadVec(ebar + k) + e
-                storeVec(eb, ebar + k)
-                storeVec(loadVec(grad + k).addingProduct(loadVec(signal + k), eb), grad + k)
-                storeVec(loadVec(sum + k) + e, sum + k)
-                k += lanes
-            }
-        } else {
-            while k < Hp {
-                let eb = (kappa * loadVec(ebar + k)).addingProduct(pre, loadVec(psi + k))
-                storeVec(eb, ebar + k)
-                storeVec(loadVec(grad + k).addingProduct(loadVec(signal + k), eb), grad + k)
-                k += lanes
-            }
-        }
-    } else if let sum {
-        while k < Hp {
-            let e = pre * loadVec(psi + k)
-            storeVec(kappa * loadVec(ebar + k) + e, ebar + k)
-            storeVec(loadVec(sum + k) + e, sum + k)
-            k += lanes
-        }
-    } else {
-        while k < Hp {
-            storeVec((kappa * loadVec(ebar + k)).addingProduct(pre, loadVec(psi + k)), ebar + k)
-            k += lanes
-        }
     }
 }
 

@@ -321,3 +321,31 @@ def test_bptt_view_trains_the_same_network():
     for name, mask in net.masks.items():
         np.testing.assert_array_equal(grads[name], (r_grads[name] * mask).astype(np.float32))
     np.testing.assert_array_equal(view.predict(x), net.predict(x))
+
+
+@pytest.mark.parametrize("steps, dt, tau_m, tau_out", [
+    (600, 1e-3, 20e-3, 30e-3),      # many blocks of 10 steps
+    (50, 1e-3, 0.6e-3, 40e-3),      # blocks of one step (dt > tau_m)
+    (300, 1e-4, 0.5e-3, 5e-3),      # the 250 Hz study's time scales
+])
+def test_long_samples_and_block_lengths(steps, dt, tau_m, tau_out):
+    """The kernel updates the traces in blocks of steps (exact, scaled within a block): check
+    long samples and the shortest and longest blocks against the step-by-step reference."""
+    net, x, labels = draw(41, n_in=12, n_hidden=10, n_out=3, dt=dt, tau_m=tau_m,
+                          tau_out=tau_out, recurrent=True, reg_c=1e-4, window=steps // 2)
+    rng = np.random.default_rng(steps)
+    for _ in range(200):
+        x = (rng.random((3, steps, 12)) < 0.1).astype(np.uint8)
+        v = ref.eprop_forward(x, net.w_in, net.w_rec, net.w_out, net.b,
+                              **ref_kwargs(net))["voltage"]
+        if np.all(np.abs(v - net.v_th) > MARGIN):
+            break
+    else:
+        raise AssertionError("no unambiguous input found")
+    labels = np.array([0, 1, 2])
+    loss, grads = net.loss_and_grad(x, labels)
+    r_loss, r_grads, _ = reference_grads(net, x, labels)
+    assert relative_error(loss, r_loss) <= TOLERANCE
+    for name in grads:
+        assert np.any(r_grads[name] != 0), name
+        assert relative_error(grads[name], r_grads[name]) <= TOLERANCE, name
