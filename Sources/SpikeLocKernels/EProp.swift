@@ -17,7 +17,10 @@
 //
 // Weights are stored [presynaptic, postsynaptic] (Win: N_in x N_h, Wrec: N_h x N_h,
 // Wout: N_h x C, feedback: N_h x C). Memory per sample does not depend on T: the traces are
-// matrices of the weights' shapes, updated in place every step. Rows of the traces whose
+// matrices of the weights' shapes, plus a few vectors per step of a block of at most 32 steps.
+// The forward pass runs step by step; the traces and gradients are advanced once per block
+// (see `flushInputs`, `flushRecurrent`, `flushReadout`): exactly the recursions above, but
+// with work per presynaptic spike instead of per synapse and step. Rows of the traces whose
 // presynaptic unit has not spiked yet are zero and skipped. Samples run in fixed chunks of
 // `chunkSize`, each into its own gradient partial; partials are summed in chunk order, so the
 // result is bit-identical for any number of threads.
