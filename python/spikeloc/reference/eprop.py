@@ -78,12 +78,17 @@ def eprop_forward(x, w_in, w_rec, w_out, b, *, dt, tau_m, tau_out, v_th, gamma, 
     v = np.zeros((B, N_h))
     z = np.zeros((B, N_h))
     y = np.zeros((B, C))
+    I = (x.reshape(B * T, -1) @ w_in).reshape(B, T, N_h)   # x_n w_in for every step at once
+    w_rec = np.asarray(w_rec, dtype=np.float64) if w_rec is not None else None
     for n in range(T):
-        rec = z @ np.asarray(w_rec, dtype=np.float64) if w_rec is not None else 0.0
-        v = alpha * v + x[:, n] @ w_in + rec - v_th * z       # uses z_{n-1}
+        rec = z @ w_rec if w_rec is not None else 0.0
+        v = alpha * v + I[:, n] + rec - v_th * z              # uses z_{n-1}
         z = (v > v_th).astype(np.float64)
-        y = kappa * y + z @ w_out + b
-        V[:, n], Z[:, n], Y[:, n] = v, z, y
+        V[:, n], Z[:, n] = v, z
+    J = (Z.reshape(B * T, N_h) @ w_out).reshape(B, T, C) + b  # z_n w_out + b, every step
+    for n in range(T):
+        y = kappa * y + J[:, n]
+        Y[:, n] = y
     return {"voltage": V, "spikes": Z, "psi": pseudo_derivative(V, v_th, gamma),
             "readout": Y, "logits": Y[:, T - window:].mean(axis=1)}
 
@@ -223,18 +228,25 @@ def bptt_loss_and_grad(x, labels, w_in, w_rec, w_out, b, *, dt, tau_m, tau_out, 
         dreg = reg_c * (f - f_target) / (N_h * T * dt * B)
     back = w_rec_.T - (v_th * np.eye(N_h) if reset_in_gradient else 0.0)
     gy = np.zeros((B, C)); gv_next = np.zeros((B, N_h))
-    g_in = np.zeros((N_in, N_h)); g_rec = np.zeros((N_h, N_h))
-    g_out = np.zeros((N_h, C)); g_b = np.zeros(C)
-    for n in range(T - 1, -1, -1):
+    GV = np.zeros((B, T, N_h)); GY = np.zeros((B, T, C))
+    for n in range(T - 1, -1, -1):                            # the readout does not see v
         gy = dy[:, n] + kappa * gy
-        gz = gy @ w_out.T + dreg + gv_next @ back
+        GY[:, n] = gy
+    DZ = (GY.reshape(B * T, C) @ w_out.T).reshape(B, T, N_h) + dreg[:, None, :]
+    for n in range(T - 1, -1, -1):
+        gz = DZ[:, n]
+        if recurrent:
+            gz = gz + gv_next @ back
+        elif reset_in_gradient:
+            gz = gz - v_th * gv_next                          # back = -v_th I
         gv = P[:, n] * gz + alpha * gv_next
-        g_in += x[:, n].T @ gv
-        if n > 0:
-            g_rec += Z[:, n - 1].T @ gv
-        g_out += Z[:, n].T @ gy
-        g_b += gy.sum(axis=0)
+        GV[:, n] = gv
         gv_next = gv
+    # dW_in = sum_n x_n^T gv_n, dW_rec = sum_{n>0} z_{n-1}^T gv_n, dW_out = sum_n z_n^T gy_n
+    g_in = x.reshape(B * T, N_in).T @ GV.reshape(B * T, N_h)
+    g_rec = Z[:, :-1].reshape(-1, N_h).T @ GV[:, 1:].reshape(-1, N_h)
+    g_out = Z.reshape(B * T, N_h).T @ GY.reshape(B * T, C)
+    g_b = GY.sum(axis=(0, 1))
     grads = {"w_in": g_in, "w_out": g_out, "b": g_b}
     if recurrent:
         grads["w_rec"] = g_rec
