@@ -27,8 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._native_api import (_native, as_float32_matrix, check_int, check_labels, check_positive,
-                          check_real)
+from ._native_api import (_native, as_float32_matrix, check_finite_array, check_int,
+                          check_labels, check_positive, check_real)
 from .network import _Model
 
 __all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS"]
@@ -291,7 +291,6 @@ class EPropNetwork(_Model):
     def _check_params(self):
         super()._check_params()
         if self.feedback == "random":
-            from ._native_api import check_finite_array
             check_finite_array(self._feedback, "feedback")
 
     def record(self, spikes, labels=None, index=None) -> EPropOutput:
