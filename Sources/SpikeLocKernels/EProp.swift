@@ -172,7 +172,7 @@ struct EPropKernel {
     let alpha: Float, kappa: Float, vTh: Float, psiScale: Float
     /// Steps per block of the input eligibility traces, and the powers (u = 0 ... block) of
     /// alpha, 1/alpha, kappa and rho = alpha/kappa used inside a block. The block is short
-    /// enough that these stay within e^2 of 1, so float32 keeps its accuracy.
+    /// enough that these stay within e^3 of 1, so float32 keeps its accuracy (~1e-6).
     let block: Int
     let powers: Scratch<Float>   // 4 rows of block + 1: alpha^u, alpha^-u, kappa^u, rho^u
     var T: Int { config.steps }
@@ -196,7 +196,7 @@ struct EPropKernel {
         vTh = Float(config.vTh)
         psiScale = Float(config.gamma / config.vTh)
         let rate = config.dt / config.tauM + config.dt / config.tauOut
-        block = Swift.max(1, Swift.min(32, Int(2 / rate)))
+        block = Swift.max(1, Swift.min(32, Int(3 / rate)))
         powers = try Scratch<Float>(4 * (block + 1), what: "e-prop powers")
         let a = exp(-config.dt / config.tauM), k = exp(-config.dt / config.tauOut)
         for u in 0...block {
