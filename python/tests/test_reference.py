@@ -527,7 +527,8 @@ def test_fixtures_generate_deterministically(tmp_path):
     names = fixtures.generate(str(tmp_path / "a"))
     fixtures.generate(str(tmp_path / "b"))
     assert set(names) == {"rng", "stimulus_tutorial", "stimulus_250hz", "snn_mean", "snn_sum",
-                          "snn_max", "mo_sum", "mo_mean", "adam", "sgd"}
+                          "snn_max", "mo_sum", "mo_mean", "adam", "sgd",
+                          "eprop_ce", "eprop_mse"}
     total = 0
     allowed = {np.dtype("<f8"), np.dtype("<f4"), np.dtype("<i8"), np.dtype("u1")}
     for name in names:
