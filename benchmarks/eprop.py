@@ -16,8 +16,9 @@
 (c) Accuracy. The tutorial IPD task (4096 training, 1024 test samples, phase offset per
     sample, 10 epochs, Adam lr 0.01, batch 64): e-prop with random and with symmetric
     feedback, BPTT of the same network (net.bptt(): the NumPy reference), spikeloc.SNN, and
-    random e-prop for 20 epochs (feedback alignment learns more slowly). One seed each: runs
-    scatter by several points. Bar: e-prop >= 50 % test accuracy (chance 8.3 %).
+    random e-prop with lr 0.005 for 20 epochs (with lr 0.01 random feedback is unstable: its
+    accuracy after 10 or 20 epochs scattered from 47 % to 61 % over runs that differed only in
+    float rounding). One seed each. Bar: e-prop >= 50 % test accuracy (chance 8.3 %).
 
 Run from the repository root after ``python setup.py build_ext --inplace``::
 
@@ -129,8 +130,9 @@ def accuracy(args):
     x, xt = sl.SpikeEvents.from_dense(dense), sl.SpikeEvents.from_dense(dense_t)
     out = {}
     for kind in ("e-prop random", "e-prop symmetric", "BPTT (same network, NumPy)",
-                 "spikeloc.SNN (BPTT kernel)", "e-prop random, 2x epochs"):
+                 "spikeloc.SNN (BPTT kernel)", "e-prop random, lr 0.005, 2x epochs"):
         run_epochs = 2 * epochs if "2x" in kind else epochs
+        lr = 0.005 if "0.005" in kind else 0.01
         if kind.startswith("spikeloc.SNN"):
             net = trainee = sl.SNN.for_stimulus(stim, n_hidden=100)
         else:
@@ -138,7 +140,7 @@ def accuracy(args):
                 stim, n_hidden=100, recurrent=False,
                 feedback="symmetric" if "symmetric" in kind else "random")
             trainee = net.bptt() if kind.startswith("BPTT") else net
-        history = sl.train(trainee, ipd, x, stimulus=stim, epochs=run_epochs, lr=0.01,
+        history = sl.train(trainee, ipd, x, stimulus=stim, epochs=run_epochs, lr=lr,
                            batch_size=64, progress=False)
         ev = sl.evaluate(net, ipd_t, xt, stim)
         out[kind] = (ev.accuracy, ev.mean_abs_error_deg, float(np.median(history.epoch_time)))
