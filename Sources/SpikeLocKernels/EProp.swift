@@ -292,8 +292,18 @@ struct EPropKernel {
                 if let label {
                     loss += stepLoss(y: y, label: label, err: err, scale: scale)
                     if let feedback, wantSignal {
-                        // L_j = sum_k feedback[j, k] err_k
+                        // L_j = sum_k feedback[j, k] err_k, four tiles at a time (independent chains)
                         var k = 0
+                        while k + 32 <= Hp {
+                            var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+                            for c in 0..<C {
+                                let e = err[c], f = feedback + c * Hp + k
+                                a0 = a0.addingProduct(e, loadVec(f)); a1 = a1.addingProduct(e, loadVec(f + 8))
+                                a2 = a2.addingProduct(e, loadVec(f + 16)); a3 = a3.addingProduct(e, loadVec(f + 24))
+                            }
+                            storeVec(a0, L + k); storeVec(a1, L + k + 8); storeVec(a2, L + k + 16); storeVec(a3, L + k + 24)
+                            k += 32
+                        }
                         while k < Hp {
                             var acc = Vec()
                             for c in 0..<C { acc = acc.addingProduct(err[c], loadVec(feedback + c * Hp + k)) }
@@ -308,7 +318,7 @@ struct EPropKernel {
                 continue
             }
             // inputs spiking for the first time join the active rows (xbar = 0 before)
-            for e in first..<last {
+            for e in first..<(nActiveIn < nIn ? last : first) {
                 let input = Int(data.stepEvents[e])
                 if flagIn[input] == 0 {
                     flagIn[input] = 1
