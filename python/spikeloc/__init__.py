@@ -69,6 +69,7 @@ _LAZY = {
     "SweepResult": "sweep",
     "SweepInterrupted": "sweep",
     "kernel_threads": "_native_api",
+    "EPropNetwork": "eprop",
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.

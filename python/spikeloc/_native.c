@@ -40,7 +40,7 @@ typedef struct {
     int64_t count;   /* number of elements */
 } arg_buf;
 
-#define MAX_BUFS 12
+#define MAX_BUFS 24
 
 typedef struct {
     arg_buf b[MAX_BUFS];
@@ -1324,6 +1324,226 @@ done:
     return result;
 }
 
+/* ---- e-prop (spikeloc.h, section "e-prop") -------------------------------------------- */
+/*
+ * eprop config tuple: (n_in, n_hidden, n_out, steps, window, dt, tau_m, tau_out, v_th, gamma,
+ *                      reg_c, f_target, loss, recurrent)
+ */
+static int parse_eprop_config(PyObject *t, spk_eprop_config *c) {
+    static const char *usage =
+        "config must be a tuple (n_in, n_hidden, n_out, steps, window, dt, tau_m, tau_out, "
+        "v_th, gamma, reg_c, f_target, loss, recurrent)";
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 14) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    if (to_size(PyTuple_GET_ITEM(t, 0), "config.n_in", &c->n_in) < 0) return -1;
+    if (to_size(PyTuple_GET_ITEM(t, 1), "config.n_hidden", &c->n_hidden) < 0) return -1;
+    if (to_size(PyTuple_GET_ITEM(t, 2), "config.n_out", &c->n_out) < 0) return -1;
+    if (to_size(PyTuple_GET_ITEM(t, 3), "config.steps", &c->steps) < 0) return -1;
+    if (to_size(PyTuple_GET_ITEM(t, 4), "config.window", &c->window) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 5), "config.dt", &c->dt) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 6), "config.tau_m", &c->tau_m) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 7), "config.tau_out", &c->tau_out) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 8), "config.v_th", &c->v_th) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 9), "config.gamma", &c->gamma) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 10), "config.reg_c", &c->reg_c) < 0) return -1;
+    if (to_double(PyTuple_GET_ITEM(t, 11), "config.f_target", &c->f_target) < 0) return -1;
+    if (to_i32(PyTuple_GET_ITEM(t, 12), "config.loss", &c->loss) < 0) return -1;
+    if (to_i32(PyTuple_GET_ITEM(t, 13), "config.recurrent", &c->recurrent) < 0) return -1;
+    return 0;
+}
+
+/* config vs events, batch and index (as check_batch for the feed-forward networks). */
+static int eprop_check_batch(buf_set *s, const spk_eprop_config *c, const spk_events *ev,
+                             PyObject *index_obj, int64_t batch, const int64_t **index) {
+    spk_net_config nc;
+    memset(&nc, 0, sizeof nc);
+    nc.n_in = c->n_in;
+    nc.steps = c->steps;
+    return check_batch(s, &nc, ev, index_obj, batch, index);
+}
+
+/* The weight arrays of an e-prop call; w_rec only with a recurrent layer. */
+static int eprop_weights(buf_set *s, const spk_eprop_config *c, PyObject *o_win,
+                         PyObject *o_wrec, PyObject *o_wout, PyObject *o_b, PyObject *o_fb,
+                         int fb_optional, const float **w_in, const float **w_rec,
+                         const float **w_out, const float **b, const float **fb) {
+    int64_t nin, nrec, nout;
+    if (mul_size(c->n_in, c->n_hidden, "w_in", &nin) < 0 ||
+        mul_size(c->n_hidden, c->n_hidden, "w_rec", &nrec) < 0 ||
+        mul_size(c->n_hidden, c->n_out, "w_out", &nout) < 0)
+        return -1;
+    arg_buf *a;
+    if (!(a = get_array(s, o_win, "w_in", K_F32, 0, 0, nin))) return -1;
+    *w_in = (const float *)a->ptr;
+    if (!(a = get_array(s, c->recurrent ? o_wrec : Py_None, "w_rec", K_F32, 0, !c->recurrent, nrec)))
+        return -1;
+    *w_rec = (const float *)a->ptr;
+    if (!(a = get_array(s, o_wout, "w_out", K_F32, 0, 0, nout))) return -1;
+    *w_out = (const float *)a->ptr;
+    if (!(a = get_array(s, o_b, "b", K_F32, 0, 0, c->n_out))) return -1;
+    *b = (const float *)a->ptr;
+    if (!(a = get_array(s, o_fb, "feedback", K_F32, 0, fb_optional, nout))) return -1;
+    *fb = (const float *)a->ptr;
+    return 0;
+}
+
+PyDoc_STRVAR(eprop_forward_doc,
+             "eprop_forward(config, events, index, batch, labels, w_in, w_rec, w_out, b, "
+             "feedback, logits, voltage=None, spikes=None, psi=None, learning_signal=None, "
+             "readout=None, threads=0)\n\n"
+             "labels, feedback may be None (needed for learning_signal); w_rec None without a "
+             "recurrent layer. Recordings: float32 (batch*T*n_hidden), spikes uint8, readout "
+             "float32 (batch*T*n_out).");
+
+static PyObject *py_eprop_forward(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"config", "events", "index", "batch", "labels", "w_in", "w_rec",
+                             "w_out", "b", "feedback", "logits", "voltage", "spikes", "psi",
+                             "learning_signal", "readout", "threads", NULL};
+    PyObject *o_cfg, *o_ev, *o_index, *o_batch, *o_labels, *o_win, *o_wrec, *o_wout, *o_b;
+    PyObject *o_fb, *o_logits, *o_v = Py_None, *o_z = Py_None, *o_psi = Py_None;
+    PyObject *o_ls = Py_None, *o_y = Py_None, *o_threads = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOOOOOO|OOOOOO:eprop_forward", kwlist,
+                                     &o_cfg, &o_ev, &o_index, &o_batch, &o_labels, &o_win,
+                                     &o_wrec, &o_wout, &o_b, &o_fb, &o_logits, &o_v, &o_z,
+                                     &o_psi, &o_ls, &o_y, &o_threads))
+        return NULL;
+    spk_eprop_config c;
+    int64_t batch;
+    int32_t threads;
+    if (parse_eprop_config(o_cfg, &c) < 0 || to_size(o_batch, "batch", &batch) < 0 ||
+        to_threads(o_threads, &threads) < 0)
+        return NULL;
+    buf_set s = {.n = 0};
+    PyObject *result = NULL;
+    spk_events ev;
+    const int64_t *index;
+    const float *w_in, *w_rec, *w_out, *b, *fb;
+    int64_t nlog, nh, nc;
+    if (parse_events(&s, o_ev, &ev) < 0) goto done;
+    if (eprop_check_batch(&s, &c, &ev, o_index, batch, &index) < 0) goto done;
+    if (mul_size(batch, c.n_out, "logits", &nlog) < 0 ||
+        mul3_size(batch, c.steps, c.n_hidden, "recordings", &nh) < 0 ||
+        mul3_size(batch, c.steps, c.n_out, "readout", &nc) < 0)
+        goto done;
+    arg_buf *lb = get_array(&s, o_labels, "labels", K_I64, 0, 1, batch);
+    if (!lb) goto done;
+    if (eprop_weights(&s, &c, o_win, o_wrec, o_wout, o_b, o_fb, 1, &w_in, &w_rec, &w_out, &b,
+                      &fb) < 0)
+        goto done;
+    arg_buf *lg = get_array(&s, o_logits, "logits", K_F32, 1, 0, nlog);
+    if (!lg) goto done;
+    arg_buf *rv = get_array(&s, o_v, "voltage", K_F32, 1, 1, nh);
+    if (!rv) goto done;
+    arg_buf *rz = get_array(&s, o_z, "spikes", K_U8, 1, 1, nh);
+    if (!rz) goto done;
+    arg_buf *rp = get_array(&s, o_psi, "psi", K_F32, 1, 1, nh);
+    if (!rp) goto done;
+    arg_buf *rl = get_array(&s, o_ls, "learning_signal", K_F32, 1, 1, nh);
+    if (!rl) goto done;
+    arg_buf *ry = get_array(&s, o_y, "readout", K_F32, 1, 1, nc);
+    if (!ry) goto done;
+    int32_t st;
+    const int64_t *plb = (const int64_t *)lb->ptr;
+    float *plg = (float *)lg->ptr, *prv = (float *)rv->ptr, *prp = (float *)rp->ptr;
+    float *prl = (float *)rl->ptr, *pry = (float *)ry->ptr;
+    uint8_t *prz = (uint8_t *)rz->ptr;
+    CALL_KERNEL(st, spk_eprop_forward(&c, &ev, index, batch, plb, w_in, w_rec, w_out, b, fb, plg,
+                                      prv, prz, prp, prl, pry, threads));
+    if (st != SPK_OK) {
+        status_error(st, "spk_eprop_forward");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    bufs_release(&s);
+    return result;
+}
+
+PyDoc_STRVAR(eprop_loss_grad_doc,
+             "eprop_loss_grad(config, events, index, batch, labels, w_in, w_rec, w_out, b, "
+             "feedback, mask_in, mask_rec, mask_out, grad_w_in, grad_w_rec, grad_w_out, grad_b, "
+             "logits=None, threads=0) -> loss\n\n"
+             "Masks: uint8 shaped like the weights, or None. w_rec, mask_rec, grad_w_rec: None "
+             "without a recurrent layer.");
+
+static PyObject *py_eprop_loss_grad(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"config", "events", "index", "batch", "labels", "w_in", "w_rec",
+                             "w_out", "b", "feedback", "mask_in", "mask_rec", "mask_out",
+                             "grad_w_in", "grad_w_rec", "grad_w_out", "grad_b", "logits",
+                             "threads", NULL};
+    PyObject *o_cfg, *o_ev, *o_index, *o_batch, *o_labels, *o_win, *o_wrec, *o_wout, *o_b;
+    PyObject *o_fb, *o_min, *o_mrec, *o_mout, *o_gin, *o_grec, *o_gout, *o_gb;
+    PyObject *o_logits = Py_None, *o_threads = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOOOOOOOOOOOO|OO:eprop_loss_grad", kwlist,
+                                     &o_cfg, &o_ev, &o_index, &o_batch, &o_labels, &o_win,
+                                     &o_wrec, &o_wout, &o_b, &o_fb, &o_min, &o_mrec, &o_mout,
+                                     &o_gin, &o_grec, &o_gout, &o_gb, &o_logits, &o_threads))
+        return NULL;
+    spk_eprop_config c;
+    int64_t batch;
+    int32_t threads;
+    if (parse_eprop_config(o_cfg, &c) < 0 || to_size(o_batch, "batch", &batch) < 0 ||
+        to_threads(o_threads, &threads) < 0)
+        return NULL;
+    buf_set s = {.n = 0};
+    PyObject *result = NULL;
+    spk_events ev;
+    const int64_t *index;
+    const float *w_in, *w_rec, *w_out, *b, *fb;
+    int64_t nin, nrec, nout, nlog;
+    if (parse_events(&s, o_ev, &ev) < 0) goto done;
+    if (eprop_check_batch(&s, &c, &ev, o_index, batch, &index) < 0) goto done;
+    if (mul_size(c.n_in, c.n_hidden, "w_in", &nin) < 0 ||
+        mul_size(c.n_hidden, c.n_hidden, "w_rec", &nrec) < 0 ||
+        mul_size(c.n_hidden, c.n_out, "w_out", &nout) < 0 ||
+        mul_size(batch, c.n_out, "logits", &nlog) < 0)
+        goto done;
+    arg_buf *lb = get_array(&s, o_labels, "labels", K_I64, 0, 0, batch);
+    if (!lb) goto done;
+    if (eprop_weights(&s, &c, o_win, o_wrec, o_wout, o_b, o_fb, 0, &w_in, &w_rec, &w_out, &b,
+                      &fb) < 0)
+        goto done;
+    arg_buf *mi = get_array(&s, o_min, "mask_in", K_U8, 0, 1, nin);
+    if (!mi) goto done;
+    arg_buf *mr = get_array(&s, c.recurrent ? o_mrec : Py_None, "mask_rec", K_U8, 0, 1, nrec);
+    if (!mr) goto done;
+    arg_buf *mo = get_array(&s, o_mout, "mask_out", K_U8, 0, 1, nout);
+    if (!mo) goto done;
+    arg_buf *gi = get_array(&s, o_gin, "grad_w_in", K_F32, 1, 0, nin);
+    if (!gi) goto done;
+    arg_buf *gr = get_array(&s, c.recurrent ? o_grec : Py_None, "grad_w_rec", K_F32, 1,
+                            !c.recurrent, nrec);
+    if (!gr) goto done;
+    arg_buf *go = get_array(&s, o_gout, "grad_w_out", K_F32, 1, 0, nout);
+    if (!go) goto done;
+    arg_buf *gb = get_array(&s, o_gb, "grad_b", K_F32, 1, 0, c.n_out);
+    if (!gb) goto done;
+    arg_buf *lg = get_array(&s, o_logits, "logits", K_F32, 1, 1, nlog);
+    if (!lg) goto done;
+    int32_t st;
+    double loss = 0.0;
+    const int64_t *plb = (const int64_t *)lb->ptr;
+    const uint8_t *pmi = (const uint8_t *)mi->ptr, *pmr = (const uint8_t *)mr->ptr;
+    const uint8_t *pmo = (const uint8_t *)mo->ptr;
+    float *pgi = (float *)gi->ptr, *pgr = (float *)gr->ptr, *pgo = (float *)go->ptr;
+    float *pgb = (float *)gb->ptr, *plg = (float *)lg->ptr;
+    CALL_KERNEL(st, spk_eprop_loss_grad(&c, &ev, index, batch, plb, w_in, w_rec, w_out, b, fb,
+                                        pmi, pmr, pmo, &loss, pgi, pgr, pgo, pgb, plg, threads));
+    if (st != SPK_OK) {
+        status_error(st, "spk_eprop_loss_grad");
+        goto done;
+    }
+    result = PyFloat_FromDouble(loss);
+done:
+    bufs_release(&s);
+    return result;
+}
+/* ---- end of e-prop ------------------------------------------------------------------- */
+
 /* ---- module -------------------------------------------------------------------------- */
 
 #define KW_METHOD(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, doc}
@@ -1351,6 +1571,8 @@ static PyMethodDef native_methods[] = {
     KW_METHOD("delay_noise_normals", py_delay_noise_normals, delay_noise_normals_doc),
     KW_METHOD("variant_forward", py_variant_forward, variant_forward_doc),
     KW_METHOD("variant_loss_grad", py_variant_loss_grad, variant_loss_grad_doc),
+    KW_METHOD("eprop_forward", py_eprop_forward, eprop_forward_doc),
+    KW_METHOD("eprop_loss_grad", py_eprop_loss_grad, eprop_loss_grad_doc),
     {NULL, NULL, 0, NULL},
 };
 

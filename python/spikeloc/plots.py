@@ -38,6 +38,10 @@ tuning_curves(curves, sort=True)
     Hidden firing rate against IPD (from spikeloc.tuning_curves), with a heat map.
 errorbar(table, metrics, param)
     A sweep's metrics (mean +/- std over repeats) against a parameter (spikeloc.sweep).
+eprop_dynamics(recording, spikes, sample=0)
+    An e-prop network's inputs, voltages, spikes, learning signals and readout over time.
+eprop_weights(before, after)
+    Input, recurrent and output weights of an e-prop network before and after training.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ import numpy as np
 
 __all__ = ["stimulus_examples", "loss_curves", "ipd_histograms", "confusion_matrix",
            "weight_matrices", "hidden_unit_order", "w1_profiles", "single_example",
-           "tuning_curves", "errorbar"]
+           "tuning_curves", "errorbar", "eprop_dynamics", "eprop_weights"]
 
 _DEG = 180.0 / math.pi
 _WEIGHT_CMAP = "RdBu_r"      # diverging, centred at 0 with symmetric limits
@@ -718,4 +722,92 @@ def errorbar(table, metrics, param, *, ax=None, labels=None, ddof=0, scale=1.0, 
     if len(metrics) > 1 or labels is not metrics:
         ax.legend(loc="best")
     ax.errorbar_data = data
+    return fig
+
+
+# ---------------------------------------------------------------------------- e-prop
+# (spikeloc.EPropNetwork, MODEL.md section 5; the figures of seed 003)
+
+
+def eprop_dynamics(recording, spikes, sample=0, *, label=None, loss="mse", dt=None, n_units=5,
+                   title=None, fig=None):
+    """The dynamic variables of one sample of an :class:`~spikeloc.EPropNetwork` recording
+    (seed 003's "dynamic variables" figure): input spikes, recurrent spikes, voltages v,
+    pseudo-derivatives psi and learning signals L of the first ``n_units`` units, readout y
+    (the true class drawn thick) and, with ``label``, the error in the window: y - onehot
+    (``loss="mse"``) or softmax(y) - onehot (``loss="cross_entropy"``).
+
+    recording : :class:`~spikeloc.eprop.EPropOutput` (from ``net.record(spikes, labels)``)
+    spikes : the input spikes of the recorded batch, (B, T, N_in) (dense)
+    sample : which sample of the batch; dt : time step [s] for a time axis in ms
+    Returns the Figure.
+    """
+    plt = _pyplot()
+    x = np.asarray(spikes)[sample]
+    z = np.asarray(recording.spikes)[sample]
+    steps = z.shape[0]
+    t0, t1, tlabel, per_step = _time_axis(steps, dt)
+    t = (np.arange(steps) + 0.5) * per_step
+    units = slice(0, min(n_units, z.shape[1]))
+    rows = [("input $x_i$", None), ("recurrent $z_j$", None), ("$v_j$", "voltage"),
+            (r"$\psi_j$", "psi"), ("$L_j$", "learning_signal"), ("readout $y_k$", "readout")]
+    if label is not None:
+        rows.append((r"$y_k - y^*_k$" if loss == "mse" else r"$\pi_k - \pi^*_k$", "error"))
+    if fig is None:
+        fig = plt.figure(figsize=(8, 1.6 * len(rows) + 0.6))
+    axes = fig.subplots(len(rows), 1, sharex=True)
+    _raster(axes[0], x, dt, ylabel="input $x_i$")
+    _raster(axes[1], z, dt, ylabel="recurrent $z_j$")
+    for ax, (name, key) in zip(axes[2:], rows[2:]):
+        if key == "readout":
+            y = np.asarray(recording.readout)[sample]
+            ax.plot(t, y, lw=0.8)
+            if label is not None:
+                ax.plot(t, y[:, int(label)], color="k", lw=2.0, label="true class")
+                ax.legend(loc="upper left", fontsize="small")
+        elif key == "error":
+            y = np.asarray(recording.readout)[sample]
+            target = np.zeros(y.shape[1])
+            target[int(label)] = 1.0
+            signal = np.asarray(recording.learning_signal)[sample]
+            window = np.any(signal != 0, axis=1)
+            if loss == "cross_entropy":
+                e = np.exp(y - y.max(axis=1, keepdims=True))
+                y = e / e.sum(axis=1, keepdims=True)
+            err = np.where(window[:, None], y - target, np.nan)
+            ax.plot(t, err, lw=0.8)
+        else:
+            ax.plot(t, np.asarray(getattr(recording, key))[sample][:, units], lw=0.8)
+        ax.set_ylabel(name)
+    axes[-1].set_xlabel(tlabel)
+    axes[-1].set_xlim(t0, t1)
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    if title:
+        fig.suptitle(title)
+    fig.align_ylabels(axes)
+    return fig
+
+
+def eprop_weights(before, after, *, fig=None):
+    """Weight matrices of an :class:`~spikeloc.EPropNetwork` before and after training (seed
+    003's figure): rows w_in, w_rec, w_out; ``before``/``after`` are ``parameters()`` dicts
+    (copies). Shared symmetric colour scale. Returns the Figure."""
+    plt = _pyplot()
+    names = [n for n in ("w_in", "w_rec", "w_out") if n in before]
+    limit = max(_symmetric_limit(before[n]) for n in names)
+    limit = max([limit] + [_symmetric_limit(after[n]) for n in names])
+    if fig is None:
+        fig = plt.figure(figsize=(8, 2.4 * len(names)))
+    axes = np.atleast_2d(fig.subplots(len(names), 2, squeeze=False))
+    im = None
+    for r, name in enumerate(names):
+        for c, (what, params) in enumerate((("before", before), ("after", after))):
+            ax = axes[r, c]
+            im = ax.imshow(np.asarray(params[name]).T, aspect="auto", interpolation="nearest",
+                           cmap=_WEIGHT_CMAP, vmin=-limit, vmax=limit)
+            ax.set_title(f"{name} {what} training", fontsize="small")
+            ax.set_xlabel("presynaptic")
+            ax.set_ylabel("postsynaptic")
+    fig.colorbar(im, ax=axes, label="weight")
     return fig

@@ -528,7 +528,7 @@ def test_fixtures_generate_deterministically(tmp_path):
     fixtures.generate(str(tmp_path / "b"))
     assert set(names) == {"rng", "stimulus_tutorial", "stimulus_250hz", "snn_mean", "snn_sum",
                           "snn_max", "mo_sum", "mo_mean", "adam", "sgd", "stimulus_noise",
-                          *variant_fixtures.CASES}
+                          "eprop_ce", "eprop_mse", *variant_fixtures.CASES}
     total = 0
     allowed = {np.dtype("<f8"), np.dtype("<f4"), np.dtype("<i8"), np.dtype("u1")}
     for name in names:

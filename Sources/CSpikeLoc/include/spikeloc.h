@@ -219,6 +219,58 @@ int32_t spk_adam_step(float *w, const float *grad, float *m, float *v, int64_t n
 /* w -= lr * grad */
 int32_t spk_sgd_step(float *w, const float *grad, int64_t n, double lr);
 
+/* ---- e-prop (MODEL.md section 5) ---------------------------------------------------- */
+/*
+ * Recurrent LIF layer (reset by subtraction of v_th) with a leaky readout, trained online with
+ * e-prop. Weights are [presynaptic, postsynaptic]: w_in N_in x N_h, w_rec N_h x N_h (only with
+ * recurrent != 0; may be NULL otherwise), w_out N_h x C, b C, feedback N_h x C (the learning-
+ * signal weights: w_out itself for symmetric e-prop). All float32, finite.
+ * Loss of a sample: mean over the last `window` steps of the per-step loss (cross-entropy of
+ * softmax(y) or 0.5 sum (y - onehot)^2), plus 0.5 reg_c mean_j (f_j - f_target)^2 with f_j the
+ * unit's rate in Hz; the batch loss is the mean over samples. Logits: the readout averaged
+ * over the window. Memory per sample does not depend on T.
+ */
+#define SPK_EPROP_CROSS_ENTROPY 0
+#define SPK_EPROP_MSE 1
+
+typedef struct {
+    int64_t n_in, n_hidden, n_out, steps;
+    int64_t window;    /* learning window: the last `window` steps, 1 <= window <= steps */
+    double dt;         /* s, > 0 */
+    double tau_m;      /* membrane time constant (s), > 0 */
+    double tau_out;    /* readout time constant (s), > 0 */
+    double v_th;       /* threshold, > 0 */
+    double gamma;      /* pseudo-derivative height, >= 0 */
+    double reg_c;      /* firing-rate regularisation strength (1/Hz^2), >= 0 */
+    double f_target;   /* target rate (Hz) */
+    int32_t loss;      /* SPK_EPROP_* */
+    int32_t recurrent; /* nonzero: recurrent weights w_rec */
+} spk_eprop_config;
+
+/*
+ * Forward pass: logits (batch x C) and optional recordings (NULL to skip), batch x T x N_h:
+ * voltage, spikes (0/1), psi (pseudo-derivative), learning_signal (in the window; needs
+ * labels and feedback; 0 elsewhere; without the regulariser's term), and readout (batch x T x C).
+ * labels (batch, may be NULL) and feedback (may be NULL) are needed only for learning_signal.
+ */
+int32_t spk_eprop_forward(const spk_eprop_config *config, const spk_events *x,
+                          const int64_t *index, int64_t batch, const int64_t *labels,
+                          const float *w_in, const float *w_rec, const float *w_out,
+                          const float *b, const float *feedback, float *logits, float *voltage,
+                          uint8_t *spikes, float *psi, float *learning_signal, float *readout,
+                          int32_t threads);
+/*
+ * Mean loss over the batch and its e-prop gradients (shaped like the weights). mask_* (bytes,
+ * nonzero = synapse present, may be NULL) zero the gradients of absent synapses.
+ */
+int32_t spk_eprop_loss_grad(const spk_eprop_config *config, const spk_events *x,
+                            const int64_t *index, int64_t batch, const int64_t *labels,
+                            const float *w_in, const float *w_rec, const float *w_out,
+                            const float *b, const float *feedback, const uint8_t *mask_in,
+                            const uint8_t *mask_rec, const uint8_t *mask_out, double *loss,
+                            float *grad_w_in, float *grad_w_rec, float *grad_w_out,
+                            float *grad_b, float *logits, int32_t threads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,9 +24,9 @@ import sys
 
 import numpy as np
 
-from . import network, optim, rng, stim, variant_fixtures
+from . import eprop, network, optim, rng, stim, variant_fixtures
 
-CASE_PREFIXES = ("rng", "stimulus_", "snn_", "mo_", "adam", "sgd", "variant_")
+CASE_PREFIXES = ("rng", "stimulus_", "snn_", "mo_", "adam", "sgd", "variant_", "eprop_")
 
 README = """\
 # Fixtures for the Swift kernel tests
@@ -75,6 +75,15 @@ exact in float64).
   the stimulus cases plus {delay_noise (rad), epoch, phase_mode = "per_epoch"}; arrays as the
   stimulus cases plus `normals.npy` float64 (B, N_in), the standard normals z of the delay
   noise of samples first_index + b. `phase` = uniform53(key(seed, epoch), SPK_WORD_EPOCH_PHASE).
+
+- `eprop_ce`, `eprop_mse`: e-prop network (MODEL.md section 5); `params.json` {batch, steps,
+  n_in, n_hidden, n_out, window, dt, tau_m, tau_out, v_th, gamma, reg_c, f_target, loss,
+  recurrent, loss_value, min_threshold_distance}; `x.npy` uint8 (B, T, N_in), `labels.npy`
+  int64, `w_in.npy` float32 (N_in, N_h), `w_rec.npy` float32 (N_h, N_h) (zeros and unused when
+  not recurrent), `w_out.npy` (N_h, C), `b.npy` (C,), `feedback.npy` (N_h, C), masks
+  `mask_in.npy`, `mask_rec.npy`, `mask_out.npy` uint8; results (float64): `logits.npy` (B, C),
+  `voltage.npy`, `spikes.npy` (uint8), `learning_signal.npy` (B, T, N_h), `readout.npy`
+  (B, T, C), `grad_w_in.npy`, `grad_w_rec.npy`, `grad_w_out.npy`, `grad_b.npy` (masked).
 """ + variant_fixtures.README
 
 
@@ -292,10 +301,64 @@ def case_stimulus_noise():
 # ---- end of data options -------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------- e-prop
+
+def _eprop_case(loss: str, recurrent: bool, reg_c: float, symmetric: bool, seed: int,
+                B=4, T=24, N_in=10, N_h=7, C=3, window=9):
+    g = np.random.default_rng(seed)
+    p = dict(dt=1e-3, tau_m=20e-3, tau_out=30e-3, v_th=0.625, gamma=0.3, window=window)
+    x = (g.random((B, T, N_in)) < 0.25).astype(np.uint8)
+    labels = g.integers(0, C, size=B).astype(np.int64)
+    mask_in = (g.random((N_in, N_h)) < 0.7).astype(np.uint8)
+    mask_rec = (g.random((N_h, N_h)) < 0.6).astype(np.uint8)
+    np.fill_diagonal(mask_rec, 0)
+    mask_out = (g.random((N_h, C)) < 0.8).astype(np.uint8)
+    for _attempt in range(1000):
+        w_in = _weights_64(g, (N_in, N_h), -10, 40) * mask_in
+        w_rec = (_weights_64(g, (N_h, N_h), -24, 24) * mask_rec if recurrent
+                 else np.zeros((N_h, N_h), np.float32))
+        w_out = _weights_64(g, (N_h, C), -32, 33) * mask_out
+        b = _weights_64(g, (C,), -16, 17)
+        fw = eprop.eprop_forward(x, w_in, w_rec if recurrent else None, w_out, b, **p)
+        dist = float(np.min(np.abs(fw["voltage"] - p["v_th"])))
+        frac = float(fw["spikes"].mean())
+        if dist > 1e-3 and 0.05 <= frac <= 0.5:
+            break
+    else:
+        raise RuntimeError("no weights found for an e-prop case")
+    feedback = w_out.copy() if symmetric else _weights_64(g, (N_h, C), -32, 33)
+    value, grads, extras = eprop.eprop_loss_and_grad(
+        x, labels, w_in, w_rec if recurrent else None, w_out, b, feedback, loss=loss,
+        reg_c=reg_c, f_target=10.0, **p)
+    params = {"batch": B, "steps": T, "n_in": N_in, "n_hidden": N_h, "n_out": C,
+              "reg_c": reg_c, "f_target": 10.0, "loss": loss, "recurrent": recurrent,
+              "loss_value": value, "min_threshold_distance": dist, **p}
+    arrays = {"x": x, "labels": labels, "w_in": w_in.astype(np.float32),
+              "w_rec": w_rec.astype(np.float32), "w_out": w_out.astype(np.float32),
+              "b": b, "feedback": feedback.astype(np.float32), "mask_in": mask_in,
+              "mask_rec": mask_rec, "mask_out": mask_out, "logits": extras["logits"],
+              "voltage": fw["voltage"], "spikes": fw["spikes"].astype(np.uint8),
+              "learning_signal": extras["learning_signal"], "readout": fw["readout"],
+              "grad_w_in": grads["w_in"] * mask_in,
+              "grad_w_rec": (grads["w_rec"] * mask_rec if recurrent
+                             else np.zeros((N_h, N_h))),
+              "grad_w_out": grads["w_out"] * mask_out, "grad_b": grads["b"]}
+    return params, arrays
+
+
+def case_eprop():
+    return {
+        "eprop_ce": _eprop_case("cross_entropy", recurrent=True, reg_c=2e-5, symmetric=False,
+                                seed=401),
+        "eprop_mse": _eprop_case("mse", recurrent=False, reg_c=0.0, symmetric=True, seed=402),
+    }
+
+
 def all_cases() -> dict:
     """name -> (params, arrays) for every fixture case."""
     cases = {}
-    for make in (case_rng, case_stimulus, case_snn, case_mo, case_optim, case_stimulus_noise):
+    for make in (case_rng, case_stimulus, case_snn, case_mo, case_optim, case_stimulus_noise,
+                 case_eprop):
         cases.update(make())
     cases.update(variant_fixtures.case_variants())  # research variants
     return cases

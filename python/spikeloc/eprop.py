@@ -1,0 +1,469 @@
+"""e-prop: online learning for a recurrent spiking network (MODEL.md section 5; seed 003).
+
+:class:`EPropNetwork` is a recurrent layer of LIF neurons (reset by subtraction of the
+threshold) with a leaky, non-spiking readout, trained with eligibility propagation (Bellec et
+al. 2020): eligibility traces run forward in time beside the network and a learning signal
+(the readout error sent back through fixed random or symmetric feedback weights) turns them
+into weight updates. Nothing is stored over time, so the memory of training does not grow with
+the length of the input, unlike back-propagation through time (:class:`~spikeloc.SNN`).
+
+It has the interface of the other models (``parameters()``, ``loss_and_grad``, ``logits``,
+``predict``), so :func:`~spikeloc.train` and :func:`~spikeloc.evaluate` work unchanged::
+
+    stim = sl.Stimulus.tutorial(phase_offset="per_sample")
+    net = sl.EPropNetwork.for_stimulus(stim, n_hidden=100)     # instead of sl.SNN.for_stimulus
+    history = sl.train(net, ipd, spikes, stimulus=stim, epochs=10, lr=0.01)
+
+Class scores (``logits``) are the readout averaged over the learning window (the last
+``window`` steps); ``predict`` is their argmax. Units: times in seconds, rates in Hz.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from ._native_api import (_native, as_float32_matrix, check_finite_array, check_int,
+                          check_labels, check_positive, check_real)
+from .network import _Model
+
+__all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS"]
+
+LOSSES = {"cross_entropy": 0, "mse": 1}
+FEEDBACKS = ("random", "symmetric")
+
+
+class EPropOutput(NamedTuple):
+    """Recordings of :meth:`EPropNetwork.record` (B samples, T steps, N_h units, C classes).
+
+    voltage : float32 (B, T, N_h), membrane voltages v after each step's input and reset
+    spikes : uint8 (B, T, N_h), spikes z
+    psi : float32 (B, T, N_h), pseudo-derivative (gamma / v_th) max(0, 1 - |v - v_th| / v_th)
+    learning_signal : float32 (B, T, N_h), L = feedback err in the window (0 elsewhere; all 0
+        without labels; the regulariser's term is not included)
+    readout : float32 (B, T, C), readout y
+    logits : float32 (B, C), y averaged over the window
+    """
+
+    voltage: np.ndarray
+    spikes: np.ndarray
+    psi: np.ndarray
+    learning_signal: np.ndarray
+    readout: np.ndarray
+    logits: np.ndarray
+
+
+def _mask(value, name, shape, sparsity, rng, diagonal=True):
+    """A uint8 0/1 mask: ``value`` if given (any 0/1-like array of ``shape``), else a random
+    mask keeping each synapse with probability 1 - sparsity (no autapses if not diagonal)."""
+    if value is not None:
+        arr = np.asarray(value)
+        if arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"{name} must be a bool or integer 0/1 array, got dtype {arr.dtype}")
+        if arr.shape != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
+            raise ValueError(f"{name} must contain only 0 and 1")
+        return np.ascontiguousarray(arr, dtype=np.uint8)
+    mask = (rng.random(shape) >= sparsity).astype(np.uint8)
+    if not diagonal:
+        np.fill_diagonal(mask, 0)
+    return mask
+
+
+def _fraction(value, name):
+    value = check_real(value, name)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+class EPropNetwork(_Model):
+    """Recurrent LIF network with a leaky readout, trained with e-prop (MODEL.md section 5).
+
+    Dynamics per step n (all state 0 before the first step)::
+
+        v_n = alpha v_{n-1} + x_n w_in + z_{n-1} w_rec - v_th z_{n-1},   alpha = exp(-dt/tau_m)
+        z_n = H(v_n - v_th)
+        y_n = kappa y_{n-1} + z_n w_out + b,                            kappa = exp(-dt/tau_out)
+
+    Parameters
+    ----------
+    n_in, n_hidden, n_out : int
+        Inputs N_in, recurrent units N_h, readout units (classes) C.
+    dt : float
+        Time step [s] (seed 003: 1 ms; must match the data).
+    tau_m : float
+        Membrane time constant [s] of the recurrent units (seed 003: 30 ms).
+    tau_out : float
+        Time constant [s] of the readout, and of the eligibility filter (seed 003: 100 ms).
+    v_th : float
+        Threshold (seed 003: 0.6); the reset subtracts it.
+    gamma : float
+        Height of the pseudo-derivative psi = (gamma / v_th) max(0, 1 - |v - v_th| / v_th).
+    feedback : "random" or "symmetric"
+        Learning-signal weights: fixed random (drawn like w_out, kept for the network's life)
+        or w_out itself ("symmetric e-prop").
+    loss : "mse" or "cross_entropy"
+        Per-step loss in the window: 0.5 sum_k (y_k - onehot_k)^2 (seed 003) or
+        -log softmax(y)[label]. The sample's loss is its mean over the window.
+    window : int
+        Learning window: the last ``window`` steps of each sample (seed 003: 10 of 300).
+    reg_c : float
+        Firing-rate regulariser strength [1/Hz^2]: adds 0.5 reg_c mean_j (f_j - f_target)^2,
+        f_j the unit's rate over the sample [Hz] (0 turns it off).
+    f_target : float
+        Target rate [Hz] (seed 003: 10 Hz).
+    sparsity_in, sparsity_rec, sparsity_out : float in [0, 1)
+        Fractions of absent synapses, drawn at random (seed 003: 0.75, 0.99, 0.0; default 0:
+        all-to-all). Absent synapses have weight 0 and get gradient 0, so they stay 0.
+    mask_in, mask_rec, mask_out : 0/1 arrays, optional
+        Explicit masks (shapes of the weights) instead of the sparsities.
+    autapses : bool
+        Allow recurrent self-connections (seed 003: no).
+    recurrent : bool
+        With recurrent weights w_rec (False: a feed-forward hidden layer, still with reset).
+    seed : int
+        Seed of ``numpy.random.default_rng`` for weights, masks and feedback. Initialisation of
+        seed 003: w_in ~ N(0, 1/N_in), w_rec ~ N(0, 1/N_h), w_out and feedback ~ U(-l, l) with
+        l = sqrt(3 / max(1, (N_h + C)/2)) (Glorot), b = 0; then masked.
+    threads : int or None
+        Worker threads (None: ``SPIKELOC_NUM_THREADS`` or all cores); results do not depend on it.
+
+    Weights are stored [presynaptic, postsynaptic]: ``w_in`` (N_in, N_h), ``w_rec`` (N_h, N_h),
+    ``w_out`` (N_h, C), ``b`` (C,), all float32; ``parameters()`` hands out the live arrays.
+    """
+
+    def __init__(self, n_in, n_hidden, n_out, *, dt=1e-3, tau_m=30e-3, tau_out=100e-3, v_th=0.6,
+                 gamma=0.3, feedback="random", loss="mse", window=10, reg_c=0.0, f_target=10.0,
+                 sparsity_in=0.0, sparsity_rec=0.0, sparsity_out=0.0, mask_in=None,
+                 mask_rec=None, mask_out=None, autapses=False, recurrent=True, seed=0,
+                 threads=None):
+        self.n_in = check_int(n_in, "n_in", minimum=1, maximum=65535)
+        self.n_hidden = check_int(n_hidden, "n_hidden", minimum=1, maximum=65536)
+        self.n_out = check_int(n_out, "n_out", minimum=1, maximum=65536)
+        self.dt = check_positive(dt, "dt")
+        self.tau_m = check_positive(tau_m, "tau_m")
+        self.tau_out = check_positive(tau_out, "tau_out")
+        self.v_th = check_positive(v_th, "v_th")
+        self.gamma = check_real(gamma, "gamma")
+        if self.gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {self.gamma}")
+        if feedback not in FEEDBACKS:
+            raise ValueError(f"feedback must be one of {FEEDBACKS}, got {feedback!r}")
+        self.feedback = feedback
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
+        self.loss = loss
+        self.window = check_int(window, "window", minimum=1, maximum=65535)
+        self.reg_c = check_real(reg_c, "reg_c")
+        if self.reg_c < 0:
+            raise ValueError(f"reg_c must be >= 0, got {self.reg_c}")
+        self.f_target = check_real(f_target, "f_target")
+        self.sparsity_in = _fraction(sparsity_in, "sparsity_in")
+        self.sparsity_rec = _fraction(sparsity_rec, "sparsity_rec")
+        self.sparsity_out = _fraction(sparsity_out, "sparsity_out")
+        if not isinstance(recurrent, (bool, np.bool_)):
+            raise TypeError(f"recurrent must be a bool, got {type(recurrent).__name__}")
+        self.recurrent = bool(recurrent)
+        self.autapses = bool(autapses)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.threads = threads
+        self._param_names = ("w_in", "w_rec", "w_out", "b") if self.recurrent else \
+            ("w_in", "w_out", "b")
+
+        N_in, N_h, C = self.n_in, self.n_hidden, self.n_out
+        rng = np.random.default_rng(self.seed)
+        limit = math.sqrt(3.0 / max(1.0, (N_h + C) / 2.0))
+        w_in = rng.standard_normal((N_in, N_h)) / math.sqrt(N_in)
+        w_rec = rng.standard_normal((N_h, N_h)) / math.sqrt(N_h)
+        w_out = rng.uniform(-limit, limit, (N_h, C))
+        fb = rng.uniform(-limit, limit, (N_h, C))
+        mrng = np.random.default_rng([self.seed, 1])
+        self._mask_in = _mask(mask_in, "mask_in", (N_in, N_h), self.sparsity_in, mrng)
+        self._mask_rec = _mask(mask_rec, "mask_rec", (N_h, N_h), self.sparsity_rec, mrng,
+                               diagonal=self.autapses) if self.recurrent else None
+        self._mask_out = _mask(mask_out, "mask_out", (N_h, C), self.sparsity_out, mrng)
+        self._w_in = np.ascontiguousarray(w_in * self._mask_in, dtype=np.float32)
+        self._w_rec = (np.ascontiguousarray(w_rec * self._mask_rec, dtype=np.float32)
+                       if self.recurrent else None)
+        self._w_out = np.ascontiguousarray(w_out * self._mask_out, dtype=np.float32)
+        self._b = np.zeros(C, dtype=np.float32)
+        self._feedback = np.ascontiguousarray(fb, dtype=np.float32)
+
+    @classmethod
+    def for_stimulus(cls, stimulus, n_hidden=100, *, tau_m=20e-3, tau_out=20e-3, v_th=1.0,
+                     loss="cross_entropy", window=None, **kw) -> "EPropNetwork":
+        """A network sized for a :class:`~spikeloc.Stimulus` (n_in, dt, num_classes), with
+        settings for the IPD task: the tutorial's time constants (20 ms), threshold 1 (as the
+        tutorial's network), cross-entropy, and a learning window over the whole sample
+        (``window=None``: T steps), so that prediction is the argmax of the readout averaged
+        over the sample, like :class:`~spikeloc.SNN`'s mean readout."""
+        if window is None:
+            window = stimulus.steps
+        return cls(stimulus.n_in, n_hidden, stimulus.num_classes, dt=stimulus.dt, tau_m=tau_m,
+                   tau_out=tau_out, v_th=v_th, loss=loss, window=window, **kw)
+
+    # ---------------------------------------------------------------- parameters and masks
+
+    def _weight(self, name, value, shape, mask):
+        new = as_float32_matrix(value, name, shape)
+        if mask is not None:
+            new *= mask
+        np.copyto(getattr(self, "_" + name), new)
+
+    @property
+    def w_in(self) -> np.ndarray:
+        """Input weights, float32 (N_in, N_h); assigning masks absent synapses to 0."""
+        return self._w_in
+
+    @w_in.setter
+    def w_in(self, value):
+        self._weight("w_in", value, (self.n_in, self.n_hidden), self._mask_in)
+
+    @property
+    def w_rec(self):
+        """Recurrent weights, float32 (N_h, N_h) (None without a recurrent layer)."""
+        return self._w_rec
+
+    @w_rec.setter
+    def w_rec(self, value):
+        if not self.recurrent:
+            raise ValueError("w_rec: this network has no recurrent layer (recurrent=False)")
+        self._weight("w_rec", value, (self.n_hidden, self.n_hidden), self._mask_rec)
+
+    @property
+    def w_out(self) -> np.ndarray:
+        """Readout weights, float32 (N_h, C)."""
+        return self._w_out
+
+    @w_out.setter
+    def w_out(self, value):
+        self._weight("w_out", value, (self.n_hidden, self.n_out), self._mask_out)
+
+    @property
+    def b(self) -> np.ndarray:
+        """Readout bias, float32 (C,)."""
+        return self._b
+
+    @b.setter
+    def b(self, value):
+        self._weight("b", value, (self.n_out,), None)
+
+    @property
+    def masks(self) -> dict:
+        """Connectivity masks (uint8 0/1, shapes of the weights): "w_in", "w_rec", "w_out"."""
+        out = {"w_in": self._mask_in, "w_out": self._mask_out}
+        if self.recurrent:
+            out["w_rec"] = self._mask_rec
+        return out
+
+    @property
+    def feedback_weights(self) -> np.ndarray:
+        """The learning-signal weights B (N_h, C): the fixed random matrix, or w_out."""
+        return self._w_out if self.feedback == "symmetric" else self._feedback
+
+    @property
+    def config(self) -> dict:
+        """Constructor arguments (masks are saved separately)."""
+        return {"model": "EPropNetwork", "n_in": self.n_in, "n_hidden": self.n_hidden,
+                "n_out": self.n_out, "dt": self.dt, "tau_m": self.tau_m,
+                "tau_out": self.tau_out, "v_th": self.v_th, "gamma": self.gamma,
+                "feedback": self.feedback, "loss": self.loss, "window": self.window,
+                "reg_c": self.reg_c, "f_target": self.f_target,
+                "sparsity_in": self.sparsity_in, "sparsity_rec": self.sparsity_rec,
+                "sparsity_out": self.sparsity_out, "autapses": self.autapses,
+                "recurrent": self.recurrent, "seed": self.seed}
+
+    # ---------------------------------------------------------------- kernels
+
+    def _abi_config(self, steps: int) -> tuple:
+        if self.window > steps:
+            raise ValueError(f"window={self.window} is longer than the samples (T={steps} steps)")
+        return (self.n_in, self.n_hidden, self.n_out, steps, self.window, self.dt, self.tau_m,
+                self.tau_out, self.v_th, self.gamma, self.reg_c, self.f_target,
+                LOSSES[self.loss], int(self.recurrent))
+
+    def _check_params(self):
+        super()._check_params()
+        if self.feedback == "random":
+            check_finite_array(self._feedback, "feedback")
+
+    def record(self, spikes, labels=None, index=None) -> EPropOutput:
+        """Forward pass with recordings (:class:`EPropOutput`): voltages, spikes, psi,
+        learning signals (with ``labels``), readout and logits.
+
+        spikes : uint8/bool (B, T, N_in) or SpikeEvents; labels : optional int (B,) in [0, C);
+        index : optional int64 (B,) sample indices into ``spikes``.
+        """
+        ev, idx, batch = self._batch(spikes, index)
+        self._check_params()
+        if labels is not None:
+            labels = check_labels(labels, batch, self.n_out)
+        T, H, C = ev.steps, self.n_hidden, self.n_out
+        cfg = self._abi_config(T)
+        out = EPropOutput(voltage=np.empty((batch, T, H), np.float32),
+                          spikes=np.empty((batch, T, H), np.uint8),
+                          psi=np.empty((batch, T, H), np.float32),
+                          learning_signal=(np.empty((batch, T, H), np.float32)
+                                           if labels is not None
+                                           else np.zeros((batch, T, H), np.float32)),
+                          readout=np.empty((batch, T, C), np.float32),
+                          logits=np.empty((batch, C), np.float32))
+        _native.eprop_forward(cfg, ev._abi(), idx, batch, labels, self._w_in, self._w_rec,
+                              self._w_out, self._b, self.feedback_weights, out.logits,
+                              out.voltage, out.spikes, out.psi,
+                              out.learning_signal if labels is not None else None,
+                              out.readout, self._threads)
+        return out
+
+    forward = record
+
+    def _logits(self, spikes, index) -> np.ndarray:
+        ev, idx, batch = self._batch(spikes, index)
+        self._check_params()
+        logits = np.empty((batch, self.n_out), dtype=np.float32)
+        _native.eprop_forward(self._abi_config(ev.steps), ev._abi(), idx, batch, None,
+                              self._w_in, self._w_rec, self._w_out, self._b, None, logits,
+                              threads=self._threads)
+        return logits
+
+    def logits(self, spikes, index=None) -> np.ndarray:
+        """Class scores, float32 (B, C): the readout averaged over the learning window."""
+        return self._logits(spikes, index)
+
+    def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
+        """Mean loss over the batch and its e-prop gradients (computed online, forward in time).
+
+        Returns ``(loss, grads)`` with grads = {"w_in", "w_rec" (if recurrent), "w_out", "b"}
+        (float32, shaped like the weights; 0 at absent synapses), plus the logits (B, C) as a
+        third item if ``return_logits``. The loss is the mean over samples of the mean over
+        the window of the per-step loss, plus the rate regulariser.
+        """
+        ev, idx, batch = self._batch(spikes, index)
+        labels = check_labels(labels, batch, self.n_out)
+        self._check_params()
+        grads = {"w_in": np.empty_like(self._w_in), "w_out": np.empty_like(self._w_out),
+                 "b": np.empty_like(self._b)}
+        if self.recurrent:
+            grads["w_rec"] = np.empty_like(self._w_rec)
+        logits = np.empty((batch, self.n_out), dtype=np.float32) if return_logits else None
+        loss = _native.eprop_loss_grad(
+            self._abi_config(ev.steps), ev._abi(), idx, batch, labels, self._w_in, self._w_rec,
+            self._w_out, self._b, self.feedback_weights, self._mask_in, self._mask_rec,
+            self._mask_out, grads["w_in"], grads.get("w_rec"), grads["w_out"], grads["b"],
+            logits, self._threads)
+        grads = {name: grads[name] for name in self._param_names}
+        return (loss, grads, logits) if return_logits else (loss, grads)
+
+    def bptt(self, reset_in_gradient=True) -> "BPTTView":
+        """The same network trained by back-propagation through time: a view sharing this
+        network's parameter arrays whose ``loss_and_grad`` is the NumPy reference BPTT
+        (:func:`spikeloc.reference.eprop.bptt_loss_and_grad`, float64, same pseudo-derivative,
+        same loss; slow and with memory growing with T). For comparisons::
+
+            sl.train(net.bptt(), ipd, spikes, stimulus=stim, epochs=10)   # BPTT
+            sl.train(net, ipd, spikes, stimulus=stim, epochs=10)          # e-prop
+        """
+        return BPTTView(self, reset_in_gradient=reset_in_gradient)
+
+    # ---------------------------------------------------------------- save / load
+
+    def save(self, path, *, extra=None) -> str:
+        """Write the network (configuration, weights, masks, feedback) to an ``.npz`` file
+        ``path`` (written to a temporary file first, then renamed); returns the path."""
+        path = os.fspath(path)
+        header = {"format": "spikeloc-eprop", "format_version": 1, "config": self.config,
+                  "extra": extra}
+        arrays = {name: arr for name, arr in self.parameters().items()}
+        arrays.update({"mask_" + k[2:]: v for k, v in self.masks.items()})
+        arrays["feedback"] = self._feedback
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path, *, threads=None) -> "EPropNetwork":
+        """Read a network written by :meth:`save`."""
+        with np.load(os.fspath(path), allow_pickle=False) as z:
+            try:
+                header = json.loads(bytes(z["header"]).decode())
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"{path}: not an EPropNetwork file ({exc})") from None
+            if header.get("format") != "spikeloc-eprop":
+                raise ValueError(f"{path}: not an EPropNetwork file")
+            cfg = dict(header["config"])
+            cfg.pop("model", None)
+            recurrent = cfg.get("recurrent", True)
+            net = cls(**cfg, mask_in=z["mask_in"], mask_out=z["mask_out"],
+                      mask_rec=z["mask_rec"] if recurrent else None, threads=threads)
+            for name in net._param_names:
+                np.copyto(getattr(net, "_" + name), z[name])
+            np.copyto(net._feedback, z["feedback"])
+        return net
+
+    def __repr__(self) -> str:
+        return (f"EPropNetwork(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
+                f"dt={self.dt}, tau_m={self.tau_m}, tau_out={self.tau_out}, v_th={self.v_th}, "
+                f"feedback={self.feedback!r}, loss={self.loss!r}, window={self.window}, "
+                f"recurrent={self.recurrent})")
+
+
+class BPTTView:
+    """An :class:`EPropNetwork` whose gradients come from back-propagation through time (the
+    NumPy reference). ``parameters()``, ``logits`` and ``predict`` are the network's own, so
+    :func:`~spikeloc.train` and :func:`~spikeloc.evaluate` work with it; gradients are cast to
+    float32 and masked like e-prop's."""
+
+    def __init__(self, net: EPropNetwork, reset_in_gradient=True):
+        self.net = net
+        self.reset_in_gradient = bool(reset_in_gradient)
+        self.n_out = net.n_out
+        self._dense = (None, None)
+
+    @property
+    def threads(self):
+        return self.net.threads
+
+    def parameters(self) -> dict:
+        return self.net.parameters()
+
+    def logits(self, spikes, index=None):
+        return self.net.logits(spikes, index)
+
+    def predict(self, spikes, index=None):
+        return self.net.predict(spikes, index)
+
+    def _dense_batch(self, spikes, index):
+        from .events import SpikeEvents
+        if isinstance(spikes, SpikeEvents):
+            if self._dense[0] is not spikes:
+                self._dense = (spikes, spikes.to_dense())
+            x = self._dense[1]
+        else:
+            x = np.asarray(spikes)
+        return x if index is None else x[np.asarray(index)]
+
+    def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
+        from .reference.eprop import bptt_loss_and_grad
+        net = self.net
+        x = self._dense_batch(spikes, index)
+        labels = check_labels(labels, len(x), net.n_out)
+        loss, grads = bptt_loss_and_grad(
+            x, labels, net.w_in, net.w_rec, net.w_out, net.b, dt=net.dt, tau_m=net.tau_m,
+            tau_out=net.tau_out, v_th=net.v_th, gamma=net.gamma, window=net.window,
+            loss=net.loss, reg_c=net.reg_c, f_target=net.f_target,
+            reset_in_gradient=self.reset_in_gradient)
+        masks = net.masks
+        out = {name: (grads[name] * masks[name] if name in masks else grads[name]
+                      ).astype(np.float32) for name in net._param_names}
+        if return_logits:
+            return loss, out, net.logits(x)
+        return loss, out
