@@ -374,9 +374,17 @@ def hidden_unit_order(w1, weak_threshold=None):
     return np.argsort(key, kind="stable").astype(np.int64), key
 
 
+def _model_weight(model, name):
+    """A model's weights as the network uses them: ``w1_eff``/``w2_eff`` where the model has
+    them (the signed weights under Dale's law; ``w1``/``w2`` are then the raw parameters),
+    else ``w1``/``w2``."""
+    eff = getattr(model, name + "_eff", None)
+    return getattr(model, name) if eff is None else eff
+
+
 def _weights_pair(w1, w2):
     if w2 is None and hasattr(w1, "w1") and hasattr(w1, "w2"):
-        w1, w2 = w1.w1, w1.w2
+        w1, w2 = _model_weight(w1, "w1"), _model_weight(w1, "w2")
     w1 = np.asarray(w1, dtype=np.float64)
     w2 = np.asarray(w2, dtype=np.float64)
     if w1.ndim != 2 or w2.ndim != 2 or w1.shape[1] != w2.shape[0]:
@@ -389,7 +397,8 @@ def weight_matrices(w1, w2=None, sort_by_phase=False, *, weak_threshold=None, fi
 
     Each panel uses a diverging colour map centred at 0 with symmetric limits
     ``(-max|W|, max|W|)`` and its own colourbar. ``w1`` may also be a model with ``.w1`` and
-    ``.w2`` (then leave ``w2`` out). With ``sort_by_phase`` the hidden units (columns of W1,
+    ``.w2`` (then leave ``w2`` out; a model's ``w1_eff``/``w2_eff`` are shown where it has
+    them, i.e. the signed weights under Dale's law). With ``sort_by_phase`` the hidden units (columns of W1,
     rows of W2) are reordered by :func:`hidden_unit_order` (the tutorial's weighted mean
     input index; ``weak_threshold`` as there); W1 W2 does not depend on the order.
 
@@ -439,14 +448,14 @@ def w1_profiles(w1, units=None, n=8, *, stimulus=None, fig=None):
     instead). The seed tutorial labelled this axis ``linspace(-90, 90, N_a)``, which does
     not match the fibres' delays; the curves are the same.
 
-    ``w1`` may be a model with ``.w1``. ``units``: the hidden units to show; by default the
+    ``w1`` may be a model with ``.w1`` (its ``w1_eff`` where it has one). ``units``: the hidden units to show; by default the
     ``n`` units with the largest ``max |w1[:, j]|`` (the tutorial picked units above 0.5),
     shown in the order of :func:`hidden_unit_order`. Returns the Figure (one axes per unit,
     4 per row, shared y axis; the figure attribute ``units_shown`` lists the units shown).
     """
     plt = _pyplot()
     if hasattr(w1, "w1"):
-        w1 = w1.w1
+        w1 = _model_weight(w1, "w1")
     w1 = np.asarray(w1, dtype=np.float64)
     if w1.ndim != 2 or w1.shape[0] % 2:
         raise ValueError(f"w1 must have shape (2 N_a, N_h), got {w1.shape}")
