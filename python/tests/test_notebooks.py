@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 
 #: notebook -> the least number of PNG figures its executed small-mode run must show
-NOTEBOOKS = {"01_tutorial.ipynb": 10, "02_250hz.ipynb": 5}
+NOTEBOOKS = {"01_tutorial.ipynb": 10, "02_250hz.ipynb": 5, "03_dales_law.ipynb": 7}
 
 
 @pytest.fixture
