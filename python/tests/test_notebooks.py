@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 
 #: notebook -> the least number of PNG figures its executed small-mode run must show
-NOTEBOOKS = {"01_tutorial.ipynb": 10, "02_250hz.ipynb": 5, "04_time_constants.ipynb": 7,
-             "05_eprop.ipynb": 4}
+NOTEBOOKS = {"01_tutorial.ipynb": 10, "02_250hz.ipynb": 5, "03_dales_law.ipynb": 7,
+             "04_time_constants.ipynb": 7, "05_eprop.ipynb": 4}
 
 
 @pytest.fixture

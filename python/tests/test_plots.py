@@ -222,20 +222,6 @@ def test_weight_matrices_shapes_and_symmetric_limits(small_snn, tmp_path, close_
         plots.weight_matrices(w1, w2.T)
 
 
-def test_weight_plots_of_a_dale_model_show_effective_weights(small_stim, close_all):
-    # Under Dale's law the raw w1/w2 hold magnitudes with arbitrary signs; the network uses
-    # |w| * sign, and that is what the figures must show.
-    net = sl.SNN.for_stimulus(small_stim, n_hidden=5, tau_hidden=5e-3, seed=1,
-                              dale=sl.Dale(ie_ratio=0.5))
-    assert not np.array_equal(net.w1, net.w1_eff)
-    axes = _main_axes(plots.weight_matrices(net))
-    np.testing.assert_allclose(np.asarray(axes[0].images[0].get_array()), net.w1_eff)
-    np.testing.assert_allclose(np.asarray(axes[1].images[0].get_array()), net.w2_eff)
-    fig = plots.w1_profiles(net, units=[0])
-    left = fig.axes[0].lines[0].get_ydata()
-    np.testing.assert_allclose(left, net.w1_eff[:small_stim.anf_per_ear, 0])
-
-
 def test_weight_matrices_sort_by_phase(close_all):
     rng = np.random.default_rng(1)
     n_in, n_h, c = 40, 7, 4
@@ -294,6 +280,25 @@ def test_w1_profiles(small_snn, small_stim, tmp_path, close_all):
     assert "fibre index" in fig3.axes[0].get_xlabel()
     with pytest.raises(ValueError):
         plots.w1_profiles(w1, units=[w1.shape[1]])
+
+
+def test_weight_plots_of_a_dale_model_show_the_signed_weights(small_stim, close_all):
+    # Under Dale's law w1/w2 are the raw parameters; the network uses |w| * sign. A model
+    # passed to the weight plots must show what the network uses.
+    net = sl.SNN.for_stimulus(small_stim, n_hidden=6, tau_hidden=5 * sl.ms, seed=3,
+                              dale=sl.Dale(0.5, inhibitory="first"))
+    w1_eff, w2_eff = net.w1_eff, net.w2_eff
+    assert not np.allclose(w1_eff, net.w1) and not np.allclose(w2_eff, net.w2)
+    fig = plots.weight_matrices(net)
+    axes = _main_axes(fig)
+    np.testing.assert_allclose(np.asarray(axes[0].images[0].get_array()), w1_eff)
+    np.testing.assert_allclose(np.asarray(axes[1].images[0].get_array()), w2_eff)
+    np.testing.assert_allclose(np.asarray(axes[2].images[0].get_array()),
+                               w1_eff.astype(np.float64) @ w2_eff, rtol=1e-6, atol=1e-7)
+    n_a = small_stim.anf_per_ear
+    fig2 = plots.w1_profiles(net, units=[2])
+    np.testing.assert_allclose(fig2.axes[0].lines[0].get_ydata(), w1_eff[:n_a, 2])
+    np.testing.assert_allclose(fig2.axes[0].lines[1].get_ydata(), w1_eff[n_a:, 2])
 
 
 # ---------------------------------------------------------------------------- single example
