@@ -5,6 +5,13 @@ abort is seen as the process dying, with faulthandler's traceback, instead of ki
 
     python python/tests/fuzz_robustness.py [--scale 1.0] [--only NAME ...]
 
+Targets: the raw entry points (random and mutated arguments, corrupted event lists, boundary
+values in the config / options / params tuples) and the public API (Stimulus and its data
+options, SpikeEvents, SNN with its research variants, MembraneOnly, EPropNetwork, optimisers,
+train / evaluate, ablation and tuning curves, the N-MNIST readers on random bytes, files,
+directories and structured arrays, and damaged model files for sl.load and
+EPropNetwork.load).
+
 Every call gets random shapes, dtypes, layouts and values (NaN, infinities, zero sizes, sizes
 far too large to allocate, corrupted event lists, wrong types) and must return or raise one of
 ALLOWED. Hypothesis runs derandomized (fixed seed per target, no example database), so the
@@ -1147,6 +1154,7 @@ def main(argv=None):
     summary = {"cases": EXAMPLES, "total": sum(EXAMPLES.values()), "calls": COUNTS,
                "returned": RETURNED,
                "seconds": round(time.perf_counter() - t0, 1),
+               "native_entry_points": NATIVE_NAMES,
                "unexpected": list(UNEXPECTED.values())}
     print(json.dumps(summary))
     return 0

@@ -33,6 +33,10 @@ def test_fuzzing_never_crashes_and_raises_only_documented_errors():
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["unexpected"] == [], json.dumps(summary["unexpected"], indent=1)[:6000]
     assert summary["total"] >= 10_000, summary["cases"]
+    # every kernel entry point of the extension is among the fuzzed calls
+    from spikeloc import _native as native
+    assert set(summary["native_entry_points"]) == {
+        n for n in dir(native) if callable(getattr(native, n)) and not n.startswith("_")}
     # every target also reached calls that succeed, i.e. got past the argument checks
     for target, calls in summary["calls"].items():
         assert summary["returned"].get(target, 0) > 0, (target, summary["returned"])
