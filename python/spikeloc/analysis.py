@@ -230,6 +230,9 @@ def tuning_curves(model, ipd, spikes, *, bins=None, dt=None) -> TuningCurves:
         raise ValueError(f"ipd must be one-dimensional (n,), got shape {ipd.shape}")
     if not np.isfinite(ipd).all():
         raise ValueError("ipd contains NaN or infinite values")
+    if not callable(getattr(model, "forward", None)):
+        raise TypeError(f"tuning_curves needs a model with forward(spikes, index=) returning "
+                        f"hidden_spikes, such as spikeloc.SNN; got {type(model).__name__}")
     dt = getattr(model, "dt", None) if dt is None else dt
     if dt is None:
         raise ValueError("the model has no time step dt: give dt= [s]")
@@ -245,7 +248,13 @@ def tuning_curves(model, ipd, spikes, *, bins=None, dt=None) -> TuningCurves:
     counts_per_sample = []
     for start in range(0, n, CHUNK):
         idx = np.arange(start, min(start + CHUNK, n), dtype=np.int64)
-        hidden = model.forward(ev, index=idx).hidden_spikes
+        out = model.forward(ev, index=idx)
+        hidden = getattr(out, "hidden_spikes", None)
+        if hidden is None:
+            raise TypeError(
+                f"tuning_curves needs a model whose forward() returns hidden_spikes (B, T, "
+                f"N_h), such as spikeloc.SNN; {type(model).__name__}.forward returns "
+                f"{type(out).__name__}")
         counts_per_sample.append(hidden.sum(axis=1, dtype=np.int64))
     n_hidden = counts_per_sample[0].shape[1] if counts_per_sample else _hidden_size(model)
     sample_rates = (np.concatenate(counts_per_sample, axis=0).astype(np.float64) / duration

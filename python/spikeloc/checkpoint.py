@@ -35,6 +35,7 @@ import json
 import os
 import secrets
 import zipfile
+import zlib
 from typing import Any, Tuple
 
 import numpy as np
@@ -209,7 +210,9 @@ def _read(path: str) -> Tuple[dict, dict]:
             arrays = {key: npz[key] for key in keys}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as e:
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError,
+            NotImplementedError, zlib.error) as e:
+        # NotImplementedError, zlib.error: a damaged compression method or deflate stream
         raise _fail(path, f"{broken} ({type(e).__name__}: {e})") from e
     raw = arrays.pop(HEADER_KEY)
     if raw.dtype != np.uint8 or raw.ndim != 1:

@@ -391,22 +391,81 @@ class EPropNetwork(_Model):
 
     @classmethod
     def load(cls, path, *, threads=None) -> "EPropNetwork":
-        """Read a network written by :meth:`save`."""
-        with np.load(os.fspath(path), allow_pickle=False) as z:
-            try:
-                header = json.loads(bytes(z["header"]).decode())
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{path}: not an EPropNetwork file ({exc})") from None
-            if header.get("format") != "spikeloc-eprop":
-                raise ValueError(f"{path}: not an EPropNetwork file")
-            cfg = dict(header["config"])
-            cfg.pop("model", None)
-            recurrent = cfg.get("recurrent", True)
-            net = cls(**cfg, mask_in=z["mask_in"], mask_out=z["mask_out"],
-                      mask_rec=z["mask_rec"] if recurrent else None, threads=threads)
-            for name in net._param_names:
-                np.copyto(getattr(net, "_" + name), z[name])
-            np.copyto(net._feedback, z["feedback"])
+        """Read a network written by :meth:`save`.
+
+        Raises ``FileNotFoundError`` if ``path`` does not exist and
+        :class:`spikeloc.CheckpointError` (a ``ValueError``) naming the file for anything
+        wrong with its contents: truncated or damaged, not an EPropNetwork file, or a
+        configuration, weight or mask that does not fit.
+        """
+        from .checkpoint import CheckpointError
+
+        path = os.fspath(path)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+
+        def fail(why):
+            return CheckpointError(f"{path}: {why}")
+
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"EPropNetwork file not found: {path}")
+        if os.path.isdir(path):
+            raise fail("is a directory, not an EPropNetwork file")
+        try:
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise fail("is not an npz archive; not an EPropNetwork file")
+            with z:
+                arrays = {key: z[key] for key in z.files}
+        except CheckpointError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - zip, npy and OS errors of a damaged file
+            raise fail(f"file is truncated or not an EPropNetwork file "
+                       f"({type(exc).__name__}: {exc})") from exc
+        raw = arrays.get("header")
+        if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+            raise fail("no 1-d uint8 'header' array; not an EPropNetwork file")
+        try:
+            header = json.loads(raw.tobytes().decode("utf-8"))
+        except ValueError as exc:
+            raise fail(f"header is not valid UTF-8 JSON ({exc})") from None
+        if not isinstance(header, dict) or header.get("format") != "spikeloc-eprop":
+            raise fail("not an EPropNetwork file (header format is not 'spikeloc-eprop')")
+        cfg = header.get("config")
+        if not isinstance(cfg, dict):
+            raise fail("header field 'config' is missing or not an object")
+        cfg = dict(cfg)
+        cfg.pop("model", None)
+        for key in ("mask_in", "mask_rec", "mask_out", "threads"):
+            if key in cfg:
+                raise fail(f"unexpected configuration field {key!r}")
+        recurrent = cfg.get("recurrent", True)
+        needed = ["mask_in", "mask_out", "feedback"] + (["mask_rec"] if recurrent is True else [])
+        missing = [name for name in needed if name not in arrays]
+        if missing:
+            raise fail(f"missing array(s) {missing}")
+        try:
+            net = cls(**cfg, mask_in=arrays["mask_in"], mask_out=arrays["mask_out"],
+                      mask_rec=arrays["mask_rec"] if recurrent is True else None,
+                      threads=threads)
+        except (TypeError, ValueError) as exc:
+            raise fail(f"invalid EPropNetwork configuration or masks: {exc}") from exc
+        for name in net._param_names + ("feedback",):
+            if name not in arrays:
+                raise fail(f"missing array {name!r}")
+            arr, target = arrays[name], getattr(net, "_" + name)
+            if arr.dtype.kind not in "fiu":
+                raise fail(f"array {name!r} must be real numbers, got dtype {arr.dtype}")
+            if arr.shape != target.shape:
+                raise fail(f"array {name!r} has shape {arr.shape}, the configuration needs "
+                           f"{target.shape}")
+            with np.errstate(over="ignore"):
+                values = arr.astype(np.float32)
+            if not np.isfinite(values).all():
+                raise fail(f"array {name!r} contains NaN or infinite values (as float32)")
+            np.copyto(target, values)
         return net
 
     def __repr__(self) -> str:
@@ -443,13 +502,17 @@ class BPTTView:
 
     def _dense_batch(self, spikes, index):
         from .events import SpikeEvents
+        # the checks of the e-prop kernels: spikes, index, window and weights
+        ev, idx, _ = self.net._batch(spikes, index)
+        self.net._abi_config(ev.steps)
+        self.net._check_params()
         if isinstance(spikes, SpikeEvents):
             if self._dense[0] is not spikes:
                 self._dense = (spikes, spikes.to_dense())
             x = self._dense[1]
         else:
             x = np.asarray(spikes)
-        return x if index is None else x[np.asarray(index)]
+        return x if idx is None else x[idx]
 
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
         from .reference.eprop import bptt_loss_and_grad

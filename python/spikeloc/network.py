@@ -14,7 +14,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._native_api import (READOUTS, _native, as_float32_matrix, check_finite_array, check_index,
-                          check_int, check_labels, check_positive, check_real, resolve_threads)
+                          check_int, check_labels, check_positive, check_real, real_array,
+                          resolve_threads)
 from .events import as_events
 
 __all__ = ["SNN", "MembraneOnly", "SNNOutput", "MembraneOutput"]
@@ -202,7 +203,8 @@ class SNN(_Model):
         """A network sized for a :class:`~spikeloc.Stimulus` (n_in, dt, num_classes);
         ``tau_output`` defaults to ``tau_hidden`` (to their mean for per-neuron hidden taus)."""
         if tau_output is None:
-            tau_output = tau_hidden if np.ndim(tau_hidden) == 0 else float(np.mean(tau_hidden))
+            tau_output = tau_hidden if np.ndim(tau_hidden) == 0 else float(
+                np.mean(real_array(tau_hidden, "tau_hidden")))  # complex: TypeError, not cast
         return cls(stimulus.n_in, n_hidden, stimulus.num_classes, dt=stimulus.dt,
                    tau_hidden=tau_hidden, tau_output=tau_output, **kw)
 

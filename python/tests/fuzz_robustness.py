@@ -5,6 +5,13 @@ abort is seen as the process dying, with faulthandler's traceback, instead of ki
 
     python python/tests/fuzz_robustness.py [--scale 1.0] [--only NAME ...]
 
+Targets: the raw entry points (random and mutated arguments, corrupted event lists, boundary
+values in the config / options / params tuples) and the public API (Stimulus and its data
+options, SpikeEvents, SNN with its research variants, MembraneOnly, EPropNetwork, optimisers,
+train / evaluate, ablation and tuning curves, the N-MNIST readers on random bytes, files,
+directories and structured arrays, and damaged model files for sl.load and
+EPropNetwork.load).
+
 Every call gets random shapes, dtypes, layouts and values (NaN, infinities, zero sizes, sizes
 far too large to allocate, corrupted event lists, wrong types) and must return or raise one of
 ALLOWED. Hypothesis runs derandomized (fixed seed per target, no example database), so the
@@ -16,13 +23,17 @@ is a JSON summary: cases per target and the unexpected exceptions (deduplicated)
 from __future__ import annotations
 
 import argparse
+import atexit
 import faulthandler
 import functools
+import io
 import json
 import math
 import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -117,8 +128,19 @@ MO0 = sl.MembraneOnly.for_stimulus(STIM, threads=1)
 T, NIN, B = STIM.steps, STIM.n_in, 5
 
 
+VAR0 = sl.SNN.for_stimulus(STIM, n_hidden=3, tau_hidden=5e-3, threads=1, reset="subtractive",
+                           surrogate="arctan", adapt_tau=5e-3, dale=sl.Dale(0.5),
+                           rate_regularizer=(1.0, 50.0), dropout=0.2, learn_tau=True,
+                           tau_sigma=1e-3)
+EP0 = sl.EPropNetwork.for_stimulus(STIM, n_hidden=3, threads=1)
+
+
 def f32(n):
     return np.zeros(n, np.float32)
+
+
+def u8(n):
+    return np.zeros(n, np.uint8)
 
 
 def base_calls():
@@ -150,6 +172,27 @@ def base_calls():
         "adam_step": (_native.adam_step, [f32(6), f32(6), f32(6), f32(6), 0.01, 0.9, 0.999,
                                           1e-8, 1]),
         "sgd_step": (_native.sgd_step, [f32(6), f32(6), 0.1]),
+        # data options, research variants, e-prop
+        "stimulus_noisy": (_native.stimulus_noisy, [STIM._params(), IPD.copy(), np.zeros(B), 3,
+                                                    0, 0.2, u8(B * T * NIN), 1]),
+        "delay_noise_normals": (_native.delay_noise_normals, [3, 1, np.zeros(NIN)]),
+        "variant_forward": (_native.variant_forward, [
+            VAR0._abi_config(T), VAR0._abi_options(False), ev, None, B, VAR0.w1.copy(),
+            VAR0.w2.copy(), f32(B * 4), u8(B * T * 3), f32(B * T * 4), 1]),
+        "variant_loss_grad": (_native.variant_loss_grad, [
+            VAR0._abi_config(T), VAR0._abi_options(True), ev, np.arange(B), B, LABELS,
+            VAR0.w1.copy(), VAR0.w2.copy(), np.zeros_like(VAR0.w1), np.zeros_like(VAR0.w2),
+            f32(3), f32(4), f32(B * 4), 1]),
+        "eprop_forward": (_native.eprop_forward, [
+            EP0._abi_config(T), ev, None, B, LABELS, EP0.w_in.copy(), EP0.w_rec.copy(),
+            EP0.w_out.copy(), EP0.b.copy(), EP0.feedback_weights.copy(), f32(B * 4),
+            f32(B * T * 3), u8(B * T * 3), f32(B * T * 3), f32(B * T * 3), f32(B * T * 4), 1]),
+        "eprop_loss_grad": (_native.eprop_loss_grad, [
+            EP0._abi_config(T), ev, np.arange(B), B, LABELS, EP0.w_in.copy(), EP0.w_rec.copy(),
+            EP0.w_out.copy(), EP0.b.copy(), EP0.feedback_weights.copy(),
+            EP0.masks["w_in"].copy(), EP0.masks["w_rec"].copy(), EP0.masks["w_out"].copy(),
+            np.zeros_like(EP0.w_in), np.zeros_like(EP0.w_rec), np.zeros_like(EP0.w_out),
+            np.zeros_like(EP0.b), f32(B * 4), 1]),
         "abi_version": (_native.abi_version, []),
         "default_threads": (_native.default_threads, []),
         "last_error": (_native.last_error, []),
@@ -166,14 +209,16 @@ RETURNED: dict = {}
 UNEXPECTED: dict = {}
 
 
-def attempt(target, fn, *args, **kw):
-    """Call and classify: allowed exceptions are fine, others are recorded (not raised)."""
+def attempt(target, fn, *args, _also=(), **kw):
+    """Call and classify: allowed exceptions (ALLOWED, plus ``_also``: types a function
+    documents, such as FileNotFoundError for a missing file) are fine, others are recorded
+    (not raised)."""
     COUNTS[target] = COUNTS.get(target, 0) + 1
     try:
         out = fn(*args, **kw)
         RETURNED[target] = RETURNED.get(target, 0) + 1
         return out
-    except ALLOWED:
+    except ALLOWED + tuple(_also):
         return None
     except Exception as exc:  # noqa: BLE001 - recorded for the report
         sig = (target, type(exc).__name__, str(exc)[:120])
@@ -272,19 +317,24 @@ def corrupted_events(draw):
     return tuple(t)
 
 
-@given(corrupted_events(), st.sampled_from(["to_dense", "snn_forward", "snn_loss_grad",
-                                            "mo_forward", "mo_loss_grad"]),
+#: position of the events argument of each entry point that takes an event list
+EVENT_ARG = {"events_to_dense": 0, "snn_forward": 1, "snn_loss_grad": 1, "mo_forward": 1,
+             "mo_loss_grad": 1, "variant_forward": 2, "variant_loss_grad": 2,
+             "eprop_forward": 1, "eprop_loss_grad": 1}
+
+
+@given(corrupted_events(), st.sampled_from(sorted(EVENT_ARG)),
        st.one_of(st.none(), st.lists(st.integers(-1, B), min_size=B, max_size=B)),
        st.integers(0, 3))
 @counted
-def events_corrupted(ev, which, index, threads):
+def events_corrupted(ev, name, index, threads):
     idx = None if index is None else np.array(index, dtype=np.int64)
-    name = "events_to_dense" if which == "to_dense" else which
     fn, args = base_calls()[name]
     args = list(args)
-    args[0 if name == "events_to_dense" else 1] = ev
+    pos = EVENT_ARG[name]
+    args[pos] = ev
     if name != "events_to_dense":
-        args[2] = idx
+        args[pos + 1] = idx
     args[-1] = threads
     attempt("events_corrupted", fn, *args)
 
@@ -486,9 +536,597 @@ def evaluate_api(inputs, ipd, what, logits, num, epochs):
                 progress=False)
 
 
+# ---------------------------------------------------------------------------- configurations
+# Typed boundary values for the fields of the config / options / params tuples of the kernel
+# calls: right types, wrong values (the semantic checks behind the type checks).
+
+BOUNDARY_INTS = st.one_of(st.integers(-3, 8), st.sampled_from(
+    [0, 1, 65535, 65536, 2**31 - 1, 2**31, -2**31, 2**62, 2**63 - 1, 2**64 - 1]))
+BOUNDARY_FLOATS = st.one_of(FLOATS, st.floats(-1e-2, 1e-2), st.sampled_from(
+    [1e-9, 1e-30, 3e38, 4e38, 1e200, -1e-9]))
+SPECIAL_F = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, 1e30, 4e38, NAN, INF, -INF])
+
+
+@st.composite
+def like(draw, value):
+    """A value of the same kind as ``value`` (int, float, array of its dtype and length, or
+    None) but with boundary or invalid contents."""
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (int, np.integer)):
+        return draw(BOUNDARY_INTS)
+    if isinstance(value, float):
+        return draw(BOUNDARY_FLOATS)
+    if isinstance(value, np.ndarray) or value is None:
+        kind = draw(st.sampled_from(["special", "special", "length", "none", "random"]))
+        n = value.size if isinstance(value, np.ndarray) else 3
+        dtype = value.dtype if isinstance(value, np.ndarray) else np.dtype(np.float32)
+        if kind == "special" or (kind == "length" and n == 0):
+            rng = np.random.default_rng(draw(st.integers(0, 999)))
+            with np.errstate(all="ignore"):
+                vals = rng.choice(SPECIAL_F, n)
+                if dtype.kind in "iub":
+                    vals = np.nan_to_num(vals, posinf=2, neginf=-1)
+                return vals.astype(dtype)
+        if kind == "length":
+            return np.zeros(draw(st.sampled_from([0, n - 1, n + 1])), dtype)
+        if kind == "none":
+            return None
+        return draw(arrays(max_dims=2))
+    return draw(VALUES)
+
+
+#: kernel calls whose first argument (and, for variants, second) is a tuple of fields
+CONFIG_CALLS = ["stimulus", "stimulus_noisy", "snn_forward", "snn_loss_grad", "mo_forward",
+                "mo_loss_grad", "variant_forward", "variant_loss_grad", "eprop_forward",
+                "eprop_loss_grad"]
+
+
+@given(st.sampled_from(CONFIG_CALLS), st.data())
+@counted
+def native_configs(name, data):
+    fn, args = base_calls()[name]
+    args = list(args)
+    tuples = [i for i, a in enumerate(args) if isinstance(a, tuple) and i < 2]
+    for _ in range(data.draw(st.integers(1, 3))):
+        where = data.draw(st.sampled_from(tuples + ["scalar"]))
+        if where == "scalar":  # batch, seed, delay noise, threads, ...
+            scalars = [i for i, a in enumerate(args) if isinstance(a, (int, float))]
+            i = data.draw(st.sampled_from(scalars))
+            args[i] = data.draw(like(args[i]))
+        else:
+            t = list(args[where])
+            j = data.draw(st.integers(0, len(t) - 1))
+            t[j] = data.draw(like(t[j]))
+            args[where] = tuple(t)
+    attempt("native_configs", fn, *args)
+
+
+# ---------------------------------------------------------------------------- research variants
+
+DALE = st.fixed_dictionaries({}, optional={
+    "ie_ratio": st.one_of(st.floats(0, 1), FLOATS, VALUES),
+    "inhibitory": st.sampled_from(["first", "random", "bogus", None, 1]),
+    "layers": st.sampled_from([("w1",), ("w2",), ("w1", "w2"), "w1", (), ("w3",), 3, None]),
+    "excitatory_only": st.sampled_from([(), ("w1",), "w2", ("bogus",), 1]),
+    "bogus": st.just(1)})
+
+
+@st.composite
+def tau_values(draw, n):
+    """A time constant [s]: a float, or an array of (about) ``n`` values."""
+    if draw(st.booleans()):
+        return draw(st.one_of(st.sampled_from([5e-3, 2e-3, 20e-3]), FLOATS))
+    size = draw(st.sampled_from([n, n, n, n - 1, n + 1, 0]))
+    vals = draw(st.lists(st.one_of(st.sampled_from([2e-3, 5e-3, 1e-2]), FLOATS),
+                         min_size=max(size, 0), max_size=max(size, 0)))
+    dtype = draw(st.sampled_from(["float32", "float64", "int64", "complex64"]))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.array(vals, dtype=np.float64).astype(dtype)
+
+
+VARIANT_KW = {
+    "reset": st.sampled_from(["delayed", "same_step", "subtractive", "bogus", 1, None]),
+    "surrogate": st.sampled_from(["sigmoid", "fast_sigmoid", "arctan", "piecewise_linear",
+                                  "relu", 0]),
+    "learn_tau": st.sampled_from([False, True, "hidden", "output", "both", None, 2]),
+    "tau_min": st.one_of(st.none(), FLOATS),
+    "tau_sigma": st.one_of(st.sampled_from([0.0, 1e-3]), FLOATS),
+    "tau_var_penalty": st.one_of(st.sampled_from([0.0, 0.1]), FLOATS),
+    "adapt_tau": st.one_of(st.none(), st.just(5e-3), FLOATS),
+    "adapt_strength": FLOATS,
+    "dale": st.one_of(st.none(), DALE, DALE.map(lambda d: ("object", d)), VALUES),
+    "rate_regularizer": st.one_of(st.none(), st.tuples(FLOATS, FLOATS),
+                                  st.tuples(st.none(), FLOATS),
+                                  st.fixed_dictionaries({"c": FLOATS, "r_max": FLOATS}),
+                                  VALUES),
+    "dropout": st.one_of(st.floats(0, 1), FLOATS),
+    "readout": st.sampled_from(["mean", "sum", "max", "spike_count", "bogus"]),
+    "tau_hidden": tau_values(3), "tau_output": tau_values(4),
+    "beta": FLOATS,
+}
+
+
+@given(st.lists(st.sampled_from(sorted(VARIANT_KW)), min_size=1, max_size=4, unique=True)
+       .flatmap(lambda names: st.fixed_dictionaries({k: VARIANT_KW[k] for k in names})),
+       model_inputs(),
+       st.sampled_from(["forward", "loss_and_grad", "predict", "logits", "after_step", "eff",
+                        "set_w1", "set_tau", "save_load", "train"]),
+       arrays(dtypes=["float32", "float64", "int64", "object"], max_dims=2))
+@counted
+def variant_api(over, inputs, method, arr):
+    kw = {"reset": "subtractive", "tau_hidden": 5e-3, "threads": 1}
+    kw.update(over)
+    if isinstance(kw.get("dale"), tuple) and kw["dale"] and kw["dale"][0] == "object":
+        kw["dale"] = attempt("variant_api", sl.Dale, **kw["dale"][1])
+    net = attempt("variant_api", sl.SNN.for_stimulus, STIM, 3, **kw)
+    if net is None:
+        net = VAR0_FACTORY()
+    spikes, labels, index = inputs
+    if method == "forward":
+        attempt("variant_api", net.forward, spikes, index)
+    elif method == "loss_and_grad":
+        attempt("variant_api", net.loss_and_grad, spikes, labels, index, return_logits=True)
+    elif method == "predict":
+        attempt("variant_api", net.predict, spikes, index)
+    elif method == "logits":
+        attempt("variant_api", net.logits, spikes, index)
+    elif method == "after_step":
+        attempt("variant_api", net.after_step)
+        attempt("variant_api", lambda: (net.tau_hidden, net.tau_output, repr(net), net.config))
+    elif method == "eff":
+        attempt("variant_api", lambda: (net.w1_eff, net.w2_eff, net.dale_signs))
+    elif method == "set_w1":
+        attempt("variant_api", setattr, net, "w1", arr)
+        attempt("variant_api", net.loss_and_grad, EVENTS, LABELS)
+    elif method == "set_tau":
+        params = net.parameters()
+        for name in ("tau_hidden", "tau_output"):
+            if name in params and arr.size:
+                with np.errstate(all="ignore"):
+                    params[name][...] = np.resize(np.asarray(arr, dtype=object).astype(
+                        np.float64, casting="unsafe"), params[name].shape) \
+                        if arr.dtype != object else -1.0
+        attempt("variant_api", net.loss_and_grad, EVENTS, LABELS)
+        attempt("variant_api", net.forward, EVENTS)
+    elif method == "save_load":
+        path = os.path.join(TMP, "variant.npz")
+        if attempt("variant_api", sl.save, net, path, stimulus=STIM) is not None:
+            back = attempt("variant_api", sl.load, path)
+            if back is not None:
+                attempt("variant_api", back.loss_and_grad, EVENTS, LABELS)
+    else:
+        attempt("variant_api", sl.train, net, IPD, spikes, stimulus=STIM, epochs=1,
+                batch_size=2, progress=False)
+
+
+def VAR0_FACTORY():
+    return sl.SNN.for_stimulus(STIM, n_hidden=3, tau_hidden=5e-3, threads=1,
+                               reset="same_step", dale=sl.Dale(0.5), dropout=0.2,
+                               learn_tau=True)
+
+
+# ---------------------------------------------------------------------------- data options
+
+def _regenerators(stim):
+    """name -> a ``regenerate`` argument for train."""
+    return {
+        "regenerator": lambda: stim.regenerator(IPD, 1, 0, 1),
+        "wrong_count": lambda: (lambda epoch: stim.spikes_for(IPD[:3], 1, epoch=epoch)),
+        "events": lambda: (lambda epoch: sl.SpikeEvents.from_dense(
+            stim.spikes_for(IPD, 1, threads=1, epoch=epoch), threads=1)),
+        "other_stimulus": lambda: (lambda epoch: SPIKES[:, :, :-1]),
+        "not_callable": lambda: 3,
+    }
+
+
+EPOCHS = st.one_of(st.integers(0, 3), INTS, st.sampled_from([None, 1.5, "1", True]))
+
+
+@given(stimuli(), st.sampled_from(["per_epoch", "per_epoch", "per_set", "per_sample", 0.25,
+                                   "bogus"]),
+       st.one_of(st.sampled_from([0.0, 0.1, 0.5]), FLOATS, VALUES),
+       st.sampled_from(["generate", "spikes_for", "phases", "regenerator", "train"]),
+       st.one_of(st.integers(0, 6), INTS), st.one_of(st.integers(0, 3), INTS), EPOCHS,
+       arrays(max_dims=2),
+       st.sampled_from(["regenerator", "wrong_count", "events", "other_stimulus",
+                        "not_callable"]), st.integers(0, 2))
+@counted
+def data_options_api(kw, phase, noise, method, n, seed, epoch, arr, regen, epochs):
+    kw = dict(kw, phase_offset=phase, phase_delay_noise=noise)
+    stim = attempt("data_options_api", sl.Stimulus, **kw)
+    if stim is None:
+        stim = sl.Stimulus(duration=0.01, anf_per_ear=3, num_classes=4,
+                           phase_offset="per_epoch", phase_delay_noise=0.2)
+    ipd = IPD if arr.size % 2 else arr
+    if method == "generate":
+        attempt("data_options_api", stim.generate, n, seed, 0, 1, epoch=epoch)
+    elif method == "spikes_for":
+        attempt("data_options_api", stim.spikes_for, ipd, seed, n, 1, epoch=epoch)
+    elif method == "phases":
+        attempt("data_options_api", stim.phases, n, seed, 0, epoch=epoch)
+    elif method == "regenerator":
+        fn = attempt("data_options_api", stim.regenerator, ipd, seed, n, 1)
+        if fn is not None:
+            attempt("data_options_api", fn, epoch)
+    else:
+        same = stim.n_in == NIN and stim.steps == T
+        net = sl.SNN.for_stimulus(stim if same else STIM, n_hidden=3, threads=1)
+        attempt("data_options_api", sl.train, net, IPD, SPIKES if same else SPIKES,
+                stimulus=STIM, epochs=epochs, batch_size=2, progress=False,
+                regenerate=_regenerators(stim if same else STIM)[regen]())
+
+
+# ---------------------------------------------------------------------------- analysis
+
+def _models():
+    return {"snn": lambda: sl.SNN.for_stimulus(STIM, n_hidden=3, threads=1),
+            "variant": VAR0_FACTORY,
+            "membrane": lambda: sl.MembraneOnly.for_stimulus(STIM, threads=1),
+            "eprop": lambda: sl.EPropNetwork.for_stimulus(STIM, n_hidden=3, threads=1),
+            "object": object}
+
+
+UNITS = st.one_of(st.none(), st.lists(st.integers(-1, 4), max_size=4), st.lists(INTS, max_size=2),
+                  arrays(dtypes=["int64", "uint8", "float64", "bool", "object"], max_dims=2),
+                  VALUES)
+BINS = st.one_of(st.none(), st.integers(0, 6), INTS,
+                 st.lists(st.one_of(st.floats(-2, 2), FLOATS), max_size=5),
+                 arrays(dtypes=["float64", "int64", "object", "complex64"], max_dims=2), VALUES)
+
+
+@given(st.sampled_from(["snn", "snn", "variant", "membrane", "eprop", "object"]),
+       st.sampled_from(["evaluate", "ablation", "tuning_curves", "silenced"]), model_inputs(),
+       st.one_of(st.just(IPD), arrays(dtypes=["float64", "float32", "int64", "object",
+                                              "complex64"], max_dims=2)),
+       UNITS, BINS, st.one_of(st.none(), FLOATS, VALUES), st.booleans())
+@counted
+def analysis_api(which, what, inputs, ipd, units, bins, dt, with_labels):
+    model = _models()[which]()
+    spikes, labels, index = inputs
+    labels = labels if with_labels else None
+    if what == "evaluate":
+        attempt("analysis_api", sl.evaluate, model, ipd, spikes, STIM, labels=labels,
+                silence=units)
+    elif what == "ablation":
+        attempt("analysis_api", sl.ablation, model, ipd, spikes, STIM, labels=labels,
+                units=units)
+    elif what == "tuning_curves":
+        tc = attempt("analysis_api", sl.tuning_curves, model, ipd, spikes, bins=bins, dt=dt)
+        if tc is not None:
+            attempt("analysis_api", tc.order)
+    else:
+        m = attempt("analysis_api", sl.analysis.silenced, model, units)
+        if m is not None:
+            attempt("analysis_api", m.forward, EVENTS)
+
+
+# ---------------------------------------------------------------------------- N-MNIST readers
+
+from spikeloc import checkpoint  # noqa: E402
+from spikeloc.datasets import nmnist  # noqa: E402
+
+
+@st.composite
+def nmnist_bytes(draw):
+    """Bytes of an N-MNIST file: valid events, truncated, or garbage."""
+    kind = draw(st.sampled_from(["valid", "valid", "truncated", "garbage", "empty", "coords"]))
+    if kind == "garbage":
+        return draw(st.binary(max_size=40))
+    if kind == "empty":
+        return b""
+    n = draw(st.integers(1, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 999)))
+    ev = np.zeros((n, 5), np.uint8)
+    ev[:, 0] = rng.integers(0, 34, n)
+    ev[:, 1] = rng.integers(0, 34, n)
+    ev[:, 2:] = rng.integers(0, 256, (n, 3))
+    if kind == "coords":
+        ev[rng.integers(0, n), rng.integers(0, 2)] = rng.integers(34, 256)
+    data = ev.tobytes()
+    if kind == "truncated":
+        data = data[:draw(st.integers(0, len(data) - 1))]
+    return data
+
+
+FIELD_DTYPES = ["<i8", "<i4", "<u2", "u1", "?", "<f8", "<f4", "O", "U2", ">i8"]
+
+
+@st.composite
+def structured_events(draw):
+    """A random structured array, mostly with the fields x, y, t, p."""
+    names = list(draw(st.sampled_from([("x", "y", "t", "p"), ("x", "y", "t", "p"),
+                                       ("t", "x", "p", "y", "extra"), ("x", "y", "t"),
+                                       ("a",)])))
+    dtype = np.dtype([(n, draw(st.sampled_from(FIELD_DTYPES[:4] * 3 + FIELD_DTYPES)))
+                      for n in names])
+    shape = tuple(draw(st.lists(st.integers(0, 4), min_size=0, max_size=2)))
+    arr = np.zeros(shape, dtype)
+    rng = np.random.default_rng(draw(st.integers(0, 999)))
+    bad = draw(st.sampled_from([False, False, True]))
+    for n in names:
+        kind = dtype[n].kind
+        hi = {"x": 34, "y": 34, "p": 2, "t": 400000}.get(n, 5)
+        vals = rng.integers(-3 if bad else 0, hi + (40 if bad else 0), shape)
+        if kind in "iu":
+            info = np.iinfo(dtype[n])
+            arr[n] = np.clip(vals, max(info.min, -3), info.max)
+        elif kind == "b":
+            arr[n] = vals % 2
+        elif kind == "f":
+            arr[n] = vals + (rng.choice([0.0, 0.5, NAN]) if bad else 0.0)
+        elif kind == "O":
+            arr[n] = rng.choice(np.array([1, "a", None, 2.5], dtype=object), shape) \
+                if bad else vals
+        else:
+            arr[n] = vals.astype(str)
+    return arr
+
+
+BLOCKLISTS = st.one_of(
+    st.none(), st.lists(st.integers(-2, 2315), max_size=4), st.lists(INTS, max_size=2),
+    arrays(dtypes=["int64", "float64", "bool", "object", "uint16"], max_dims=2),
+    st.lists(st.sampled_from(["0", "1", "2311", "2312", "-1", "1.5", "nan", "x", "1e3", "\n"]),
+             max_size=6).map(lambda words: ("file", " ".join(words))),
+    VALUES)
+
+
+def _blocklist(value):
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "file":
+        path = os.path.join(TMP, "blocklist.txt")
+        with open(path, "w") as f:
+            f.write(value[1])
+        return path
+    return value
+
+
+STEPS = st.one_of(st.integers(1, 8), INTS.filter(lambda v: v < 2**20), FLOATS, VALUES)
+
+
+@given(st.sampled_from(["decode", "read_events", "check_events", "pixel_index",
+                        "read_blocklist", "active_pixels", "events_to_spikes", "directory",
+                        "inactive_pixels"]),
+       nmnist_bytes(), structured_events(), BLOCKLISTS, STEPS,
+       st.one_of(st.sampled_from([nmnist.T_MAX_US, 1000.0, 1]), FLOATS, VALUES),
+       st.one_of(VALUES, arrays(dtypes=["uint8", "int64", "float32"], max_dims=1)),
+       st.data())
+@counted
+def nmnist_api(what, data, events, blocklist, steps, t_max, other, draw):
+    blocklist = _blocklist(blocklist)
+    also = (FileNotFoundError,)
+    if what == "decode":
+        attempt("nmnist_api", nmnist.decode, data if draw.draw(st.booleans()) else other)
+        attempt("nmnist_api", nmnist.decode, np.frombuffer(data, np.uint8))
+    elif what == "read_events":
+        path = os.path.join(TMP, "sample.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        target = draw.draw(st.sampled_from([path, path, path, os.path.join(TMP, "missing.bin"),
+                                            TMP, other]))
+        attempt("nmnist_api", nmnist.read_events, target, _also=also)
+    elif what == "check_events":
+        attempt("nmnist_api", nmnist.check_events, events if draw.draw(st.booleans())
+                else other)
+    elif what == "pixel_index":
+        attempt("nmnist_api", nmnist.pixel_index, events)
+    elif what == "read_blocklist":
+        attempt("nmnist_api", nmnist.read_blocklist, blocklist, _also=also)
+    elif what == "active_pixels":
+        attempt("nmnist_api", nmnist.active_pixels, blocklist, _also=also)
+    elif what == "events_to_spikes":
+        attempt("nmnist_api", nmnist.events_to_spikes, events, steps, t_max=t_max,
+                blocklist=blocklist, _also=also)
+    elif what == "inactive_pixels":
+        counts = draw.draw(st.one_of(
+            st.just(np.arange(nmnist.N_PIXELS)),
+            arrays(dtypes=["int64", "float64", "object"], max_dims=2)))
+        attempt("nmnist_api", nmnist.inactive_pixels, counts,
+                draw.draw(st.one_of(st.integers(-1, 3), FLOATS, VALUES)))
+    else:  # a data set directory with random files
+        root = tempfile.mkdtemp(dir=TMP)
+        try:
+            for _ in range(draw.draw(st.integers(0, 3))):
+                label = draw.draw(st.sampled_from(["0", "1", "7", "x", "10"]))
+                split = draw.draw(st.sampled_from(["Train", "Train", "Test"]))
+                folder = os.path.join(root, split, label)
+                os.makedirs(folder, exist_ok=True)
+                name = draw.draw(st.sampled_from(["a.bin", "b.bin", "c.txt", "d.bin"]))
+                with open(os.path.join(folder, name), "wb") as f:
+                    f.write(draw.draw(nmnist_bytes()))
+            split = draw.draw(st.one_of(st.sampled_from(["Train", "Test", "Other", ""]),
+                                        VALUES))
+            mpc = draw.draw(st.one_of(st.none(), st.integers(-1, 3), VALUES))
+            fn = draw.draw(st.sampled_from(["list_files", "iterate", "load", "event_counts"]))
+            if fn == "list_files":
+                attempt("nmnist_api", nmnist.list_files, root, split, max_per_class=mpc,
+                        _also=also)
+            elif fn == "iterate":
+                attempt("nmnist_api", lambda: list(nmnist.iterate(root, split,
+                                                                  max_per_class=mpc)),
+                        _also=also)
+            elif fn == "load":
+                attempt("nmnist_api", nmnist.load, root, split, steps=steps,
+                        max_per_class=mpc, blocklist=blocklist, t_max=t_max, _also=also)
+            else:
+                attempt("nmnist_api", nmnist.event_counts, root, split, max_per_class=mpc,
+                        _also=also)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- e-prop
+
+@st.composite
+def masks(draw, shape):
+    kind = draw(st.sampled_from(["ones", "random01", "twos", "other"]))
+    if kind == "other":
+        return draw(arrays(dtypes=["uint8", "bool", "int64", "float64", "object"], max_dims=2))
+    rng = np.random.default_rng(draw(st.integers(0, 99)))
+    m = {"ones": np.ones(shape), "random01": rng.integers(0, 2, shape),
+         "twos": rng.integers(-1, 3, shape)}[kind]
+    return m.astype(draw(st.sampled_from(["uint8", "bool", "int64", "int8"])))
+
+
+EPROP_KW = {
+    "n_in": INTS, "n_hidden": st.one_of(st.integers(1, 4), INTS), "n_out": INTS,
+    "dt": FLOATS, "tau_m": FLOATS, "tau_out": FLOATS, "v_th": FLOATS, "gamma": FLOATS,
+    "feedback": st.sampled_from(["random", "symmetric", "bogus", None]),
+    "loss": st.sampled_from(["mse", "cross_entropy", "bogus", 1]),
+    "window": st.one_of(st.integers(0, T + 1), INTS), "reg_c": FLOATS, "f_target": FLOATS,
+    "sparsity_in": st.one_of(st.floats(0, 1), FLOATS), "sparsity_rec": st.floats(0, 1),
+    "sparsity_out": st.one_of(st.floats(0, 1), FLOATS),
+    "mask_in": masks((NIN, 3)), "mask_rec": masks((3, 3)), "mask_out": masks((3, 4)),
+    "autapses": st.one_of(st.booleans(), VALUES), "recurrent": st.one_of(st.booleans(), VALUES),
+    "seed": INTS, "threads": st.one_of(st.none(), INTS),
+}
+
+
+@given(st.lists(st.sampled_from(sorted(EPROP_KW)), max_size=3, unique=True).flatmap(
+           lambda names: st.fixed_dictionaries({k: EPROP_KW[k] for k in names})),
+       model_inputs(),
+       st.sampled_from(["record", "record_labels", "logits", "predict", "loss_and_grad",
+                        "set_weight", "save_load", "bptt", "train", "evaluate"]),
+       st.sampled_from(["w_in", "w_rec", "w_out", "b"]),
+       arrays(dtypes=["float32", "float64", "int64", "object"], max_dims=2))
+@counted
+def eprop_api(over, inputs, method, weight, arr):
+    kw = {"n_hidden": 3, "threads": 1}
+    kw.update(over)
+    n_in, n_hidden, n_out = kw.pop("n_in", NIN), kw.pop("n_hidden"), kw.pop("n_out", 4)
+    kw.setdefault("window", T)
+    net = attempt("eprop_api", sl.EPropNetwork, n_in, n_hidden, n_out, **kw)
+    if net is None:
+        net = sl.EPropNetwork.for_stimulus(STIM, n_hidden=3, threads=1, recurrent=True)
+    spikes, labels, index = inputs
+    if method == "record":
+        attempt("eprop_api", net.record, spikes, None, index)
+    elif method == "record_labels":
+        attempt("eprop_api", net.record, spikes, labels, index)
+    elif method == "logits":
+        attempt("eprop_api", net.logits, spikes, index)
+    elif method == "predict":
+        attempt("eprop_api", net.predict, spikes, index)
+    elif method == "loss_and_grad":
+        attempt("eprop_api", net.loss_and_grad, spikes, labels, index, return_logits=True)
+    elif method == "set_weight":
+        attempt("eprop_api", setattr, net, weight, arr)
+        attempt("eprop_api", net.loss_and_grad, EVENTS, LABELS)
+    elif method == "save_load":
+        path = os.path.join(TMP, "eprop.npz")
+        if attempt("eprop_api", net.save, path, extra={"k": arr.shape}) is not None:
+            back = attempt("eprop_api", sl.EPropNetwork.load, path, threads=1)
+            if back is not None:
+                attempt("eprop_api", back.logits, EVENTS)
+    elif method == "bptt":
+        attempt("eprop_api", net.bptt().loss_and_grad, spikes, labels, index)
+    elif method == "train":
+        attempt("eprop_api", sl.train, net, IPD, spikes, stimulus=STIM, epochs=1, batch_size=2,
+                progress=False)
+    else:
+        attempt("eprop_api", sl.evaluate, net, IPD, spikes, STIM, labels=labels)
+
+
+def _damaged_file(model, kind, draw):
+    """Bytes of a damaged EPropNetwork file (model "eprop") or checkpoint (sl.save of an SNN,
+    a variant SNN or a MembraneOnly)."""
+    buf = io.BytesIO()
+    path = os.path.join(TMP, "good.npz")
+    if model == "eprop":
+        net = sl.EPropNetwork(NIN, 3, 4, window=2, threads=1,
+                              recurrent=draw.draw(st.booleans()))
+        net.save(path)
+        key = "header"
+    else:
+        net = {"snn": lambda: SNN0, "variant": VAR0_FACTORY, "membrane": lambda: MO0}[model]()
+        sl.save(net, path, stimulus=STIM if draw.draw(st.booleans()) else None)
+        key = "__spikeloc_header__"
+    with open(path, "rb") as f:
+        good = f.read()
+    if kind == "truncated":
+        return good[:draw.draw(st.integers(0, len(good) - 1))]
+    if kind == "flipped":
+        b = bytearray(good)
+        for _ in range(draw.draw(st.integers(1, 4))):
+            i = draw.draw(st.integers(0, len(b) - 1))
+            b[i] = draw.draw(st.integers(0, 255))
+        return bytes(b)
+    if kind == "garbage":
+        return draw.draw(st.binary(max_size=64))
+    with np.load(path) as z:
+        arrays_ = {k: z[k] for k in z.files}
+    header = json.loads(bytes(arrays_[key]).decode())
+    if kind == "drop":
+        arrays_.pop(draw.draw(st.sampled_from(sorted(arrays_))))
+    elif kind == "array":
+        name = draw.draw(st.sampled_from(sorted(arrays_)))
+        arrays_[name] = draw.draw(arrays(dtypes=["float32", "float64", "int64", "uint8",
+                                                 "complex64", "bool"], max_dims=3))
+    elif kind == "header":
+        what = draw.draw(st.sampled_from(["json", "config", "field", "format", "list"]))
+        if what == "json":
+            text = draw.draw(st.sampled_from(["{", "", "null", "[1]", "\xff", '"x"']))
+        elif what == "config":
+            header["config"] = draw.draw(st.one_of(st.none(), st.integers(), st.lists(
+                st.integers(), max_size=2), st.just({"bogus": 1})))
+            text = json.dumps(header)
+        elif what == "field":
+            key = draw.draw(st.sampled_from(sorted(header["config"])))
+            header["config"][key] = draw.draw(st.one_of(
+                st.none(), st.integers(-2, 70000), st.floats(allow_nan=False),
+                st.text(max_size=3), st.lists(st.integers(), max_size=2),
+                st.just({"a": 1})))
+            text = json.dumps(header)
+        elif what == "format":
+            header["format"] = draw.draw(st.sampled_from([None, "spikeloc", 1]))
+            text = json.dumps(header)
+        else:
+            header = draw.draw(st.sampled_from([[], 1, "x", None]))
+            text = json.dumps(header)
+        try:
+            raw = text.encode("utf-8", "surrogatepass")
+        except UnicodeEncodeError:
+            raw = b"\\xff"
+        arrays_[key] = np.frombuffer(raw, dtype=np.uint8) if raw else np.zeros(0, np.uint8)
+    elif kind == "pickle":
+        arrays_[sorted(arrays_)[0]] = np.array([object()], dtype=object)
+        np.savez(buf, allow_pickle=True, **arrays_)
+        return buf.getvalue()
+    np.savez(buf, **arrays_)
+    return buf.getvalue()
+
+
+@given(st.sampled_from(["eprop", "eprop", "snn", "variant", "membrane"]),
+       st.sampled_from(["truncated", "flipped", "garbage", "drop", "array", "header",
+                        "header", "pickle", "missing", "directory"]), st.data())
+@counted
+def model_files(model, kind, draw):
+    path = os.path.join(TMP, "damaged.npz")
+    if kind == "missing":
+        target = os.path.join(TMP, "no-such-file.npz")
+    elif kind == "directory":
+        target = TMP
+    else:
+        with open(path, "wb") as f:
+            f.write(_damaged_file(model, kind, draw))
+        target = path
+    if model == "eprop":
+        net = attempt("model_files", sl.EPropNetwork.load, target, threads=1,
+                      _also=(FileNotFoundError,))
+    else:
+        fn = draw.draw(st.sampled_from([sl.load, checkpoint.load_with_metadata,
+                                        checkpoint.read_header]))
+        net = attempt("model_files", fn, target, _also=(FileNotFoundError,))
+        net = net[0] if isinstance(net, tuple) else net
+    if net is not None and hasattr(net, "loss_and_grad"):
+        attempt("model_files", net.loss_and_grad, EVENTS, LABELS)
+
+
+TMP = tempfile.mkdtemp(prefix="spikeloc-fuzz-")
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
+
 TARGETS = {f.__name__: f for f in (native_mutated, native_random, events_corrupted,
-                                    stimulus_api, events_api, snn_api, mo_api, optim_api,
-                                    evaluate_api)}
+                                    native_configs, stimulus_api, events_api, snn_api, mo_api,
+                                    optim_api, evaluate_api, variant_api, data_options_api,
+                                    analysis_api, nmnist_api, eprop_api, model_files)}
 
 
 def main(argv=None):
@@ -516,15 +1154,18 @@ def main(argv=None):
     summary = {"cases": EXAMPLES, "total": sum(EXAMPLES.values()), "calls": COUNTS,
                "returned": RETURNED,
                "seconds": round(time.perf_counter() - t0, 1),
+               "native_entry_points": NATIVE_NAMES,
                "unexpected": list(UNEXPECTED.values())}
     print(json.dumps(summary))
     return 0
 
 
 SCALE = 1.0
-_BUDGET = {"native_mutated": 3600, "native_random": 800, "events_corrupted": 1500,
-           "stimulus_api": 1000, "events_api": 700, "snn_api": 1000, "mo_api": 700,
-           "optim_api": 900, "evaluate_api": 800}
+_BUDGET = {"native_mutated": 2400, "native_random": 500, "events_corrupted": 1000,
+           "native_configs": 1200, "stimulus_api": 600, "events_api": 400, "snn_api": 600,
+           "mo_api": 400, "optim_api": 500, "evaluate_api": 400, "variant_api": 700,
+           "data_options_api": 500, "analysis_api": 400, "nmnist_api": 900, "eprop_api": 700,
+           "model_files": 400}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,14 +14,28 @@ import spikeloc as sl
 
 
 def _work(i):
-    """A small training run whose sizes, model and thread count depend on ``i``."""
+    """A small training run whose sizes, model and thread count depend on ``i``: thread 6
+    trains a research-variant SNN on a stimulus with phase-delay noise and a per-epoch phase,
+    thread 7 an EPropNetwork, threads 2 and 5 MembraneOnly models, the others plain SNNs."""
+    extra = {"phase_offset": "per_epoch", "phase_delay_noise": 0.3} if i == 6 else {
+        "phase_offset": "per_sample"}
     stim = sl.Stimulus(duration=0.03, anf_per_ear=6 + i, num_classes=4,
-                       envelope_power=1.0 + i / 2, phase_offset="per_sample")
+                       envelope_power=1.0 + i / 2, **extra)
     threads = 1 + i % 2
-    ipd, spikes = stim.generate(96, seed=100 + i, threads=threads)
+    ipd, spikes = stim.generate(96, seed=100 + i, threads=threads, epoch=1)
     x = sl.SpikeEvents.from_dense(spikes, threads=threads)
     labels = stim.labels(ipd)
-    if i % 3 == 2:
+    if i == 6:
+        net = sl.SNN.for_stimulus(stim, n_hidden=8 + i, tau_hidden=5e-3, seed=i,
+                                  threads=threads, reset="subtractive", surrogate="fast_sigmoid",
+                                  adapt_tau=10e-3, dale=sl.Dale(0.25), dropout=0.2,
+                                  rate_regularizer=(0.5, 50.0), learn_tau=True, tau_sigma=1e-3)
+        net.w1 = net.w1 * 4
+    elif i == 7:
+        net = sl.EPropNetwork.for_stimulus(stim, n_hidden=8 + i, seed=i, threads=threads,
+                                           sparsity_rec=0.5)
+        net.w_in = net.w_in * 3
+    elif i % 3 == 2:
         net = sl.MembraneOnly.for_stimulus(stim, seed=i, threads=threads)
     else:
         net = sl.SNN.for_stimulus(stim, n_hidden=8 + i, tau_hidden=5e-3, seed=i,
@@ -33,6 +47,8 @@ def _work(i):
         index = np.arange(8 * step, 8 * step + 8) % 96
         loss, grads = net.loss_and_grad(x, labels[index], index=index)
         opt.step(grads)
+        if hasattr(net, "after_step"):
+            net.after_step()  # clamps learned time constants, as train() does
         losses.append(loss)
     out = net.forward(spikes[:5])
     return (losses, spikes, x.step_events.copy(), x.to_dense(threads=threads),
@@ -50,6 +66,8 @@ def _same(a, b):
 def test_eight_threads_at_once_equal_one_after_another():
     sequential = [_work(i) for i in range(8)]
     assert any(np.any(r[5][0]) for r in sequential if len(r[5]) == 3)  # hidden spikes
+    assert np.any(sequential[6][5][0]) and np.any(sequential[7][5][1])  # variant, e-prop
+    assert "tau_hidden" in sequential[6][4] and "w_rec" in sequential[7][4]
     for _ in range(2):
         results = [None] * 8
         errors = []
@@ -157,6 +175,57 @@ MEMORY = textwrap.dedent(r"""
         "default_threads": _native.default_threads,
         "last_error": _native.last_error,
     }
+    # ---- entry points of the research variants, data options and e-prop -----------------
+    var = sl.SNN.for_stimulus(stim, n_hidden=4, threads=1, reset="subtractive",
+                              surrogate="arctan", adapt_tau=5e-3, dale=sl.Dale(0.5),
+                              rate_regularizer=(1.0, 50.0), dropout=0.2, learn_tau=True,
+                              tau_sigma=1e-3)
+    vcfg, vopt, vtrain = var._abi_config(T), var._abi_options(False), var._abi_options(True)
+    ep = sl.EPropNetwork.for_stimulus(stim, n_hidden=4, threads=1)
+    ecfg = ep._abi_config(T)
+    H = 4
+
+    def eprop_grads():
+        return (np.zeros_like(ep.w_in), np.zeros_like(ep.w_rec), np.zeros_like(ep.w_out),
+                np.zeros_like(ep.b))
+
+    calls.update({
+        "stimulus_noisy": ok_and_bad(
+            lambda: _native.stimulus_noisy(stim._params(), ipd, np.zeros(B), 1, 0, 0.3,
+                                           np.zeros(B * T * N, np.uint8), 1),
+            lambda: _native.stimulus_noisy(stim._params(), ipd, np.zeros(B), 1, 0, -0.3,
+                                           np.zeros(B * T * N, np.uint8), 1)),
+        "delay_noise_normals": ok_and_bad(
+            lambda: _native.delay_noise_normals(1, 3, np.zeros(K // 2)),
+            lambda: _native.delay_noise_normals(1, -3, np.zeros(K // 2))),
+        "variant_forward": ok_and_bad(
+            lambda: _native.variant_forward(vcfg, vopt, e, None, B, var.w1, var.w2, f32(B * 4),
+                                            np.zeros(B * T * H, np.uint8), f32(B * T * 4), 1),
+            lambda: _native.variant_forward(vcfg, vopt, e, None, B, var.w1, var.w2, f32(),
+                                            None, None, 1)),
+        "variant_loss_grad": ok_and_bad(
+            lambda: _native.variant_loss_grad(vcfg, vtrain, e, None, B, labels, var.w1, var.w2,
+                                              np.zeros_like(var.w1), np.zeros_like(var.w2),
+                                              f32(H), f32(4), f32(B * 4), 1),
+            lambda: _native.variant_loss_grad(vcfg, vtrain, e, None, B, labels + 9, var.w1,
+                                              var.w2, np.zeros_like(var.w1),
+                                              np.zeros_like(var.w2), f32(H), f32(4), None, 1)),
+        "eprop_forward": ok_and_bad(
+            lambda: _native.eprop_forward(ecfg, e, None, B, labels, ep.w_in, ep.w_rec, ep.w_out,
+                                          ep.b, ep.feedback_weights, f32(B * 4),
+                                          f32(B * T * H), np.zeros(B * T * H, np.uint8),
+                                          f32(B * T * H), f32(B * T * H), f32(B * T * 4), 1),
+            lambda: _native.eprop_forward(ecfg, e, None, B, None, ep.w_in, ep.w_rec, ep.w_out,
+                                          ep.b, None, f32(), threads=1)),
+        "eprop_loss_grad": ok_and_bad(
+            lambda: _native.eprop_loss_grad(ecfg, e, None, B, labels, ep.w_in, ep.w_rec,
+                                            ep.w_out, ep.b, ep.feedback_weights, ep.masks["w_in"],
+                                            ep.masks["w_rec"], ep.masks["w_out"],
+                                            *eprop_grads(), f32(B * 4), 1),
+            lambda: _native.eprop_loss_grad(ecfg, e, None, B, labels - 1, ep.w_in, ep.w_rec,
+                                            ep.w_out, ep.b, ep.feedback_weights, None, None,
+                                            None, *eprop_grads(), None, 1)),
+    })
     growth = {}
     for name, call in calls.items():
         for _ in range(1000):   # warm up: pools, caches, allocator arenas

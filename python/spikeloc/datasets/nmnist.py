@@ -104,9 +104,11 @@ def read_events(path) -> np.ndarray:
     """Read one N-MNIST ``.bin`` file: events (:data:`EVENT_DTYPE`) in file order.
 
     Raises FileNotFoundError for a missing file and :class:`NMNISTFormatError` (naming the
-    file) for a malformed one.
+    file) for a malformed one or a directory.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise NMNISTFormatError(f"{os.fsdecode(path)}: is a directory, not an N-MNIST event file")
     with open(path, "rb") as f:
         data = f.read()
     return decode(data, name=path)
