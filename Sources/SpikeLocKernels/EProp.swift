@@ -109,9 +109,9 @@ final class EPropWorkspace {
     // block-wise eligibility (see EPropKernel.blockBackward): rows u = 1 ... K of a block hold
     // psi^u and L^u during the forward steps, then (backward recursions, in place) F^u and
     // G^u, with the virtual rows F^0, G^0 at u = 0; Q (the regulariser's rows), S2 = kappa
-    // Lbar^1, the cursor of every input into its event list, and one row's events in the block
+    // Lbar^1, and the cursor of every input into its event list
     let psiBlock: Scratch<Float>, signalBlock: Scratch<Float>, regBlock: Scratch<Float>, blockS2: Scratch<Float>
-    let cursor: Scratch<Int>, eventR: Scratch<UInt16>
+    let cursor: Scratch<Int>
     // readout gradient per block: errors, spike lists and spike counts of the block's steps,
     // the backward-filtered errors R and E0
     let errBlock: Scratch<Float>, spikesBlock: Scratch<UInt16>, spikeCounts: Scratch<Int>
@@ -144,7 +144,6 @@ final class EPropWorkspace {
         psiBlock = try vec((kb + 1) * Hp); signalBlock = try vec((kb + 1) * Hp)
         regBlock = try vec(reg ? (kb + 1) * Hp : 0); blockS2 = try vec(Hp)
         cursor = try Scratch<Int>(gradient ? c.nIn : 0, what: "e-prop workspace")
-        eventR = try Scratch<UInt16>(kb, what: "e-prop workspace")
         errBlock = try vec(kb * Cp); readoutR = try vec(kb * Cp); readoutE0 = try vec(Cp)
         spikesBlock = try Scratch<UInt16>(kb * Hp, what: "e-prop workspace")
         spikeCounts = try Scratch<Int>(kb, what: "e-prop workspace")
@@ -440,72 +439,86 @@ struct EPropKernel {
     }
 
     /// The input rows' share of a block (after `blockBackward`): each active input's spikes in
-    /// the block are its events (block step r = step - start + 1), its trace before the block X0.
+    /// the block are its events (block step r = step - start + 1, read from its event list in
+    /// place), its trace before the block X0. The last block takes all remaining events and
+    /// leaves the traces as they are.
     func flushInputs(sample s: Int, start: Int, length K: Int, learns: Bool, final: Bool, _ ws: EPropWorkspace,
                      active: UnsafePointer<Int32>, count: Int, grad: UnsafeMutablePointer<Float>) {
         let Hp = self.Hp, nIn = config.nIn
-        let alphaPow = powers.pointer
+        let alphaPow = powers.pointer, kappaK = powers.pointer[(block + 1) + K]
         let end = start + K
         let xbar = ws.xbar.pointer, cursor = ws.cursor.pointer, ebar = ws.ebarIn.pointer
-        let evR = ws.eventR.pointer
-        let sums = ws.sumIn?.pointer
+        let sums = ws.sumIn?.pointer, steps = data.inputEvents
         for a in 0..<count {
             let i = Int(active[a])
             // this input's spikes in the block (its event list is sorted by step)
-            let last = Int(data.inputPtr[s * nIn + i + 1])
-            var c = cursor[i], events = 0
+            let c = cursor[i], last = Int(data.inputPtr[s * nIn + i + 1])
             let X0 = xbar[i]
-            var X = alphaPow[K] * X0
-            while c < last && Int(data.inputEvents[c]) < end {
-                let r = Int(data.inputEvents[c]) - start + 1
-                evR[events] = UInt16(truncatingIfNeeded: r)
-                X += alphaPow[K - r]
-                events += 1
-                c += 1
+            var e = c
+            if final {
+                e = last
+            } else {
+                // X = alpha^K X0 + sum_r alpha^(K-r), two partial sums (independent chains)
+                var x0 = alphaPow[K] * X0, x1: Float = 0
+                while e + 1 < last && Int(steps[e + 1]) < end {
+                    x0 += alphaPow[end - 1 - Int(steps[e])]
+                    x1 += alphaPow[end - 1 - Int(steps[e + 1])]
+                    e += 2
+                }
+                if e < last && Int(steps[e]) < end {
+                    x0 += alphaPow[end - 1 - Int(steps[e])]
+                    e += 1
+                }
+                xbar[i] = x0 + x1
             }
-            cursor[i] = c
+            cursor[i] = e
             blockRow(ebar + i * Hp, grad: grad + i * Hp, sum: sums.map { $0 + i * Hp }, X0: X0,
-                     events: UnsafePointer(evR), count: events, learns: learns, final: final,
-                     kappaK: powers.pointer[(block + 1) + K], ws)
-            xbar[i] = X
+                     events: steps + c, count: e - c, shift: start - 1, learns: learns, final: final,
+                     first: start == 0, kappaK: kappaK, ws)
         }
     }
 
-    /// One presynaptic row of a block (after `blockBackward`), its events' block steps in
-    /// `events`: ``grad += S2 ebar + X0 G^0 + sum_r G^r``, ``ebar <- kappa^K ebar + X0 F^0 +
-    /// sum_r F^r`` (not after the final block), ``sum += X0 Q^0 + sum_r Q^r``; the sums over
-    /// events are the row additions of `addRows`.
+    /// One presynaptic row of a block (after `blockBackward`), its events' block steps
+    /// `events[e] - shift`: ``grad += S2 ebar + X0 G^0 + sum_r G^r``, ``ebar <- kappa^K ebar +
+    /// X0 F^0 + sum_r F^r`` (not after the final block), ``sum += X0 Q^0 + sum_r Q^r``; the sums
+    /// over events are row additions (`addRowsShifted`). In the first block ebar and X0 are 0.
     @inline(__always)
     func blockRow(_ row: UnsafeMutablePointer<Float>, grad g: UnsafeMutablePointer<Float>,
                   sum sr: UnsafeMutablePointer<Float>?, X0: Float, events: UnsafePointer<UInt16>, count: Int,
-                  learns: Bool, final: Bool, kappaK: Float, _ ws: EPropWorkspace) {
+                  shift: Int, learns: Bool, final: Bool, first: Bool, kappaK: Float, _ ws: EPropWorkspace) {
         let Hp = self.Hp
         let F = ws.psiBlock.pointer, G = ws.signalBlock.pointer, S2 = ws.blockS2.pointer
         if learns {
-            var k = 0
-            while k < Hp {
-                storeVec(loadVec(g + k).addingProduct(loadVec(S2 + k), loadVec(row + k))
-                         .addingProduct(X0, loadVec(G + k)), g + k)
-                k += lanes
+            if !first {
+                var k = 0
+                while k < Hp {
+                    storeVec(loadVec(g + k).addingProduct(loadVec(S2 + k), loadVec(row + k))
+                             .addingProduct(X0, loadVec(G + k)), g + k)
+                    k += lanes
+                }
             }
-            addRows(events, count, from: G, stride: Hp, into: g, width: Hp)
+            addRowsShifted(events, count, shift: shift, from: G, stride: Hp, into: g, width: Hp)
         }
         if !final {
-            var k = 0
-            while k < Hp {
-                storeVec((kappaK * loadVec(row + k)).addingProduct(X0, loadVec(F + k)), row + k)
-                k += lanes
+            if !first {
+                var k = 0
+                while k < Hp {
+                    storeVec((kappaK * loadVec(row + k)).addingProduct(X0, loadVec(F + k)), row + k)
+                    k += lanes
+                }
             }
-            addRows(events, count, from: F, stride: Hp, into: row, width: Hp)
+            addRowsShifted(events, count, shift: shift, from: F, stride: Hp, into: row, width: Hp)
         }
         if let sr {
             let Q = ws.regBlock.pointer
-            var k = 0
-            while k < Hp {
-                storeVec(loadVec(sr + k).addingProduct(X0, loadVec(Q + k)), sr + k)
-                k += lanes
+            if !first {
+                var k = 0
+                while k < Hp {
+                    storeVec(loadVec(sr + k).addingProduct(X0, loadVec(Q + k)), sr + k)
+                    k += lanes
+                }
             }
-            addRows(events, count, from: Q, stride: Hp, into: sr, width: Hp)
+            addRowsShifted(events, count, shift: shift, from: Q, stride: Hp, into: sr, width: Hp)
         }
     }
 
@@ -516,7 +529,7 @@ struct EPropKernel {
     func flushRecurrent(start: Int, length K: Int, learns: Bool, final: Bool, _ ws: EPropWorkspace,
                         active: UnsafeMutablePointer<Int32>, count: inout Int, grad: UnsafeMutablePointer<Float>) {
         let Hp = self.Hp, H = config.nHidden, block = self.block
-        let alphaPow = powers.pointer
+        let alphaPow = powers.pointer, kappaK = powers.pointer[(block + 1) + K]
         let zpre = ws.zbar.pointer, ebar = ws.ebarRec!.pointer, sums = ws.sumRec?.pointer
         let spikesB = ws.spikesBlock.pointer, counts = ws.spikeCounts.pointer
         let carry = ws.carry.pointer, evCount = ws.recEventCount.pointer, evSlots = ws.recEvents.pointer
@@ -543,12 +556,14 @@ struct EPropKernel {
             let i = Int(active[a])
             let X0 = zpre[i]
             let events = evCount[i], list = evSlots + i * block
-            var X = alphaPow[K] * X0
-            for e in 0..<events { X += alphaPow[K - Int(list[e])] }
+            if !final {
+                var X = alphaPow[K] * X0
+                for e in 0..<events { X += alphaPow[K - Int(list[e])] }
+                zpre[i] = X
+            }
             blockRow(ebar + i * Hp, grad: grad + i * Hp, sum: sums.map { $0 + i * Hp }, X0: X0,
-                     events: UnsafePointer(list), count: events, learns: learns, final: final,
-                     kappaK: powers.pointer[(block + 1) + K], ws)
-            zpre[i] = X
+                     events: UnsafePointer(list), count: events, shift: 0, learns: learns, final: final,
+                     first: start == 0, kappaK: kappaK, ws)
         }
         // the spikes of the block's last step start the next block
         ws.carryCount = counts[K - 1]
