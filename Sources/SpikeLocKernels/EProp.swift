@@ -251,8 +251,14 @@ struct EPropKernel {
         // raw pointers for the step loop (no reference counting inside it)
         let wInP = wIn.pointer, wRecP = wRec?.pointer, wOutP = wOut.pointer, bP = b.pointer
         let alpha = self.alpha, kappa = self.kappa, vTh = self.vTh, psiScale = self.psiScale
+        let invVTh = 1 / vTh
+        let bitOfLane = laneBits  // a local: the global's lazy-initialisation check stays out of the loop
+        let psiBlock = ws.psiBlock.pointer, signalBlock = ws.signalBlock.pointer
 
         for n in 0..<T {
+            // with gradients, psi and L go straight into row u + 1 of the block (u = n - blockStart)
+            let psiRow = gradient ? psiBlock + (n - blockStart + 1) * Hp : psi
+            let signalRow = gradient ? signalBlock + (n - blockStart + 1) * Hp : L
             // input current x_n Win + z_{n-1} Wrec (event sums)
             let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
             I.update(repeating: 0, count: Hp)
@@ -267,15 +273,17 @@ struct EPropKernel {
                 let vv = alpha * loadVec(v + k) + loadVec(I + k) - vTh * loadVec(z + k)
                 let fire = vv .> vTh
                 let zz = Vec(repeating: 0).replacing(with: 1, where: fire)
-                let dist = abs(vv - vTh) / vTh
+                let dist = abs(vv - vTh) * invVTh
                 let ps = psiScale * (Vec(repeating: 1) - dist).replacing(with: 0, where: dist .> 1)
-                storeVec(vv, v + k); storeVec(zz, z + k); storeVec(ps, psi + k)
-                storeVec(loadVec(count + k) + zz, count + k)
-                var bits = SIMD8<Int32>().replacing(with: laneBits, where: fire).wrappedSum()
-                while bits != 0 {
-                    list[spikes] = UInt16(truncatingIfNeeded: k + bits.trailingZeroBitCount)
-                    spikes += 1
-                    bits &= bits - 1
+                storeVec(vv, v + k); storeVec(zz, z + k); storeVec(ps, psiRow + k)
+                if any(fire) {  // most tiles have no spike
+                    storeVec(loadVec(count + k) + zz, count + k)
+                    var bits = SIMD8<Int32>().replacing(with: bitOfLane, where: fire).wrappedSum()
+                    while bits != 0 {
+                        list[spikes] = UInt16(truncatingIfNeeded: k + bits.trailingZeroBitCount)
+                        spikes += 1
+                        bits &= bits - 1
+                    }
                 }
                 k += lanes
             }
@@ -302,19 +310,22 @@ struct EPropKernel {
                                 a0 = a0.addingProduct(e, loadVec(f)); a1 = a1.addingProduct(e, loadVec(f + 8))
                                 a2 = a2.addingProduct(e, loadVec(f + 16)); a3 = a3.addingProduct(e, loadVec(f + 24))
                             }
-                            storeVec(a0, L + k); storeVec(a1, L + k + 8); storeVec(a2, L + k + 16); storeVec(a3, L + k + 24)
+                            storeVec(a0, signalRow + k); storeVec(a1, signalRow + k + 8)
+                            storeVec(a2, signalRow + k + 16); storeVec(a3, signalRow + k + 24)
                             k += 32
                         }
                         while k < Hp {
                             var acc = Vec()
                             for c in 0..<C { acc = acc.addingProduct(err[c], loadVec(feedback + c * Hp + k)) }
-                            storeVec(acc, L + k)
+                            storeVec(acc, signalRow + k)
                             k += lanes
                         }
                     }
                 }
             }
-            if rec.any { record(n: n, slot: slot, ws, inWindow: inWindow && label != nil, rec) }
+            if rec.any {
+                record(n: n, slot: slot, ws, psi: psiRow, signal: signalRow, inWindow: inWindow && label != nil, rec)
+            }
             guard let partials else {
                 continue
             }
@@ -330,18 +341,16 @@ struct EPropKernel {
                 }
             }
             let learn = inWindow && label != nil
-            // input synapses: psi and L of this step go to the block; the block is flushed into
-            // the eligibility traces (and the gradient) after `block` steps and at the end
+            // psi and L of this step are in the block; the block is flushed into the eligibility
+            // traces (and the gradient) after `block` steps and at the end
             let u = n - blockStart
-            (ws.psiBlock.pointer + (u + 1) * Hp).update(from: psi, count: Hp)
             (ws.spikesBlock.pointer + u * Hp).update(from: list, count: spikes)
             ws.spikeCounts.pointer[u] = spikes
             if learn {
-                (ws.signalBlock.pointer + (u + 1) * Hp).update(from: L, count: Hp)
                 (ws.errBlock.pointer + u * Cp).update(from: err, count: Cp)
                 blockLearns = true
             } else {
-                (ws.signalBlock.pointer + (u + 1) * Hp).update(repeating: 0, count: Hp)
+                signalRow.update(repeating: 0, count: Hp)
                 (ws.errBlock.pointer + u * Cp).update(repeating: 0, count: Cp)
             }
             if u + 1 == block || n == T - 1 {
@@ -658,13 +667,14 @@ struct EPropKernel {
         while k < Hp { storeVec(loadVec(out + k).addingProduct(loadVec(a + k), loadVec(b + k)), out + k); k += lanes }
     }
 
-    func record(n: Int, slot: Int, _ ws: EPropWorkspace, inWindow: Bool, _ rec: EPropRecordings) {
+    func record(n: Int, slot: Int, _ ws: EPropWorkspace, psi: UnsafePointer<Float>, signal: UnsafePointer<Float>,
+                inWindow: Bool, _ rec: EPropRecordings) {
         let T = self.T, H = config.nHidden, C = config.nOut
         let row = (slot * T + n) * H
         if let p = rec.voltage { for j in 0..<H { p[row + j] = ws.v.pointer[j] } }
         if let p = rec.spikes { for j in 0..<H { p[row + j] = ws.z.pointer[j] > 0 ? 1 : 0 } }
-        if let p = rec.psi { for j in 0..<H { p[row + j] = ws.psi.pointer[j] } }
-        if let p = rec.learningSignal { for j in 0..<H { p[row + j] = inWindow ? ws.signal.pointer[j] : 0 } }
+        if let p = rec.psi { for j in 0..<H { p[row + j] = psi[j] } }
+        if let p = rec.learningSignal { for j in 0..<H { p[row + j] = inWindow ? signal[j] : 0 } }
         if let p = rec.readout { for c in 0..<C { p[(slot * T + n) * C + c] = ws.y.pointer[c] } }
     }
 }
