@@ -261,7 +261,7 @@ struct EPropKernel {
             let signalRow = gradient ? signalBlock + (n - blockStart + 1) * Hp : L
             // input current x_n Win + z_{n-1} Wrec (event sums)
             let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
-            I.update(repeating: 0, count: Hp)
+            // (I is 0 here: zeroed at the start and by the membrane loop that consumed it)
             addRows(data.stepEvents + first, last - first, from: wInP, stride: Hp, into: I, width: Hp)
             if let wRecP, spikes > 0 {
                 addRows(UnsafePointer(list), spikes, from: wRecP, stride: Hp, into: I, width: Hp)
@@ -271,6 +271,7 @@ struct EPropKernel {
             var k = 0
             while k < Hp {
                 let vv = alpha * loadVec(v + k) + loadVec(I + k) - vTh * loadVec(z + k)
+                storeVec(Vec(), I + k)
                 let fire = vv .> vTh
                 let zz = Vec(repeating: 0).replacing(with: 1, where: fire)
                 let dist = abs(vv - vTh) * invVTh
@@ -288,11 +289,11 @@ struct EPropKernel {
                 k += lanes
             }
             // readout y_n = kappa y_{n-1} + z_n Wout + b
-            J.update(repeating: 0, count: Cp)
             if spikes > 0 { addRows(UnsafePointer(list), spikes, from: wOutP, stride: Cp, into: J, width: Cp) }
             var c = 0
             while c < Cp {
                 storeVec(kappa * loadVec(y + c) + loadVec(J + c) + loadVec(bP + c), y + c)
+                storeVec(Vec(), J + c)  // J is 0 again for the next step
                 c += lanes
             }
             let inWindow = n >= firstWindowStep
@@ -336,7 +337,8 @@ struct EPropKernel {
                     flagIn[input] = 1
                     activeIn[nActiveIn] = Int32(input)
                     nActiveIn += 1
-                    (ebarIn + input * Hp).update(repeating: 0, count: Hp)
+                    // (with one block, the traces are neither read nor written: see blockRow)
+                    if T > block { (ebarIn + input * Hp).update(repeating: 0, count: Hp) }
                     if let sumIn { (sumIn + input * Hp).update(repeating: 0, count: Hp) }
                 }
             }
@@ -549,7 +551,7 @@ struct EPropKernel {
                 flag[unit] = 1
                 active[count] = Int32(unit)
                 count += 1
-                (ebar + unit * Hp).update(repeating: 0, count: Hp)
+                if T > block { (ebar + unit * Hp).update(repeating: 0, count: Hp) }
                 if let sums { (sums + unit * Hp).update(repeating: 0, count: Hp) }
             }
             evSlots[unit * block + evCount[unit]] = UInt16(truncatingIfNeeded: r)
