@@ -174,6 +174,8 @@ struct EPropKernel {
     /// smallest normal float are 0, so that no subnormal enters the vector loops).
     let block: Int
     let powers: Scratch<Float>   // 2 rows of block + 1: alpha^u, kappa^u
+    /// 0 for the C classes, -1e30 for the padding lanes up to Cp (the softmax's mask)
+    let classPad: Scratch<Float>
     /// Longest block: its per-step rows (2 x (block + 1) x Hp floats) are the only memory that
     /// grows with T, up to T = maxBlock.
     static let maxBlock = 128
@@ -201,6 +203,8 @@ struct EPropKernel {
         block = Swift.max(1, (config.steps + blocks - 1) / blocks)
         powers = try Scratch<Float>(2 * (block + 1), what: "e-prop powers")
         let a = exp(-config.dt / config.tauM), k = exp(-config.dt / config.tauOut)
+        classPad = try Scratch<Float>(roundUp(C, lanes), what: "e-prop workspace")
+        for c in 0..<roundUp(C, lanes) { classPad.pointer[c] = c < C ? 0 : -1e30 }
         func normal(_ x: Double) -> Float { x < Double(Float.leastNormalMagnitude) ? 0 : Float(x) }
         for u in 0...block {
             powers.pointer[u] = normal(pow(a, Double(u)))
@@ -642,15 +646,24 @@ struct EPropKernel {
         let C = config.nOut
         switch config.loss {
         case .crossEntropy:
+            // softmax over the C lanes, eight at a time (expNonPositive; lanes >= C get
+            // -1e30 added and give 0)
             var top = y[0]
             for c in 1..<C { top = Swift.max(top, y[c]) }
-            var total: Float = 0
-            for c in 0..<C {
-                let e = expf(y[c] - top)
-                err[c] = e
-                total += e
+            let pad = classPad.pointer
+            var sum = Vec()
+            var c = 0
+            while c < C {
+                let e = expNonPositive((loadVec(y + c) - top) + loadVec(pad + c))
+                storeVec(e, err + c)
+                sum += e
+                c += lanes
             }
-            for c in 0..<C { err[c] = (err[c] / total - (c == label ? 1 : 0)) * scale }
+            let half = sum.lowHalf + sum.highHalf, quarter = half.lowHalf + half.highHalf
+            let total = quarter[0] + quarter[1], eLabel = err[label]
+            c = 0
+            while c < C { storeVec(loadVec(err + c) / total * scale, err + c); c += lanes }
+            err[label] = (eLabel / total - 1) * scale
             return (Double(logf(total)) + Double(top) - Double(y[label])) * Double(scale)
         case .mse:
             var total: Float = 0
