@@ -17,13 +17,15 @@
 //
 // Weights are stored [presynaptic, postsynaptic] (Win: N_in x N_h, Wrec: N_h x N_h,
 // Wout: N_h x C, feedback: N_h x C). Memory per sample does not depend on T: the traces are
-// matrices of the weights' shapes, plus a few vectors per step of a block of at most 32 steps.
-// The forward pass runs step by step; the traces and gradients are advanced once per block
-// (see `flushInputs`, `flushRecurrent`, `flushReadout`): exactly the recursions above, but
-// with work per presynaptic spike instead of per synapse and step. Rows of the traces whose
-// presynaptic unit has not spiked yet are zero and skipped. Samples run in fixed chunks of
-// `chunkSize`, each into its own gradient partial; partials are summed in chunk order, so the
-// result is bit-identical for any number of threads.
+// matrices of the weights' shapes, plus a few vectors per step of a block of at most
+// `EPropKernel.maxBlock` steps. The forward pass runs step by step; the traces and gradients
+// are advanced once per block (see `blockBackward`, `flushInputs`, `flushRecurrent`,
+// `flushReadout`): exactly the recursions above, summed over the block with backward
+// recursions inside it, with work per presynaptic spike instead of per synapse and step (one
+// row addition for the gradient, one more for the trace except in the last block). Rows of
+// the traces whose presynaptic unit has not spiked yet are zero and skipped. Samples run in
+// fixed chunks of `chunkSize`, each into its own gradient partial; partials are summed in
+// chunk order, so the result is bit-identical for any number of threads.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -104,19 +106,19 @@ final class EPropWorkspace {
     let spikeList: Scratch<UInt16>
     let ebarIn: Scratch<Float>, ebarRec: Scratch<Float>?, sumIn: Scratch<Float>?, sumRec: Scratch<Float>?
     let activeIn: Scratch<Int32>, activeRec: Scratch<Int32>, flagIn: Scratch<UInt8>, flagRec: Scratch<UInt8>
-    // block-wise input eligibility (see EPropKernel.flushInputs): per-step psi and learning
-    // signals of the block, prefix vectors P, D, P' (block + 1 rows), their final values, the
-    // cursor of every input into its event list, and one row's events in the block
-    let psiBlock: Scratch<Float>, signalBlock: Scratch<Float>
-    let prefixP: Scratch<Float>, prefixD: Scratch<Float>, prefixPr: Scratch<Float>, finals: Scratch<Float>
-    let cursor: Scratch<Int>, eventR: Scratch<Int>, eventW: Scratch<Float>
+    // block-wise eligibility (see EPropKernel.blockBackward): rows u = 1 ... K of a block hold
+    // psi^u and L^u during the forward steps, then (backward recursions, in place) F^u and
+    // G^u, with the virtual rows F^0, G^0 at u = 0; Q (the regulariser's rows), S2 = kappa
+    // Lbar^1, and the cursor of every input into its event list
+    let psiBlock: Scratch<Float>, signalBlock: Scratch<Float>, regBlock: Scratch<Float>, blockS2: Scratch<Float>
+    let cursor: Scratch<Int>
     // readout gradient per block: errors, spike lists and spike counts of the block's steps,
     // the backward-filtered errors R and E0
     let errBlock: Scratch<Float>, spikesBlock: Scratch<UInt16>, spikeCounts: Scratch<Int>
     let readoutR: Scratch<Float>, readoutE0: Scratch<Float>
     // recurrent rows per block: carried spikes of the previous block's last step, and each
     // unit's events (block steps r) in the block
-    let carry: Scratch<UInt16>, recEventCount: Scratch<Int>, recEvents: Scratch<Int>
+    let carry: Scratch<UInt16>, recEventCount: Scratch<Int>, recEvents: Scratch<UInt16>
     var carryCount = 0
 
     init(_ c: EPropConfig, gradient: Bool, block K: Int) throws {
@@ -139,18 +141,15 @@ final class EPropWorkspace {
         flagIn = try Scratch<UInt8>(c.nIn, what: "e-prop workspace")
         flagRec = try Scratch<UInt8>(c.nHidden, what: "e-prop workspace")
         let kb = gradient ? K : 0
-        psiBlock = try vec(kb * Hp); signalBlock = try vec(kb * Hp)
-        prefixP = try vec((kb + 1) * Hp); prefixD = try vec((kb + 1) * Hp)
-        prefixPr = try vec(reg ? (kb + 1) * Hp : 0); finals = try vec(4 * Hp)
+        psiBlock = try vec((kb + 1) * Hp); signalBlock = try vec((kb + 1) * Hp)
+        regBlock = try vec(reg ? (kb + 1) * Hp : 0); blockS2 = try vec(Hp)
         cursor = try Scratch<Int>(gradient ? c.nIn : 0, what: "e-prop workspace")
-        eventR = try Scratch<Int>(kb, what: "e-prop workspace")
-        eventW = try Scratch<Float>(kb, what: "e-prop workspace")
         errBlock = try vec(kb * Cp); readoutR = try vec(kb * Cp); readoutE0 = try vec(Cp)
         spikesBlock = try Scratch<UInt16>(kb * Hp, what: "e-prop workspace")
         spikeCounts = try Scratch<Int>(kb, what: "e-prop workspace")
         carry = try Scratch<UInt16>(Hp, what: "e-prop workspace")
         recEventCount = try Scratch<Int>(c.nHidden, what: "e-prop workspace")
-        recEvents = try Scratch<Int>(try checkedProduct(c.nHidden, kb, what: "e-prop workspace"), what: "e-prop workspace")
+        recEvents = try Scratch<UInt16>(try checkedProduct(c.nHidden, kb, what: "e-prop workspace"), what: "e-prop workspace")
         err.zero(); temp.zero()
     }
 }
@@ -170,11 +169,16 @@ struct EPropKernel {
     let b: PaddedWeights        // 1 x Cp
     let feedbackT: PaddedWeights?  // C x Hp (feedback transposed)
     let alpha: Float, kappa: Float, vTh: Float, psiScale: Float
-    /// Steps per block of the input eligibility traces, and the powers (u = 0 ... block) of
-    /// alpha, 1/alpha, kappa and rho = alpha/kappa used inside a block. The block is short
-    /// enough that these stay within e^3 of 1, so float32 keeps its accuracy (~1e-6).
+    /// Steps per block of the eligibility traces (at most `maxBlock`, the blocks of a sample as
+    /// even as possible), and the powers alpha^u, kappa^u (u = 0 ... block; values below the
+    /// smallest normal float are 0, so that no subnormal enters the vector loops).
     let block: Int
-    let powers: Scratch<Float>   // 4 rows of block + 1: alpha^u, alpha^-u, kappa^u, rho^u
+    let powers: Scratch<Float>   // 2 rows of block + 1: alpha^u, kappa^u
+    /// 0 for the C classes, -1e30 for the padding lanes up to Cp (the softmax's mask)
+    let classPad: Scratch<Float>
+    /// Longest block: its per-step rows (2 x (block + 1) x Hp floats) are the only memory that
+    /// grows with T, up to T = maxBlock.
+    static let maxBlock = 128
     var T: Int { config.steps }
     var Hp: Int { wIn.stride }
     var Cp: Int { wOut.stride }
@@ -195,15 +199,16 @@ struct EPropKernel {
         kappa = Float(exp(-config.dt / config.tauOut))
         vTh = Float(config.vTh)
         psiScale = Float(config.gamma / config.vTh)
-        let rate = config.dt / config.tauM + config.dt / config.tauOut
-        block = Swift.max(1, Swift.min(32, Int(3 / rate)))
-        powers = try Scratch<Float>(4 * (block + 1), what: "e-prop powers")
+        let blocks = (config.steps + EPropKernel.maxBlock - 1) / EPropKernel.maxBlock
+        block = Swift.max(1, (config.steps + blocks - 1) / blocks)
+        powers = try Scratch<Float>(2 * (block + 1), what: "e-prop powers")
         let a = exp(-config.dt / config.tauM), k = exp(-config.dt / config.tauOut)
+        classPad = try Scratch<Float>(roundUp(C, lanes), what: "e-prop workspace")
+        for c in 0..<roundUp(C, lanes) { classPad.pointer[c] = c < C ? 0 : -1e30 }
+        func normal(_ x: Double) -> Float { x < Double(Float.leastNormalMagnitude) ? 0 : Float(x) }
         for u in 0...block {
-            powers.pointer[u] = Float(pow(a, Double(u)))
-            powers.pointer[(block + 1) + u] = Float(pow(a, -Double(u)))
-            powers.pointer[2 * (block + 1) + u] = Float(pow(k, Double(u)))
-            powers.pointer[3 * (block + 1) + u] = Float(pow(a / k, Double(u)))
+            powers.pointer[u] = normal(pow(a, Double(u)))
+            powers.pointer[(block + 1) + u] = normal(pow(k, Double(u)))
         }
     }
 
@@ -250,11 +255,17 @@ struct EPropKernel {
         // raw pointers for the step loop (no reference counting inside it)
         let wInP = wIn.pointer, wRecP = wRec?.pointer, wOutP = wOut.pointer, bP = b.pointer
         let alpha = self.alpha, kappa = self.kappa, vTh = self.vTh, psiScale = self.psiScale
+        let invVTh = 1 / vTh
+        let bitOfLane = laneBits  // a local: the global's lazy-initialisation check stays out of the loop
+        let psiBlock = ws.psiBlock.pointer, signalBlock = ws.signalBlock.pointer
 
         for n in 0..<T {
+            // with gradients, psi and L go straight into row u + 1 of the block (u = n - blockStart)
+            let psiRow = gradient ? psiBlock + (n - blockStart + 1) * Hp : psi
+            let signalRow = gradient ? signalBlock + (n - blockStart + 1) * Hp : L
             // input current x_n Win + z_{n-1} Wrec (event sums)
             let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
-            I.update(repeating: 0, count: Hp)
+            // (I is 0 here: zeroed at the start and by the membrane loop that consumed it)
             addRows(data.stepEvents + first, last - first, from: wInP, stride: Hp, into: I, width: Hp)
             if let wRecP, spikes > 0 {
                 addRows(UnsafePointer(list), spikes, from: wRecP, stride: Hp, into: I, width: Hp)
@@ -264,26 +275,29 @@ struct EPropKernel {
             var k = 0
             while k < Hp {
                 let vv = alpha * loadVec(v + k) + loadVec(I + k) - vTh * loadVec(z + k)
+                storeVec(Vec(), I + k)
                 let fire = vv .> vTh
                 let zz = Vec(repeating: 0).replacing(with: 1, where: fire)
-                let dist = abs(vv - vTh) / vTh
+                let dist = abs(vv - vTh) * invVTh
                 let ps = psiScale * (Vec(repeating: 1) - dist).replacing(with: 0, where: dist .> 1)
-                storeVec(vv, v + k); storeVec(zz, z + k); storeVec(ps, psi + k)
-                storeVec(loadVec(count + k) + zz, count + k)
-                var bits = SIMD8<Int32>().replacing(with: laneBits, where: fire).wrappedSum()
-                while bits != 0 {
-                    list[spikes] = UInt16(truncatingIfNeeded: k + bits.trailingZeroBitCount)
-                    spikes += 1
-                    bits &= bits - 1
+                storeVec(vv, v + k); storeVec(zz, z + k); storeVec(ps, psiRow + k)
+                if any(fire) {  // most tiles have no spike
+                    storeVec(loadVec(count + k) + zz, count + k)
+                    var bits = SIMD8<Int32>().replacing(with: bitOfLane, where: fire).wrappedSum()
+                    while bits != 0 {
+                        list[spikes] = UInt16(truncatingIfNeeded: k + bits.trailingZeroBitCount)
+                        spikes += 1
+                        bits &= bits - 1
+                    }
                 }
                 k += lanes
             }
             // readout y_n = kappa y_{n-1} + z_n Wout + b
-            J.update(repeating: 0, count: Cp)
             if spikes > 0 { addRows(UnsafePointer(list), spikes, from: wOutP, stride: Cp, into: J, width: Cp) }
             var c = 0
             while c < Cp {
                 storeVec(kappa * loadVec(y + c) + loadVec(J + c) + loadVec(bP + c), y + c)
+                storeVec(Vec(), J + c)  // J is 0 again for the next step
                 c += lanes
             }
             let inWindow = n >= firstWindowStep
@@ -301,19 +315,22 @@ struct EPropKernel {
                                 a0 = a0.addingProduct(e, loadVec(f)); a1 = a1.addingProduct(e, loadVec(f + 8))
                                 a2 = a2.addingProduct(e, loadVec(f + 16)); a3 = a3.addingProduct(e, loadVec(f + 24))
                             }
-                            storeVec(a0, L + k); storeVec(a1, L + k + 8); storeVec(a2, L + k + 16); storeVec(a3, L + k + 24)
+                            storeVec(a0, signalRow + k); storeVec(a1, signalRow + k + 8)
+                            storeVec(a2, signalRow + k + 16); storeVec(a3, signalRow + k + 24)
                             k += 32
                         }
                         while k < Hp {
                             var acc = Vec()
                             for c in 0..<C { acc = acc.addingProduct(err[c], loadVec(feedback + c * Hp + k)) }
-                            storeVec(acc, L + k)
+                            storeVec(acc, signalRow + k)
                             k += lanes
                         }
                     }
                 }
             }
-            if rec.any { record(n: n, slot: slot, ws, inWindow: inWindow && label != nil, rec) }
+            if rec.any {
+                record(n: n, slot: slot, ws, psi: psiRow, signal: signalRow, inWindow: inWindow && label != nil, rec)
+            }
             guard let partials else {
                 continue
             }
@@ -324,31 +341,31 @@ struct EPropKernel {
                     flagIn[input] = 1
                     activeIn[nActiveIn] = Int32(input)
                     nActiveIn += 1
-                    (ebarIn + input * Hp).update(repeating: 0, count: Hp)
+                    // (with one block, the traces are neither read nor written: see blockRow)
+                    if T > block { (ebarIn + input * Hp).update(repeating: 0, count: Hp) }
                     if let sumIn { (sumIn + input * Hp).update(repeating: 0, count: Hp) }
                 }
             }
             let learn = inWindow && label != nil
-            // input synapses: psi and L of this step go to the block; the block is flushed into
-            // the eligibility traces (and the gradient) after `block` steps and at the end
+            // psi and L of this step are in the block; the block is flushed into the eligibility
+            // traces (and the gradient) after `block` steps and at the end
             let u = n - blockStart
-            (ws.psiBlock.pointer + u * Hp).update(from: psi, count: Hp)
             (ws.spikesBlock.pointer + u * Hp).update(from: list, count: spikes)
             ws.spikeCounts.pointer[u] = spikes
             if learn {
-                (ws.signalBlock.pointer + u * Hp).update(from: L, count: Hp)
                 (ws.errBlock.pointer + u * Cp).update(from: err, count: Cp)
                 blockLearns = true
             } else {
-                (ws.signalBlock.pointer + u * Hp).update(repeating: 0, count: Hp)
+                signalRow.update(repeating: 0, count: Hp)
                 (ws.errBlock.pointer + u * Cp).update(repeating: 0, count: Cp)
             }
             if u + 1 == block || n == T - 1 {
-                blockPrefixes(length: u + 1, learns: blockLearns, ws)
-                flushInputs(sample: s, start: blockStart, length: u + 1, learns: blockLearns, ws,
+                let final = n == T - 1  // the traces after the last block are not needed
+                blockBackward(length: u + 1, learns: blockLearns, final: final, ws)
+                flushInputs(sample: s, start: blockStart, length: u + 1, learns: blockLearns, final: final, ws,
                             active: UnsafePointer(activeIn), count: nActiveIn, grad: partials.wIn)
                 if let gRec = partials.wRec {
-                    flushRecurrent(start: blockStart, length: u + 1, learns: blockLearns, ws,
+                    flushRecurrent(start: blockStart, length: u + 1, learns: blockLearns, final: final, ws,
                                    active: activeRec, count: &nActiveRec, grad: gRec)
                 }
                 bbar = flushReadout(length: u + 1, learns: blockLearns, ws, bbar: bbar,
@@ -386,160 +403,148 @@ struct EPropKernel {
         return loss
     }
 
-    /// Adds the input synapses' share of a block of `length` steps starting at step `start`:
-    /// with w = alpha^-r for an input spike at block step r (1-based) and w = xbar (the trace
-    /// before the block) for a virtual spike at r = 1 whose prefix index is 0, idx = r - 1,
-    ///   P^u = sum_{v <= u} rho^v psi^v,  lambda^u = kappa^u L^u,
-    ///   S1^u = sum_{v <= u} lambda^v P^v,  S2^u = sum_{v <= u} lambda^v,  D^u = S1^u - P^u S2^u,
-    /// X = sum w, q = sum w P^idx, a = sum w D^idx (per unit), the exact block update is
-    ///   grad += S2^K (ebar - q) + X S1^K - a,   ebar <- kappa^K (ebar + X P^K - q),
-    ///   E += X P'^K - sum w P'^idx  (P' with alpha^v in place of rho^v),  xbar <- alpha^K X.
-    /// (Derivation: ebar^u = kappa^u (ebar^0 + sum_events w (P^u - P^idx)).) The cost is one
-    /// pass per active input per block plus two vector operations per input spike.
-    func blockPrefixes(length K: Int, learns: Bool, _ ws: EPropWorkspace) {
-        let Hp = self.Hp, stride = block + 1
-        let alphaPow = powers.pointer
-        let kappaPow = powers.pointer + 2 * stride, rhoPow = powers.pointer + 3 * stride
-        let psiB = ws.psiBlock.pointer, sigB = ws.signalBlock.pointer
-        let P = ws.prefixP.pointer, D = ws.prefixD.pointer
-        let Pr: UnsafeMutablePointer<Float>? = ws.sumIn != nil ? ws.prefixPr.pointer : nil
-        let finP = ws.finals.pointer, finS1 = finP + Hp, finS2 = finP + 2 * Hp, finPr = finP + 3 * Hp
-        // prefix vectors over the block
+    /// Backward recursions over a block of K steps (block step u = 1 ... K is step start + u - 1),
+    /// in place: from psi^u (psiBlock row u) and L^u (signalBlock row u),
+    ///   Lbar^u = L^u + kappa Lbar^{u+1},           S2 = kappa Lbar^1 = sum_u kappa^u L^u,
+    ///   G^u = psi^u Lbar^u + alpha G^{u+1}         (into signalBlock row u),
+    ///   F^u = kappa^{K-u} psi^u + alpha F^{u+1}    (into psiBlock row u; not for the final block),
+    ///   Q^u = psi^u + alpha Q^{u+1}                (regBlock row u, with the regulariser),
+    /// all 0 at u = K + 1, and the virtual rows G^0 = alpha G^1, F^0 = alpha F^1, Q^0 = alpha Q^1.
+    /// A presynaptic row whose trace obeys xbar^u = alpha^u X0 + sum over its events r <= u of
+    /// alpha^(u-r) then gets (see `blockRow`)
+    ///   grad += S2 ebar + X0 G^0 + sum_r G^r,   ebar <- kappa^K ebar + X0 F^0 + sum_r F^r,
+    ///   E += X0 Q^0 + sum_r Q^r:
+    /// exactly the per-step recursions of the header, summed over the block (expand
+    /// ebar^u = kappa^u ebar^0 + sum_{m <= u} kappa^(u-m) psi^m xbar^m and exchange the sums).
+    /// Only decaying factors appear, so blocks can be long; the work per presynaptic spike is one
+    /// row addition for the gradient (BPTT's cost) and one for the trace, except in the final block.
+    func blockBackward(length K: Int, learns: Bool, final: Bool, _ ws: EPropWorkspace) {
+        let Hp = self.Hp, alpha = self.alpha, kappa = self.kappa
+        let kappaPow = powers.pointer + (block + 1)
+        let F = ws.psiBlock.pointer, G = ws.signalBlock.pointer, S2 = ws.blockS2.pointer
+        let Q: UnsafeMutablePointer<Float>? = ws.sumIn != nil ? ws.regBlock.pointer : nil
+        let needF = !final
         var k = 0
         while k < Hp {
-            var p = Vec(), s1 = Vec(), s2 = Vec(), pr = Vec()
-            storeVec(Vec(), P + k); storeVec(Vec(), D + k)
-            if let Pr { storeVec(Vec(), Pr + k) }
-            for u in 1...K {
-                let ps = loadVec(psiB + (u - 1) * Hp + k)
-                p = p.addingProduct(rhoPow[u], ps)
-                storeVec(p, P + u * Hp + k)
+            var lbar = Vec(), g = Vec(), f = Vec(), q = Vec()
+            var u = K
+            while u >= 1 {
+                let o = u * Hp + k
+                let ps = loadVec(F + o)
                 if learns {
-                    let lam = kappaPow[u] * loadVec(sigB + (u - 1) * Hp + k)
-                    s1 = s1.addingProduct(lam, p)
-                    s2 += lam
-                    storeVec(s1 - p * s2, D + u * Hp + k)
+                    lbar = loadVec(G + o).addingProduct(kappa, lbar)
+                    g = (alpha * g).addingProduct(ps, lbar)
+                    storeVec(g, G + o)
                 }
-                if let Pr {
-                    pr = pr.addingProduct(alphaPow[u], ps)
-                    storeVec(pr, Pr + u * Hp + k)
+                if needF {
+                    f = (alpha * f).addingProduct(kappaPow[K - u], ps)
+                    storeVec(f, F + o)
                 }
+                if let Q {
+                    q = ps.addingProduct(alpha, q)
+                    storeVec(q, Q + o)
+                }
+                u -= 1
             }
-            storeVec(p, finP + k); storeVec(s1, finS1 + k); storeVec(s2, finS2 + k); storeVec(pr, finPr + k)
+            storeVec(alpha * g, G + k); storeVec(alpha * f, F + k)
+            if let Q { storeVec(alpha * q, Q + k) }
+            storeVec(kappa * lbar, S2 + k)
             k += lanes
         }
     }
 
-    /// The input rows' share of a block (after `blockPrefixes`): each active input's spikes in
-    /// the block are its events (w = alpha^-r), its trace before the block the virtual one.
-    func flushInputs(sample s: Int, start: Int, length K: Int, learns: Bool, _ ws: EPropWorkspace,
+    /// The input rows' share of a block (after `blockBackward`): each active input's spikes in
+    /// the block are its events (block step r = step - start + 1, read from its event list in
+    /// place), its trace before the block X0. The last block takes all remaining events and
+    /// leaves the traces as they are.
+    func flushInputs(sample s: Int, start: Int, length K: Int, learns: Bool, final: Bool, _ ws: EPropWorkspace,
                      active: UnsafePointer<Int32>, count: Int, grad: UnsafeMutablePointer<Float>) {
-        let Hp = self.Hp, nIn = config.nIn, stride = block + 1
-        let alphaInv = powers.pointer + stride, alphaK = powers.pointer[K]
+        let Hp = self.Hp, nIn = config.nIn
+        let alphaPow = powers.pointer, kappaK = powers.pointer[(block + 1) + K]
         let end = start + K
         let xbar = ws.xbar.pointer, cursor = ws.cursor.pointer, ebar = ws.ebarIn.pointer
-        let evR = ws.eventR.pointer, evW = ws.eventW.pointer
-        let sums = ws.sumIn?.pointer
+        let sums = ws.sumIn?.pointer, steps = data.inputEvents
         for a in 0..<count {
             let i = Int(active[a])
             // this input's spikes in the block (its event list is sorted by step)
-            let last = Int(data.inputPtr[s * nIn + i + 1])
-            var c = cursor[i], events = 0
-            var X = xbar[i]
-            while c < last && Int(data.inputEvents[c]) < end {
-                let r = Int(data.inputEvents[c]) - start + 1
-                evR[events] = (r - 1) * Hp
-                evW[events] = alphaInv[r]
-                X += alphaInv[r]
-                events += 1
-                c += 1
+            let c = cursor[i], last = Int(data.inputPtr[s * nIn + i + 1])
+            let X0 = xbar[i]
+            var e = c
+            if final {
+                e = last
+            } else {
+                // X = alpha^K X0 + sum_r alpha^(K-r), two partial sums (independent chains)
+                var x0 = alphaPow[K] * X0, x1: Float = 0
+                while e + 1 < last && Int(steps[e + 1]) < end {
+                    x0 += alphaPow[end - 1 - Int(steps[e])]
+                    x1 += alphaPow[end - 1 - Int(steps[e + 1])]
+                    e += 2
+                }
+                if e < last && Int(steps[e]) < end {
+                    x0 += alphaPow[end - 1 - Int(steps[e])]
+                    e += 1
+                }
+                xbar[i] = x0 + x1
             }
-            cursor[i] = c
-            blockRow(ebar + i * Hp, grad: grad + i * Hp, sum: sums.map { $0 + i * Hp }, X: X, events: events,
-                     learns: learns, length: K, ws)
-            xbar[i] = alphaK * X
+            cursor[i] = e
+            blockRow(ebar + i * Hp, grad: grad + i * Hp, sum: sums.map { $0 + i * Hp }, X0: X0,
+                     events: steps + c, count: e - c, shift: start - 1, learns: learns, final: final,
+                     first: start == 0, kappaK: kappaK, ws)
         }
     }
 
-    /// One presynaptic row of a block: ``grad += S2 (ebar - q) + X S1 - dq``,
-    /// ``ebar <- kappa^K (ebar + X P - q)``, ``sum += X P' - sum w P'^idx``, with the row's
-    /// events in ws.eventR (offsets idx * Hp) and ws.eventW (weights w), X their total weight.
+    /// One presynaptic row of a block (after `blockBackward`), its events' block steps
+    /// `events[e] - shift`: ``grad += S2 ebar + X0 G^0 + sum_r G^r``, ``ebar <- kappa^K ebar +
+    /// X0 F^0 + sum_r F^r`` (not after the final block), ``sum += X0 Q^0 + sum_r Q^r``; the sums
+    /// over events are row additions (`addRowsShifted`). In the first block ebar and X0 are 0.
     @inline(__always)
     func blockRow(_ row: UnsafeMutablePointer<Float>, grad g: UnsafeMutablePointer<Float>,
-                  sum sr: UnsafeMutablePointer<Float>?, X: Float, events: Int, learns: Bool, length K: Int,
-                  _ ws: EPropWorkspace) {
+                  sum sr: UnsafeMutablePointer<Float>?, X0: Float, events: UnsafePointer<UInt16>, count: Int,
+                  shift: Int, learns: Bool, final: Bool, first: Bool, kappaK: Float, _ ws: EPropWorkspace) {
         let Hp = self.Hp
-        let kappaK = powers.pointer[2 * (block + 1) + K]
-        let P = ws.prefixP.pointer, D = ws.prefixD.pointer
-        let Pr: UnsafeMutablePointer<Float>? = ws.sumIn != nil ? ws.prefixPr.pointer : nil
-        let finP = ws.finals.pointer, finS1 = finP + Hp, finS2 = finP + 2 * Hp, finPr = finP + 3 * Hp
-        let evR = ws.eventR.pointer, evW = ws.eventW.pointer
-        // one tile of 8 units, given q = sum w P^idx and dq = sum w D^idx
-        @inline(__always) func finish(_ k: Int, _ q: Vec, _ dq: Vec) {
-            let e0 = loadVec(row + k)
-            if learns {
-                storeVec(loadVec(g + k).addingProduct(loadVec(finS2 + k), e0 - q)
-                         .addingProduct(X, loadVec(finS1 + k)) - dq, g + k)
-            }
-            storeVec(kappaK * (e0.addingProduct(X, loadVec(finP + k)) - q), row + k)
-        }
-        var k = 0
+        let F = ws.psiBlock.pointer, G = ws.signalBlock.pointer, S2 = ws.blockS2.pointer
         if learns {
-            while k + 32 <= Hp {   // four tiles at a time: eight independent accumulators
-                var q0 = Vec(), q1 = Vec(), q2 = Vec(), q3 = Vec()
-                var d0 = Vec(), d1 = Vec(), d2 = Vec(), d3 = Vec()
-                for e in 0..<events {
-                    let w = evW[e], p = P + evR[e] + k, d = D + evR[e] + k
-                    q0 = q0.addingProduct(w, loadVec(p)); q1 = q1.addingProduct(w, loadVec(p + 8))
-                    q2 = q2.addingProduct(w, loadVec(p + 16)); q3 = q3.addingProduct(w, loadVec(p + 24))
-                    d0 = d0.addingProduct(w, loadVec(d)); d1 = d1.addingProduct(w, loadVec(d + 8))
-                    d2 = d2.addingProduct(w, loadVec(d + 16)); d3 = d3.addingProduct(w, loadVec(d + 24))
+            if !first {
+                var k = 0
+                while k < Hp {
+                    storeVec(loadVec(g + k).addingProduct(loadVec(S2 + k), loadVec(row + k))
+                             .addingProduct(X0, loadVec(G + k)), g + k)
+                    k += lanes
                 }
-                finish(k, q0, d0); finish(k + 8, q1, d1); finish(k + 16, q2, d2); finish(k + 24, q3, d3)
-                k += 32
             }
-        } else {
-            while k + 32 <= Hp {
-                var q0 = Vec(), q1 = Vec(), q2 = Vec(), q3 = Vec()
-                for e in 0..<events {
-                    let w = evW[e], p = P + evR[e] + k
-                    q0 = q0.addingProduct(w, loadVec(p)); q1 = q1.addingProduct(w, loadVec(p + 8))
-                    q2 = q2.addingProduct(w, loadVec(p + 16)); q3 = q3.addingProduct(w, loadVec(p + 24))
+            addRowsShifted(events, count, shift: shift, from: G, stride: Hp, into: g, width: Hp)
+        }
+        if !final {
+            if !first {
+                var k = 0
+                while k < Hp {
+                    storeVec((kappaK * loadVec(row + k)).addingProduct(X0, loadVec(F + k)), row + k)
+                    k += lanes
                 }
-                finish(k, q0, Vec()); finish(k + 8, q1, Vec()); finish(k + 16, q2, Vec()); finish(k + 24, q3, Vec())
-                k += 32
             }
+            addRowsShifted(events, count, shift: shift, from: F, stride: Hp, into: row, width: Hp)
         }
-        while k < Hp {
-            var q = Vec(), dq = Vec()
-            for e in 0..<events {
-                let w = evW[e], o = evR[e] + k
-                q = q.addingProduct(w, loadVec(P + o))
-                if learns { dq = dq.addingProduct(w, loadVec(D + o)) }
+        if let sr {
+            let Q = ws.regBlock.pointer
+            if !first {
+                var k = 0
+                while k < Hp {
+                    storeVec(loadVec(sr + k).addingProduct(X0, loadVec(Q + k)), sr + k)
+                    k += lanes
+                }
             }
-            finish(k, q, dq)
-            k += lanes
-        }
-        if let Pr, let sr {
-            // the regulariser's sum of e over the block
-            var k = 0
-            while k < Hp {
-                var rq = Vec()
-                for e in 0..<events { rq = rq.addingProduct(evW[e], loadVec(Pr + evR[e] + k)) }
-                storeVec(loadVec(sr + k).addingProduct(X, loadVec(finPr + k)) - rq, sr + k)
-                k += lanes
-            }
+            addRowsShifted(events, count, shift: shift, from: Q, stride: Hp, into: sr, width: Hp)
         }
     }
 
     /// The recurrent rows' share of a block: presynaptic unit i's trace at step n is
     /// zbar_i^{n-1}, so its spike at step m is an event at block step r = m - start + 2 (the
     /// spikes of the previous block's last step at r = 1; those of this block's last step go
-    /// to the next block). ws.zbar holds zbar^{start-2}, the virtual event.
-    func flushRecurrent(start: Int, length K: Int, learns: Bool, _ ws: EPropWorkspace,
+    /// to the next block). ws.zbar holds zbar^{start-2}, the row's X0.
+    func flushRecurrent(start: Int, length K: Int, learns: Bool, final: Bool, _ ws: EPropWorkspace,
                         active: UnsafeMutablePointer<Int32>, count: inout Int, grad: UnsafeMutablePointer<Float>) {
-        let Hp = self.Hp, H = config.nHidden, stride = block + 1
-        let alphaInv = powers.pointer + stride, alphaK = powers.pointer[K]
+        let Hp = self.Hp, H = config.nHidden, block = self.block
+        let alphaPow = powers.pointer, kappaK = powers.pointer[(block + 1) + K]
         let zpre = ws.zbar.pointer, ebar = ws.ebarRec!.pointer, sums = ws.sumRec?.pointer
         let spikesB = ws.spikesBlock.pointer, counts = ws.spikeCounts.pointer
         let carry = ws.carry.pointer, evCount = ws.recEventCount.pointer, evSlots = ws.recEvents.pointer
@@ -550,10 +555,10 @@ struct EPropKernel {
                 flag[unit] = 1
                 active[count] = Int32(unit)
                 count += 1
-                (ebar + unit * Hp).update(repeating: 0, count: Hp)
+                if T > block { (ebar + unit * Hp).update(repeating: 0, count: Hp) }
                 if let sums { (sums + unit * Hp).update(repeating: 0, count: Hp) }
             }
-            evSlots[unit * block + evCount[unit]] = r
+            evSlots[unit * block + evCount[unit]] = UInt16(truncatingIfNeeded: r)
             evCount[unit] += 1
         }
         for q in 0..<ws.carryCount { add(Int(carry[q]), 1) }
@@ -562,20 +567,18 @@ struct EPropKernel {
                 for q in 0..<counts[u] { add(Int(spikesB[u * Hp + q]), u + 2) }
             }
         }
-        let evR = ws.eventR.pointer, evW = ws.eventW.pointer
         for a in 0..<count {
             let i = Int(active[a])
-            var X = zpre[i]
-            let events = evCount[i]
-            for e in 0..<events {
-                let r = evSlots[i * block + e]
-                evR[e] = (r - 1) * Hp
-                evW[e] = alphaInv[r]
-                X += alphaInv[r]
+            let X0 = zpre[i]
+            let events = evCount[i], list = evSlots + i * block
+            if !final {
+                var X = alphaPow[K] * X0
+                for e in 0..<events { X += alphaPow[K - Int(list[e])] }
+                zpre[i] = X
             }
-            blockRow(ebar + i * Hp, grad: grad + i * Hp, sum: sums.map { $0 + i * Hp }, X: X, events: events,
-                     learns: learns, length: K, ws)
-            zpre[i] = alphaK * X
+            blockRow(ebar + i * Hp, grad: grad + i * Hp, sum: sums.map { $0 + i * Hp }, X0: X0,
+                     events: UnsafePointer(list), count: events, shift: 0, learns: learns, final: final,
+                     first: start == 0, kappaK: kappaK, ws)
         }
         // the spikes of the block's last step start the next block
         ws.carryCount = counts[K - 1]
@@ -590,7 +593,7 @@ struct EPropKernel {
     func flushReadout(length K: Int, learns: Bool, _ ws: EPropWorkspace, bbar: Float,
                       gradOut: UnsafeMutablePointer<Float>, gradB: UnsafeMutablePointer<Float>) -> Float {
         let Cp = self.Cp, Hp = self.Hp, H = config.nHidden, stride = block + 1
-        let kappaPow = powers.pointer + 2 * stride
+        let kappaPow = powers.pointer + stride
         let zout = ws.zout.pointer, errB = ws.errBlock.pointer
         let spikesB = ws.spikesBlock.pointer, counts = ws.spikeCounts.pointer
         if learns {
@@ -643,15 +646,24 @@ struct EPropKernel {
         let C = config.nOut
         switch config.loss {
         case .crossEntropy:
+            // softmax over the C lanes, eight at a time (expNonPositive; lanes >= C get
+            // -1e30 added and give 0)
             var top = y[0]
             for c in 1..<C { top = Swift.max(top, y[c]) }
-            var total: Float = 0
-            for c in 0..<C {
-                let e = expf(y[c] - top)
-                err[c] = e
-                total += e
+            let pad = classPad.pointer
+            var sum = Vec()
+            var c = 0
+            while c < C {
+                let e = expNonPositive((loadVec(y + c) - top) + loadVec(pad + c))
+                storeVec(e, err + c)
+                sum += e
+                c += lanes
             }
-            for c in 0..<C { err[c] = (err[c] / total - (c == label ? 1 : 0)) * scale }
+            let half = sum.lowHalf + sum.highHalf, quarter = half.lowHalf + half.highHalf
+            let total = quarter[0] + quarter[1], eLabel = err[label]
+            c = 0
+            while c < C { storeVec(loadVec(err + c) / total * scale, err + c); c += lanes }
+            err[label] = (eLabel / total - 1) * scale
             return (Double(logf(total)) + Double(top) - Double(y[label])) * Double(scale)
         case .mse:
             var total: Float = 0
@@ -670,13 +682,14 @@ struct EPropKernel {
         while k < Hp { storeVec(loadVec(out + k).addingProduct(loadVec(a + k), loadVec(b + k)), out + k); k += lanes }
     }
 
-    func record(n: Int, slot: Int, _ ws: EPropWorkspace, inWindow: Bool, _ rec: EPropRecordings) {
+    func record(n: Int, slot: Int, _ ws: EPropWorkspace, psi: UnsafePointer<Float>, signal: UnsafePointer<Float>,
+                inWindow: Bool, _ rec: EPropRecordings) {
         let T = self.T, H = config.nHidden, C = config.nOut
         let row = (slot * T + n) * H
         if let p = rec.voltage { for j in 0..<H { p[row + j] = ws.v.pointer[j] } }
         if let p = rec.spikes { for j in 0..<H { p[row + j] = ws.z.pointer[j] > 0 ? 1 : 0 } }
-        if let p = rec.psi { for j in 0..<H { p[row + j] = ws.psi.pointer[j] } }
-        if let p = rec.learningSignal { for j in 0..<H { p[row + j] = inWindow ? ws.signal.pointer[j] : 0 } }
+        if let p = rec.psi { for j in 0..<H { p[row + j] = psi[j] } }
+        if let p = rec.learningSignal { for j in 0..<H { p[row + j] = inWindow ? signal[j] : 0 } }
         if let p = rec.readout { for c in 0..<C { p[(slot * T + n) * C + c] = ws.y.pointer[c] } }
     }
 }

@@ -324,13 +324,15 @@ def test_bptt_view_trains_the_same_network():
 
 
 @pytest.mark.parametrize("steps, dt, tau_m, tau_out", [
-    (600, 1e-3, 20e-3, 30e-3),      # many blocks of 10 steps
-    (50, 1e-3, 0.6e-3, 40e-3),      # blocks of one step (dt > tau_m)
-    (300, 1e-4, 0.5e-3, 5e-3),      # the 250 Hz study's time scales
+    (600, 1e-3, 20e-3, 30e-3),      # 5 blocks of 120 steps, the window from mid-block
+    (257, 1e-3, 20e-3, 30e-3),      # blocks of 86, 86 and 85 steps
+    (50, 1e-3, 0.6e-3, 40e-3),      # one block, dt > tau_m
+    (300, 1e-4, 0.5e-3, 5e-3),      # the 250 Hz study's time scales, 3 blocks of 100 steps
 ])
 def test_long_samples_and_block_lengths(steps, dt, tau_m, tau_out):
-    """The kernel updates the traces in blocks of steps (exact, scaled within a block): check
-    long samples and the shortest and longest blocks against the step-by-step reference."""
+    """The kernel updates the traces in blocks of steps (exact, backward recursions within a
+    block): check long samples, several blocks and uneven ones against the step-by-step
+    reference."""
     net, x, labels = draw(41, n_in=12, n_hidden=10, n_out=3, dt=dt, tau_m=tau_m,
                           tau_out=tau_out, recurrent=True, reg_c=1e-4, window=steps // 2)
     rng = np.random.default_rng(steps)
