@@ -73,16 +73,23 @@ def worker_memory(kind, steps, n_hidden, batch):
 
 
 def memory(args):
-    steps_list = (100, 1000) if not args.quick else (50, 500)
+    """Extra peak RSS of two training steps at several T, median of 3 fresh processes each.
+
+    The bar compares T = 100 with T = 1000; the longer T show whether memory keeps growing.
+    """
+    steps_list = (100, 1000, 2000, 5000) if not args.quick else (50, 500)
+    repeats = 3 if not args.quick else 1
     out = {}
     for kind in ("e-prop", "bptt"):
-        out[kind] = [_bench.run_worker(SCRIPT, ["memory", _json(kind=kind, steps=T,
-                                                                 n_hidden=100, batch=64)])
-                     ["extra_peak"] for T in steps_list]
+        out[kind] = [float(np.median([
+            _bench.run_worker(SCRIPT, ["memory", _json(kind=kind, steps=T, n_hidden=100,
+                                                       batch=64)])["extra_peak"]
+            for _ in range(repeats)])) for T in steps_list]
         growth = out[kind][1] / out[kind][0] - 1
         print(f"(a) {kind:>6}: " + ", ".join(f"T={T}: {v / 2**20:7.2f} MiB" for T, v in
                                             zip(steps_list, out[kind]))
-              + f"  growth {100 * growth:+.1f} %", flush=True)
+              + f"  growth T={steps_list[0]} -> {steps_list[1]}: {100 * growth:+.1f} %",
+              flush=True)
     return steps_list, out
 
 
@@ -165,12 +172,13 @@ def main(argv=None):
     print("\nMarkdown (for benchmarks/RESULTS.md)\n")
     if mem:
         steps_list, out = mem
-        print(f"| rule | extra peak RSS, T = {steps_list[0]} | T = {steps_list[1]} | growth | "
-              f"bar |\n|---|---|---|---|---|")
+        head = " | ".join(f"T = {T}" for T in steps_list)
+        print(f"| rule | extra peak RSS, {head} | growth {steps_list[0]} -> {steps_list[1]} "
+              f"| bar |\n|---|" + "---|" * len(steps_list) + "---|---|")
         for kind, values in out.items():
             bar = "< 10 %" if kind == "e-prop" else "grows with T"
-            print(f"| {kind} | {values[0] / 2**20:.2f} MiB | {values[1] / 2**20:.2f} MiB | "
-                  f"{100 * (values[1] / values[0] - 1):+.1f} % | {bar} |")
+            cells = " | ".join(f"{v / 2**20:.2f} MiB" for v in values)
+            print(f"| {kind} | {cells} | {100 * (values[1] / values[0] - 1):+.1f} % | {bar} |")
         print()
     if spd:
         print("| threads | BPTT [us/sample-step] | e-prop | e-prop / BPTT (bar <= 2) | "
