@@ -80,13 +80,23 @@ let columnTile = 128
 @inline(__always)
 func addRows(_ rows: UnsafePointer<UInt16>, _ count: Int, from base: UnsafePointer<Float>, stride: Int,
              into out: UnsafeMutablePointer<Float>, width: Int) {
+    addRowsShifted(rows, count, shift: 0, from: base, stride: stride, into: out, width: width)
+}
+
+/// The same with row indices stored shifted: rows[k] - shift indexes the rows of `base` (all
+/// rows[k] >= shift), so that an input's event list (its spike steps t) can index the rows of
+/// a block (r = t - shift) without being copied (e-prop, EProp.swift). `addRows` is this with
+/// shift 0 (constant-folded after inlining: the same code, tiles and summation order).
+@inline(__always)
+func addRowsShifted(_ rows: UnsafePointer<UInt16>, _ count: Int, shift: Int, from base: UnsafePointer<Float>, stride: Int,
+                    into out: UnsafeMutablePointer<Float>, width: Int) {
     var col = 0
     while col + 64 <= width {
         var a0 = loadVec(out + col), a1 = loadVec(out + col + 8), a2 = loadVec(out + col + 16)
         var a3 = loadVec(out + col + 24), a4 = loadVec(out + col + 32), a5 = loadVec(out + col + 40)
         var a6 = loadVec(out + col + 48), a7 = loadVec(out + col + 56)
         for k in 0..<count {
-            let p = base + Int(rows[k]) * stride + col
+            let p = base + (Int(rows[k]) &- shift) * stride + col
             a0 += loadVec(p); a1 += loadVec(p + 8); a2 += loadVec(p + 16); a3 += loadVec(p + 24)
             a4 += loadVec(p + 32); a5 += loadVec(p + 40); a6 += loadVec(p + 48); a7 += loadVec(p + 56)
         }
@@ -101,13 +111,13 @@ func addRows(_ rows: UnsafePointer<UInt16>, _ count: Int, from base: UnsafePoint
         var b0 = Vec(), b1 = Vec(), b2 = Vec(), b3 = Vec()
         var k = 0
         while k + 1 < count {
-            let p = base + Int(rows[k]) * stride + col, q = base + Int(rows[k + 1]) * stride + col
+            let p = base + (Int(rows[k]) &- shift) * stride + col, q = base + (Int(rows[k + 1]) &- shift) * stride + col
             a0 += loadVec(p); a1 += loadVec(p + 8); a2 += loadVec(p + 16); a3 += loadVec(p + 24)
             b0 += loadVec(q); b1 += loadVec(q + 8); b2 += loadVec(q + 16); b3 += loadVec(q + 24)
             k += 2
         }
         if k < count {
-            let p = base + Int(rows[k]) * stride + col
+            let p = base + (Int(rows[k]) &- shift) * stride + col
             a0 += loadVec(p); a1 += loadVec(p + 8); a2 += loadVec(p + 16); a3 += loadVec(p + 24)
         }
         storeVec(a0 + b0, out + col); storeVec(a1 + b1, out + col + 8)
@@ -118,13 +128,13 @@ func addRows(_ rows: UnsafePointer<UInt16>, _ count: Int, from base: UnsafePoint
         var a0 = loadVec(out + col), a1 = loadVec(out + col + 8), b0 = Vec(), b1 = Vec()
         var k = 0
         while k + 1 < count {
-            let p = base + Int(rows[k]) * stride + col, q = base + Int(rows[k + 1]) * stride + col
+            let p = base + (Int(rows[k]) &- shift) * stride + col, q = base + (Int(rows[k + 1]) &- shift) * stride + col
             a0 += loadVec(p); a1 += loadVec(p + 8)
             b0 += loadVec(q); b1 += loadVec(q + 8)
             k += 2
         }
         if k < count {
-            let p = base + Int(rows[k]) * stride + col
+            let p = base + (Int(rows[k]) &- shift) * stride + col
             a0 += loadVec(p); a1 += loadVec(p + 8)
         }
         storeVec(a0 + b0, out + col); storeVec(a1 + b1, out + col + 8)
@@ -134,13 +144,13 @@ func addRows(_ rows: UnsafePointer<UInt16>, _ count: Int, from base: UnsafePoint
         var a0 = loadVec(out + col), a1 = Vec(), a2 = Vec(), a3 = Vec()
         var k = 0
         while k + 3 < count {
-            a0 += loadVec(base + Int(rows[k]) * stride + col)
-            a1 += loadVec(base + Int(rows[k + 1]) * stride + col)
-            a2 += loadVec(base + Int(rows[k + 2]) * stride + col)
-            a3 += loadVec(base + Int(rows[k + 3]) * stride + col)
+            a0 += loadVec(base + (Int(rows[k]) &- shift) * stride + col)
+            a1 += loadVec(base + (Int(rows[k + 1]) &- shift) * stride + col)
+            a2 += loadVec(base + (Int(rows[k + 2]) &- shift) * stride + col)
+            a3 += loadVec(base + (Int(rows[k + 3]) &- shift) * stride + col)
             k += 4
         }
-        while k < count { a0 += loadVec(base + Int(rows[k]) * stride + col); k += 1 }
+        while k < count { a0 += loadVec(base + (Int(rows[k]) &- shift) * stride + col); k += 1 }
         storeVec((a0 + a1) + (a2 + a3), out + col)
         col += 8
     }
