@@ -97,6 +97,12 @@ def fmt_ratio(values, digits: int = 3) -> str:
     return f"{med:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+def fmt_mean_range(values) -> str:
+    """'mean [min, max]' of a list of accuracies (or any values), 3 decimals."""
+    values = list(values)
+    return f"{statistics.fmean(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+
 #: A measurement is "quiet" when other processes kept at most this many cores busy meanwhile.
 QUIET = 0.25
 
@@ -159,6 +165,17 @@ def rss_now() -> int:
 def vm_size() -> int:
     """Current virtual address space of this process [bytes]."""
     return _status_kib("VmSize") * 1024
+
+
+def hwm_since_reset() -> int:
+    """Peak resident set size [bytes] since the last :func:`reset_hwm` (VmHWM, Linux)."""
+    return _status_kib("VmHWM") * 1024
+
+
+def reset_hwm() -> None:
+    """Reset the peak-RSS counter VmHWM to the current RSS (Linux: /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
 
 
 def peak_rss() -> int:

@@ -47,14 +47,6 @@ sl = _bench.import_spikeloc()
 SCRIPT = os.path.abspath(__file__)
 
 
-def _vm(field):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
 def worker_memory(kind, steps, n_hidden, batch):
     stim = sl.Stimulus.tutorial(phase_offset="per_sample", duration=steps * 1e-3)
     ipd, dense = stim.generate(batch, seed=0)
@@ -64,12 +56,11 @@ def worker_memory(kind, steps, n_hidden, batch):
         net = sl.SNN.for_stimulus(stim, n_hidden=n_hidden)
     else:
         net = sl.EPropNetwork.for_stimulus(stim, n_hidden=n_hidden, recurrent=False)
-    before = _vm("VmRSS")
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
+    before = _bench.rss_now()
+    _bench.reset_hwm()
     for _ in range(2):
         net.loss_and_grad(x, labels)
-    return {"extra_peak": _vm("VmHWM") - before, "rss_before": before}
+    return {"extra_peak": _bench.hwm_since_reset() - before, "rss_before": before}
 
 
 def memory(args):

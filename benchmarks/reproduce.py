@@ -21,11 +21,16 @@ It prints one line per run and markdown tables for benchmarks/RESULTS.md. Nothin
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 
-import spikeloc as sl
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _bench  # noqa: E402
+
+sl = _bench.import_spikeloc()
 
 
 def tutorial_run(seed: int, phase_offset: str, epochs: int) -> dict:
@@ -58,11 +63,6 @@ def hz250_run(seed: int, epochs: int) -> dict:
                 best_epoch=history.best_epoch, seconds=time.perf_counter() - start)
 
 
-def summary(values) -> str:
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():.3f} [{values.min():.3f}, {values.max():.3f}]"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="runs per study (default 5)")
@@ -86,9 +86,9 @@ def main() -> None:
         for phase, label in (("per_sample", "phase offset per sample"),
                              ("per_set", "phase offset per set (seeds' default)")):
             rs = rows[phase]
-            print(f"| {label} | {summary([r['test_acc'] for r in rs])} | "
-                  f"{summary([r['test_err'] for r in rs])} | "
-                  f"{summary([r['train_acc'] for r in rs])} | "
+            print(f"| {label} | {_bench.fmt_mean_range([r['test_acc'] for r in rs])} | "
+                  f"{_bench.fmt_mean_range([r['test_err'] for r in rs])} | "
+                  f"{_bench.fmt_mean_range([r['train_acc'] for r in rs])} | "
                   f"{np.mean([r['seconds'] for r in rs]):.1f} |")
         print("reported: tutorial 76.5 % test, 5.1 deg; the seed code rerun per set 41-72 % "
               "(mean 56 %), per sample 72-78 % (MODEL.md section 6)\n")
@@ -102,9 +102,9 @@ def main() -> None:
         print("\n| 250 Hz, tau_h = tau_o = 0.5 ms, 50 epochs | test accuracy mean [min, max] | "
               "test error (deg) | whole run (s) |")
         print("|---|---|---|---|")
-        print(f"| spikeloc | {summary([r['test_acc'] for r in rs])} | "
-              f"{summary([r['test_err'] for r in rs])} | "
-              f"{summary([r['seconds'] for r in rs])} |")
+        print(f"| spikeloc | {_bench.fmt_mean_range([r['test_acc'] for r in rs])} | "
+              f"{_bench.fmt_mean_range([r['test_err'] for r in rs])} | "
+              f"{_bench.fmt_mean_range([r['seconds'] for r in rs])} |")
         print("reported (seed 000): test 81.5 %, 4.6 deg, about 37 minutes per run")
 
 

@@ -23,16 +23,16 @@ Prints one line per run and a summary per configuration. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 
-import spikeloc as sl
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _bench  # noqa: E402
 
-
-def summary(values) -> str:
-    values = np.asarray(values, dtype=float)
-    return f"mean {values.mean():.3f} [{values.min():.3f}, {values.max():.3f}]"
+sl = _bench.import_spikeloc()
 
 
 def alif_run(seed: int, variant: dict, epochs: int) -> float:
@@ -102,7 +102,7 @@ def main() -> None:
             for s in seeds:
                 accs.append(alif_run(s, variant, epochs=10))
                 print(f"alif {name} seed {s}: test {accs[-1]:.3f}", flush=True)
-            print(f"alif {name}: test {summary(accs)}", flush=True)
+            print(f"alif {name}: test {_bench.fmt_mean_range(accs)}", flush=True)
     if "dale" in studies:
         configs = {"dale": sl.Dale(0.5, inhibitory="random"),
                    "W1 positive": sl.Dale(0.5, inhibitory="random", excitatory_only=("w1",)),
@@ -112,7 +112,7 @@ def main() -> None:
             for s in seeds:
                 accs.append(dale_run(s, dale, epochs=30, phase=args.dale_phase))
                 print(f"dale {name} seed {s}: test {accs[-1]:.3f}", flush=True)
-            print(f"dale {name}: test {summary(accs)}", flush=True)
+            print(f"dale {name}: test {_bench.fmt_mean_range(accs)}", flush=True)
     if "speed" in studies:
         speed()
 
