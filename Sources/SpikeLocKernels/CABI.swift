@@ -59,18 +59,8 @@ public func spk_stimulus_uniforms(_ seed: UInt64, _ index: Int64, _ n: Int64, _ 
 public func spk_stimulus(_ params: UnsafePointer<spk_stimulus_params>?, _ ipd: UnsafePointer<Double>?,
                          _ phase: UnsafePointer<Double>?, _ n: Int64, _ seed: UInt64, _ firstIndex: Int64,
                          _ spikes: UnsafeMutablePointer<UInt8>?, _ threads: Int32) -> Int32 {
-    guarded {
-        let p = try unwrap(params, "params").pointee
-        try require(n >= 0, "n must be >= 0, got \(n)")
-        let ipd = try unwrap(ipd, "ipd"), phase = try unwrap(phase, "phase"), spikes = try unwrap(spikes, "spikes")
-        let params = StimulusParams(dt: p.dt, steps: Int(p.steps), freq: p.freq, anfPerEar: Int(p.anf_per_ear),
-                                    rateMax: p.rate_max, envelopePower: p.envelope_power,
-                                    nullPhaseDelays: p.null_phase_delays != 0)
-        try require(p.anf_per_ear <= Int64(Int.max / 2), "anf_per_ear is too large")
-        try generateStimulus(params, ipd: UnsafeBufferPointer(start: ipd, count: Int(n)),
-                             phase: UnsafeBufferPointer(start: phase, count: Int(n)), seed: seed,
-                             firstIndex: Int(firstIndex), spikes: spikes, threads: Int(threads))
-    }
+    // the noisy stimulus with sigma = 0 (CABIData.swift): the same spikes, one code path
+    spk_stimulus_noisy(params, ipd, phase, n, seed, firstIndex, 0, spikes, threads)
 }
 
 // MARK: - events

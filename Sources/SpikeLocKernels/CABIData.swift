@@ -10,7 +10,6 @@ public func spk_stimulus_noisy(_ params: UnsafePointer<spk_stimulus_params>?, _ 
     guarded {
         let p = try unwrap(params, "params").pointee
         try require(n >= 0, "n must be >= 0, got \(n)")
-        try require(delayNoise.isFinite && delayNoise >= 0, "delay_noise must be finite and >= 0, got \(delayNoise)")
         let ipd = try unwrap(ipd, "ipd"), phase = try unwrap(phase, "phase"), spikes = try unwrap(spikes, "spikes")
         try require(p.anf_per_ear <= Int64(Int.max / 2), "anf_per_ear is too large")
         let params = StimulusParams(dt: p.dt, steps: Int(p.steps), freq: p.freq, anfPerEar: Int(p.anf_per_ear),

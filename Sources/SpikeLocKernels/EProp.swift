@@ -188,7 +188,7 @@ struct EPropKernel {
         let H = config.nHidden, C = config.nOut
         wIn = try PaddedWeights(w.wIn, rows: config.nIn, cols: H, name: "w_in")
         if config.recurrent {
-            wRec = try PaddedWeights(try unwrapPointer(w.wRec, "w_rec"), rows: H, cols: H, name: "w_rec")
+            wRec = try PaddedWeights(try unwrap(w.wRec, "w_rec"), rows: H, cols: H, name: "w_rec")
         } else {
             wRec = nil
         }
@@ -694,11 +694,6 @@ struct EPropKernel {
     }
 }
 
-@inline(__always) func unwrapPointer<T>(_ p: T?, _ name: String) throws -> T {
-    guard let p else { throw KernelError.null(name) }
-    return p
-}
-
 /// Zeroes gradient entries whose mask byte is 0 (absent synapses).
 func applyMask(_ grad: UnsafeMutablePointer<Float>, _ mask: UnsafePointer<UInt8>?, count: Int) {
     guard let mask else { return }
@@ -719,7 +714,7 @@ public func epropForward(_ config: EPropConfig, _ data: EventData, index: Unsafe
     if let labels { try checkLabels(labels, batch: batch, classes: config.nOut) }
     if recordings.learningSignal != nil {
         try require(labels != nil, "learning signals need labels")
-        _ = try unwrapPointer(weights.feedback, "feedback")
+        _ = try unwrap(weights.feedback, "feedback")
     }
     let kernel = try EPropKernel(config, data, weights)
     let failures = try TaskFailures(batch)
@@ -760,8 +755,8 @@ public func epropLossGrad(_ config: EPropConfig, _ data: EventData, index: Unsaf
     let threads = try resolveThreads(threads)
     let samples = try data.batchSamples(index, batch: batch)
     try checkLabels(labels, batch: batch, classes: config.nOut)
-    _ = try unwrapPointer(weights.feedback, "feedback")
-    let gRecOut: UnsafeMutablePointer<Float>? = config.recurrent ? try unwrapPointer(gradients.wRec, "grad_w_rec") : nil
+    _ = try unwrap(weights.feedback, "feedback")
+    let gRecOut: UnsafeMutablePointer<Float>? = config.recurrent ? try unwrap(gradients.wRec, "grad_w_rec") : nil
     let kernel = try EPropKernel(config, data, weights)
     let H = config.nHidden, C = config.nOut, Hp = kernel.Hp, Cp = kernel.Cp
     let chunks = (batch + chunkSize - 1) / chunkSize

@@ -16,6 +16,7 @@ public enum CounterRNG {
     /// Word of a sample's phase-offset draw.
     public static let wordPhase: UInt64 = (1 << 62) + 1
     /// Word of the per-epoch phase offset: phi0(seed, epoch) = uniform53(key(seed, epoch), wordEpochPhase).
+    /// Drawn by the Python layer through spk_uniform53; mirrors SPK_WORD_EPOCH_PHASE for the Swift tests.
     public static let wordEpochPhase: UInt64 = (1 << 62) + (1 << 40)
     /// First word of the phase-delay noise: input i uses words wordDelayNoise + 2 i and + 2 i + 1.
     public static let wordDelayNoise: UInt64 = (1 << 62) + (1 << 61)

@@ -226,7 +226,6 @@ final class VariantBuffers {
     let V: Scratch<Float>, S: Scratch<Float>, P: Scratch<Float>, A: Scratch<Float>, D: Scratch<Float>
     let Vo: Scratch<Float>, So: Scratch<Float>, Po: Scratch<Float>, Ao: Scratch<Float>
     let rows: Scratch<Float>, reg: Scratch<Float>
-    var regLoss = 0.0
 
     init(steps T: Int, Hp: Int, Cp: Int) throws {
         let th = try checkedProduct(T, Hp, what: "workspace"), tc = try checkedProduct(T, Cp, what: "workspace")

@@ -131,7 +131,10 @@ def ablation(model, ipd, spikes, stimulus=None, *, labels=None, units=None) -> A
     Ablation (the model is not modified).
     """
     from .evaluation import evaluate
+    from .events import as_events
 
+    # convert dense spikes to event lists once, not in each of the N_h + 1 evaluations
+    spikes = as_events(spikes, threads=getattr(model, "threads", None))
     n_hidden = _hidden_size(model)
     units = (np.arange(n_hidden, dtype=np.int64) if units is None
              else _check_units(units, n_hidden, "units"))

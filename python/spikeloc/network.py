@@ -238,10 +238,9 @@ class SNN(_Model):
 
     def _abi_config(self, steps: int) -> tuple:
         if self._variant:
-            code = 3 if self.readout == "spike_count" else self._readout_code
             return (self.n_in, self.n_hidden, self.n_out, steps, self.dt,
                     float(np.mean(self._tau_seconds("hidden"))),
-                    float(np.mean(self._tau_seconds("output"))), code, self.beta)
+                    float(np.mean(self._tau_seconds("output"))), self._readout_code, self.beta)
         return (self.n_in, self.n_hidden, self.n_out, steps, self.dt, self.tau_hidden,
                 self.tau_output, self._readout_code, self.beta)
 
@@ -414,13 +413,14 @@ class SNN(_Model):
 
     @property
     def tau_hidden(self):
-        """Hidden time constant(s) [s]: a float for one fixed value per layer, else the live
-        float32 array (N_h,) (per neuron; learned values after training)."""
+        """Hidden time constant(s) [s]: a float for one fixed value per layer, else a
+        float32 array (N_h,) per neuron (learned values after training; for learned time
+        constants a fresh copy on each access: assigning into it changes nothing)."""
         return float(self._tau_arg[0]) if self._tau_scalar["hidden"] else self._tau_seconds("hidden")
 
     @property
     def tau_output(self):
-        """Readout time constant(s) [s]: a float, or the live float32 array (C,)."""
+        """Readout time constant(s) [s]: a float, or a float32 array (C,) (see ``tau_hidden``)."""
         return float(self._tau_arg[1]) if self._tau_scalar["output"] else self._tau_seconds("output")
 
     def _tau_seconds(self, layer: str) -> np.ndarray:

@@ -1,26 +1,28 @@
 """NumPy reference implementation of spikeloc (the oracle of the tests).
 
 Plain float64 NumPy, written to be read: the equations of ``shared/design/MODEL.md``
-(sections 1-3) and of the C header ``spikeloc.h`` appear in the docstrings and comments.
+(sections 1-5) and of the C header ``spikeloc.h`` appear in the docstrings and comments.
 It depends on NumPy only and never imports the compiled extension.
 
 Modules: ``rng`` (counter-based generator), ``stim`` (IPD stimulus; its main function is ``stimulus``), ``network`` (spiking and
-membrane-only networks with surrogate-gradient BPTT), ``optim`` (Adam, SGD), ``variants`` (the research variants of MODEL.md section 4), ``fixtures``
-(known-answer files for the Swift tests).
+membrane-only networks with surrogate-gradient BPTT), ``optim`` (Adam, SGD), ``variants`` (the research variants of MODEL.md section 4), ``eprop`` (the
+recurrent network of MODEL.md section 5, by e-prop and by BPTT), ``fixtures`` and
+``variant_fixtures`` (known-answer files for the Swift tests).
 """
 
-from .rng import (GAMMA, SET_INDEX, WORD_IPD, WORD_PHASE, as_u64, key, mix64,
-                  stimulus_uniforms, uniform53, word)
-from .stim import (NUM_CLASSES, StimulusParams, abs_error_deg, draw_ipd,
-                       draw_phase_per_sample, draw_phase_per_set, envelope_mean, expected_rate,
-                       labels, midpoints, phase_delays, spike_probability, stimulus)
+from .rng import (GAMMA, SET_INDEX, WORD_DELAY_NOISE, WORD_EPOCH_PHASE, WORD_IPD, WORD_PHASE,
+                  as_u64, delay_noise_normals, key, mix64, stimulus_uniforms, uniform53, word)
+from .stim import (NUM_CLASSES, StimulusParams, abs_error_deg, delay_noise_offsets, draw_ipd,
+                   draw_phase_per_epoch, draw_phase_per_sample, draw_phase_per_set,
+                   envelope_mean, expected_rate, labels, midpoints, phase_delays,
+                   spike_probability, stimulus)
 from .network import (READOUTS, aggregate, aggregate_backward, cross_entropy, init_weights,
                       leaky_readout, leaky_readout_backward, log_softmax,
                       membrane_only_forward, membrane_only_loss_and_grad, sigmoid,
                       snn_forward, snn_loss_and_grad, surrogate)
 from .optim import adam_step, adam_trajectory, sgd_step
-# research variants (MODEL.md section 4): the general network, as a submodule
-from . import variants
+# the research variants (MODEL.md section 4) and e-prop (section 5), as submodules
+from . import eprop, variants
 
 __all__ = [
     "GAMMA", "SET_INDEX", "WORD_IPD", "WORD_PHASE", "as_u64", "key", "mix64",
@@ -32,12 +34,7 @@ __all__ = [
     "leaky_readout", "leaky_readout_backward", "log_softmax", "membrane_only_forward",
     "membrane_only_loss_and_grad", "sigmoid", "snn_forward", "snn_loss_and_grad", "surrogate",
     "adam_step", "adam_trajectory", "sgd_step",
-    "variants",
+    "WORD_DELAY_NOISE", "WORD_EPOCH_PHASE", "delay_noise_normals", "delay_noise_offsets",
+    "draw_phase_per_epoch",
+    "eprop", "variants",
 ]
-
-# ---- data options (issue 4 item 8) --------------------------------------------------------
-from .rng import WORD_DELAY_NOISE, WORD_EPOCH_PHASE, delay_noise_normals  # noqa: E402
-from .stim import delay_noise_offsets, draw_phase_per_epoch  # noqa: E402
-
-__all__ += ["WORD_DELAY_NOISE", "WORD_EPOCH_PHASE", "delay_noise_normals",
-            "delay_noise_offsets", "draw_phase_per_epoch"]

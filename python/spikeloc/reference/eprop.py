@@ -42,12 +42,6 @@ def pseudo_derivative(v, v_th: float, gamma: float) -> np.ndarray:
     return (gamma / v_th) * np.maximum(0.0, 1.0 - np.abs(v - v_th) / v_th)
 
 
-def _softmax(y):
-    z = y - y.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _step_loss(y, onehot, loss: str):
     """Per-step loss (B,) and its gradient d/dy (B, C), the error signal err."""
     if loss == "cross_entropy":

@@ -38,7 +38,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import rng as _rng
-from .network import SUM_SCALE, aggregate, aggregate_backward, cross_entropy, sigmoid
+from .network import (SUM_SCALE, _spike, aggregate, aggregate_backward, cross_entropy, sigmoid,
+                      surrogate)
 
 __all__ = [
     "RESETS", "SURROGATES", "VARIANT_READOUTS", "surrogate_fn", "dale_signs", "dale_effective",
@@ -57,8 +58,7 @@ def surrogate_fn(x, kind: str = "sigmoid", beta: float = 5.0) -> np.ndarray:
     arctan (beta / 2) / (1 + (pi beta x / 2)^2); piecewise_linear beta max(0, 1 - |x|)."""
     x = np.asarray(x, dtype=np.float64)
     if kind == "sigmoid":
-        e = np.exp(-beta * np.abs(x))
-        return beta * e / (1.0 + e) ** 2
+        return surrogate(x, beta)
     if kind == "fast_sigmoid":
         return 1.0 / (1.0 + beta * np.abs(x)) ** 2
     if kind == "arctan":
@@ -66,16 +66,6 @@ def surrogate_fn(x, kind: str = "sigmoid", beta: float = 5.0) -> np.ndarray:
     if kind == "piecewise_linear":
         return beta * np.maximum(0.0, 1.0 - np.abs(x))
     raise ValueError(f"surrogate must be one of {SURROGATES}, got {kind!r}")
-
-
-def _spike(x, spike_fn: str, beta: float) -> np.ndarray:
-    """H(x) ("heaviside", the model) or sigmoid(beta x) ("sigmoid": a smooth test-only forward
-    whose exact derivative is the sigmoid surrogate, for finite-difference checks)."""
-    if spike_fn == "heaviside":
-        return (np.asarray(x) > 0).astype(np.float64)
-    if spike_fn == "sigmoid":
-        return sigmoid(beta * np.asarray(x, dtype=np.float64))
-    raise ValueError(f"spike_fn must be 'heaviside' or 'sigmoid', got {spike_fn!r}")
 
 
 # ---------------------------------------------------------------------------- Dale's law
