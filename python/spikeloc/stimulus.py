@@ -33,6 +33,7 @@ from typing import Tuple, Union
 
 import numpy as np
 
+from .evaluation import class_midpoints, labels_from_ipd
 from ._native_api import (SET_INDEX, WORD_IPD, WORD_PHASE, _native, check_int, check_real,
                           check_seed, real_array, resolve_threads)
 
@@ -294,21 +295,14 @@ class Stimulus:
 
     # ---- classes ---------------------------------------------------------------------------
     def labels(self, ipd) -> np.ndarray:
-        """Class of each IPD: ``clip(floor((ipd + pi/2) C / pi), 0, C-1)``, int64, same shape."""
-        arr = real_array(ipd, "ipd").astype(np.float64)
-        if not np.isfinite(arr).all():
-            raise ValueError("ipd contains NaN or infinite values")
-        c = np.floor((arr + np.pi / 2) * self.num_classes / np.pi)
-        return np.clip(c, 0, self.num_classes - 1).astype(np.int64)
+        """Class of each IPD: ``clip(floor((ipd + pi/2) C / pi), 0, C-1)``, int64, same shape
+        (:func:`spikeloc.evaluation.labels_from_ipd` with this stimulus's C)."""
+        return labels_from_ipd(ipd, self.num_classes)
 
     def midpoints(self, labels) -> np.ndarray:
-        """IPD estimate of each class, its midpoint ``(c + 1/2) pi / C - pi/2`` [rad], float64."""
-        arr = np.asarray(labels)
-        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"labels must be an integer array, got dtype {arr.dtype}")
-        if arr.size and (arr.min() < 0 or arr.max() >= self.num_classes):
-            raise ValueError(f"labels must be in [0, {self.num_classes})")
-        return (arr.astype(np.float64) + 0.5) * np.pi / self.num_classes - np.pi / 2
+        """IPD estimate of each class, its midpoint ``(c + 1/2) pi / C - pi/2`` [rad], float64
+        (:func:`spikeloc.evaluation.class_midpoints` with this stimulus's C)."""
+        return class_midpoints(labels, self.num_classes)
 
     def abs_error_deg(self, ipd, predicted) -> np.ndarray:
         """Absolute error ``|ipd - midpoint(predicted)|`` [degrees], float64."""
