@@ -38,8 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import rng as _rng
-from .network import (SUM_SCALE, _spike, aggregate, aggregate_backward, cross_entropy, sigmoid,
-                      surrogate)
+from .network import _spike, surrogate
 
 __all__ = [
     "RESETS", "SURROGATES", "VARIANT_READOUTS", "surrogate_fn", "dale_signs", "dale_effective",
@@ -85,16 +84,22 @@ def dale_signs(n: int, ie_ratio: float, inhibitory: str = "first", rng=None) -> 
 
 
 def dale_effective(w, sign) -> np.ndarray:
-    """W_eff = |W| * sign (sign per row); sign None: W unchanged."""
+    """W_eff = |W| * sign (sign per row: +1, -1, or 0 for a row left unconstrained, W_eff = W);
+    sign None: W unchanged."""
     w = np.asarray(w, dtype=np.float64)
-    return w if sign is None else np.abs(w) * np.asarray(sign, dtype=np.float64)[:, None]
+    if sign is None:
+        return w
+    sign = np.asarray(sign, dtype=np.float64)[:, None]
+    return np.where(sign == 0, w, np.abs(w) * sign)
 
 
 def dale_gradient(g_eff, w, sign) -> np.ndarray:
-    """dW = dW_eff * sign * sgn(W), sgn(0) = 0 (a weight at 0 stays culled)."""
+    """dW = dW_eff * sign * sgn(W), sgn(0) = 0 (a weight at 0 stays culled); rows with sign 0
+    (unconstrained) keep dW_eff."""
     if sign is None:
         return g_eff
-    return g_eff * np.asarray(sign, dtype=np.float64)[:, None] * np.sign(np.asarray(w))
+    sign = np.asarray(sign, dtype=np.float64)[:, None]
+    return np.where(sign == 0, g_eff, g_eff * sign * np.sign(np.asarray(w)))
 
 
 # ---------------------------------------------------------------------------- dropout
@@ -114,8 +119,10 @@ def dropout_mask(index, steps: int, n_hidden: int, p: float, seed: int) -> np.nd
 # ---------------------------------------------------------------------------- LIF layer
 
 def lif_forward(I, a, reset: str = "delayed", rho: float = 0.0, beta_a: float = 0.0,
-                spike_fn: str = "heaviside", beta: float = 5.0) -> dict:
+                spike_fn: str = "heaviside", beta: float = 5.0, w_rec=None) -> dict:
     """LIF layer driven by currents I (B, T, N) with decays a (N,) (see the module docstring).
+    With recurrent weights w_rec (N, N) the current of step n is I_n + s_n w_rec (the spike
+    recorded at step n drives step n + 1 like I_n does; MODEL.md section 7).
     Returns V (v_n), S (s_n), P (a v_n + I_n; 0 at n = T-1), A (b_n), all (B, T, N)."""
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
@@ -133,60 +140,98 @@ def lif_forward(I, a, reset: str = "delayed", rho: float = 0.0, beta_a: float = 
         if n == T - 1:
             break
         s = S[:, n]
-        P[:, n] = a * V[:, n] + I[:, n]
+        current = I[:, n] if w_rec is None else I[:, n] + s @ w_rec
+        P[:, n] = a * V[:, n] + current
         V[:, n + 1] = P[:, n] - s * theta if reset == "subtractive" else P[:, n] * (1.0 - s)
         A[:, n + 1] = rho * A[:, n] + (1.0 - rho) * s
     return {"V": V, "S": S, "P": P, "A": A}
 
 
 def lif_backward(ds, fw, a, reset: str = "delayed", rho: float = 0.0, beta_a: float = 0.0,
-                 surrogate: str = "sigmoid", beta: float = 5.0):
+                 surrogate: str = "sigmoid", beta: float = 5.0, w_rec=None,
+                 detach_reset: bool = False):
     """Adjoints of ``lif_forward`` given ds (B, T, N), the direct gradient of the spikes.
-    Returns (gI (B, T, N), ga (N,)). With sg_n = surr(v_n - theta_n) and gX' = gX_{n+1}:
+    Returns (gI (B, T, N), ga (N,), g_rec (N, N) or None without w_rec). With
+    sg_n = surr(v_n - theta_n), gX' = gX_{n+1} and r_n = gI_n w_rec^T (0 without w_rec):
 
-      delayed:     gs_n = ds_n - gv' P_n + gb' (1 - rho)
+      delayed:     gs_n = ds_n + r_n - gv' P_n + gb' (1 - rho)
                    gv_n = gs' sg_n + gv' a (1 - s_n);  gb_n = -beta_a gs' sg_n + rho gb'
                    gI_n = gv' (1 - s_n);  ga += gv' v_n (1 - s_n)
-      same_step:   gs_n = ds_n - gv' P_n + gb' (1 - rho)
+      same_step:   gs_n = ds_n + r_n - gv' P_n + gb' (1 - rho)
                    gv_n = gs_n sg_n + gv' a (1 - s_n); gb_n = -beta_a gs_n sg_n + rho gb'
                    gI_n = gv' (1 - s_n);  ga += gv' v_n (1 - s_n)
-      subtractive: gs_n = ds_n - gv' theta_n + gb' (1 - rho)
+      subtractive: gs_n = ds_n + r_n - gv' theta_n + gb' (1 - rho)
                    gv_n = gs_n sg_n + gv' a;  gb_n = -beta_a (gs_n sg_n + gv' s_n) + rho gb'
                    gI_n = gv';  ga += gv' v_n
+      g_rec = sum_n s_n^T gI_n
 
-    for n = T-1 .. 0, starting from gv_T = gb_T = gs_T = 0 (nothing at step T exists)."""
+    for n = T-1 .. 0, starting from gv_T = gb_T = gs_T = 0 (nothing at step T exists).
+    ``detach_reset`` treats the reset as a constant (the terms -gv' P_n, -gv' theta_n and
+    -beta_a gv' s_n vanish; the forward values still multiply), as e-prop does."""
     V, S, P, A = fw["V"], fw["S"], fw["P"], fw["A"]
     B, T, N = V.shape
     a = np.broadcast_to(np.asarray(a, dtype=np.float64), (N,))
+    keep_reset = 0.0 if detach_reset else 1.0
     gI = np.zeros((B, T, N))
     ga = np.zeros(N)
+    g_rec = None if w_rec is None else np.zeros((N, N))
     gv1, gb1, gs1 = np.zeros((B, N)), np.zeros((B, N)), np.zeros((B, N))
     for n in range(T - 1, -1, -1):
         v, s = V[:, n], S[:, n]
         theta = 1.0 + beta_a * A[:, n]
         sg = surrogate_fn(v - theta, surrogate, beta)
+        gI[:, n] = gv1 if reset == "subtractive" else gv1 * (1.0 - s)
+        ds_n = ds[:, n]
+        if w_rec is not None:
+            ds_n = ds_n + gI[:, n] @ w_rec.T
+            g_rec += s.T @ gI[:, n]
         if reset == "subtractive":
-            gs = ds[:, n] - gv1 * theta + gb1 * (1.0 - rho)
+            gs = ds_n - keep_reset * gv1 * theta + gb1 * (1.0 - rho)
             gv = gs * sg + gv1 * a
-            gb = -beta_a * (gs * sg + gv1 * s) + rho * gb1
-            gI[:, n] = gv1
+            gb = -beta_a * (gs * sg + keep_reset * gv1 * s) + rho * gb1
             ga += (gv1 * v).sum(axis=0)
         else:
-            gs = ds[:, n] - gv1 * P[:, n] + gb1 * (1.0 - rho)
+            gs = ds_n - keep_reset * gv1 * P[:, n] + gb1 * (1.0 - rho)
             through = gs1 if reset == "delayed" else gs
             gv = through * sg + gv1 * a * (1.0 - s)
             gb = -beta_a * through * sg + rho * gb1
-            gI[:, n] = gv1 * (1.0 - s)
             ga += (gv1 * v * (1.0 - s)).sum(axis=0)
         gv1, gb1, gs1 = gv, gb, gs
-    return gI, ga
+    return gI, ga, g_rec
 
 
 # ---------------------------------------------------------------------------- network
+# The two-layer network of the variants is the general network (``general.py``) with one
+# feed-forward hidden layer; these wrappers keep the variants' argument names and results.
 
-def _decay(tau, n: int, dt: float) -> tuple:
-    tau = np.broadcast_to(np.asarray(tau, dtype=np.float64), (n,)).copy()
-    return tau, np.exp(-dt / tau)
+def _spec(dt, readout, reset, adapt_tau, adapt_strength, surrogate="sigmoid", beta=5.0,
+          rate_regularizer=None, dropout=0.0, dropout_seed=0):
+    from .general import Spec
+    rate = None if rate_regularizer is None else ("upper",) + tuple(rate_regularizer)
+    return Spec(dt=dt, recurrent=(False,), readout=readout, reset=reset, surrogate=surrogate,
+                beta=beta, adapt_tau=adapt_tau, adapt_strength=adapt_strength, rate=rate,
+                dropout=dropout, dropout_seed=dropout_seed)
+
+
+def _params(w1, w2, tau_h, tau_o, sign1, sign2):
+    n_h, C = np.shape(w1)[1], np.shape(w2)[1]
+    tau = [np.broadcast_to(np.asarray(t, dtype=np.float64), (n,)).copy()
+           for t, n in ((tau_h, n_h), (tau_o, C))]
+    return {"w": [w1, w2], "w_rec": [None], "b": None, "tau": tau, "sign": [sign1, sign2]}
+
+
+def _variant_result(fw) -> dict:
+    """The general network's forward dict under the variants' names."""
+    hid = fw["layers"][0]
+    (tau_h, a_h), (tau_o, a_o) = fw["taus"]
+    out = {"hidden_v": hid["V"], "hidden_spikes": hid["S"], "hidden_pre": hid["P"],
+           "hidden_adapt": hid["A"], "mask": fw["mask"], "J": fw["J"],
+           "w1_eff": fw["w_eff"][0], "w2_eff": fw["w_eff"][1], "a_h": a_h, "a_o": a_o,
+           "tau_h": tau_h, "tau_o": tau_o, "rho": fw["rho"], "beta_a": fw["beta_a"],
+           "output_membrane": fw["output_membrane"], "logits": fw["logits"]}
+    if "output_layer" in fw:
+        out.update(output_layer=fw["output_layer"], output_spikes=fw["output_layer"]["S"])
+    return out
 
 
 def variant_forward(x, w1, w2, dt: float, tau_h, tau_o, *, readout: str = "mean",
@@ -201,30 +246,11 @@ def variant_forward(x, w1, w2, dt: float, tau_h, tau_o, *, readout: str = "mean"
     of the backward pass."""
     if readout not in VARIANT_READOUTS:
         raise ValueError(f"readout must be one of {VARIANT_READOUTS}, got {readout!r}")
-    x = np.asarray(x, dtype=np.float64)
-    w1e, w2e = dale_effective(w1, sign1), dale_effective(w2, sign2)
-    B, T, _ = x.shape
-    N_h, C = w1e.shape[1], w2e.shape[1]
-    tau_h, a_h = _decay(tau_h, N_h, dt)
-    tau_o, a_o = _decay(tau_o, C, dt)
-    rho = 0.0 if adapt_tau is None else float(np.exp(-dt / adapt_tau))
-    beta_a = 0.0 if adapt_tau is None else float(adapt_strength)
-    hid = lif_forward(x @ w1e, a_h, reset, rho, beta_a, spike_fn, beta)
-    D = np.ones((B, T, N_h)) if mask is None else np.asarray(mask, dtype=np.float64)
-    J = (hid["S"] * D) @ w2e
-    out = {"hidden_v": hid["V"], "hidden_spikes": hid["S"], "hidden_pre": hid["P"],
-           "hidden_adapt": hid["A"], "mask": D, "J": J, "w1_eff": w1e, "w2_eff": w2e,
-           "a_h": a_h, "a_o": a_o, "tau_h": tau_h, "tau_o": tau_o, "rho": rho, "beta_a": beta_a}
-    if readout == "spike_count":
-        o = lif_forward(J, a_o, reset, 0.0, 0.0, spike_fn, beta)
-        out.update(output_layer=o, output_membrane=o["V"], output_spikes=o["S"],
-                   logits=o["S"].sum(axis=1))
-    else:
-        U = np.zeros((B, T, C))
-        for n in range(T - 1):
-            U[:, n + 1] = a_o * U[:, n] + J[:, n]
-        out.update(output_membrane=U, logits=aggregate(U, readout))
-    return out
+    from .general import general_forward
+    fw = general_forward(x, _params(w1, w2, tau_h, tau_o, sign1, sign2),
+                         _spec(dt, readout, reset, adapt_tau, adapt_strength, beta=beta),
+                         mask=mask, spike_fn=spike_fn)
+    return _variant_result(fw)
 
 
 def variant_loss_and_grad(x, labels, w1, w2, dt: float, tau_h, tau_o, *, readout: str = "mean",
@@ -238,46 +264,19 @@ def variant_loss_and_grad(x, labels, w1, w2, dt: float, tau_h, tau_o, *, readout
     ``dropout_mask(index, ...)``, index defaulting to 0 .. B-1). Returns
     ``(loss, grad_w1, grad_w2, grad_tau_h (N_h,), grad_tau_o (C,), extras)``; the weight
     gradients are with respect to the raw weights (Dale's law applied)."""
-    x = np.asarray(x, dtype=np.float64)
-    B, T, _ = x.shape
-    N_h, C = np.shape(w1)[1], np.shape(w2)[1]
-    if index is None:
-        index = np.arange(B)
-    mask = dropout_mask(index, T, N_h, dropout, dropout_seed) if dropout > 0 else None
-    fw = variant_forward(x, w1, w2, dt, tau_h, tau_o, readout=readout, reset=reset,
-                         adapt_tau=adapt_tau, adapt_strength=adapt_strength, sign1=sign1,
-                         sign2=sign2, mask=mask, spike_fn=spike_fn, beta=beta)
-    S, D, a_o = fw["hidden_spikes"], fw["mask"], fw["a_o"]
-    loss, dm = cross_entropy(fw["logits"], labels)
-    if readout == "spike_count":
-        dso = np.broadcast_to(dm[:, None, :], (B, T, C)).copy()   # m_c = sum_n s^o_n
-        dJ, ga_o = lif_backward(dso, fw["output_layer"], a_o, reset, 0.0, 0.0, surrogate, beta)
-    else:
-        U = fw["output_membrane"]
-        du = aggregate_backward(U, dm, readout)
-        dJ = np.zeros((B, T, C))
-        gu = du[:, T - 1].copy()
-        for n in range(T - 2, -1, -1):
-            dJ[:, n] = gu                                          # dJ_n = gu_{n+1}
-            gu = du[:, n] + a_o * gu
-        ga_o = (dJ * U).sum(axis=(0, 1))                            # u_{n+1} = a_o u_n + J_n
-    g2e = np.einsum("btk,btc->kc", S * D, dJ)
-    ds = D * (dJ @ fw["w2_eff"].T)
-    if rate_regularizer is not None:
-        c, r_max = rate_regularizer
-        r = S.sum(axis=1) / (T * dt)                                # (B, N_h) [Hz]
-        e = np.maximum(0.0, r - r_max) / r_max
-        loss += float((c * (e ** 2).mean(axis=1)).mean())
-        ds = ds + (2.0 * c / N_h * e / r_max / (T * dt) / B)[:, None, :]
-    hid = {"V": fw["hidden_v"], "S": S, "P": fw["hidden_pre"], "A": fw["hidden_adapt"]}
-    gI, ga_h = lif_backward(ds, hid, fw["a_h"], reset, fw["rho"], fw["beta_a"], surrogate, beta)
-    g1e = np.einsum("bti,bth->ih", x, gI)
-    g1, g2 = dale_gradient(g1e, w1, sign1), dale_gradient(g2e, w2, sign2)
-    gtau_h = ga_h * fw["a_h"] * dt / fw["tau_h"] ** 2
-    gtau_o = ga_o * a_o * dt / fw["tau_o"] ** 2
-    extras = dict(fw)
-    extras["dlogits"] = dm
-    return loss, g1, g2, gtau_h, gtau_o, extras
+    if readout not in VARIANT_READOUTS:
+        raise ValueError(f"readout must be one of {VARIANT_READOUTS}, got {readout!r}")
+    from .general import general_loss_and_grad
+    spec = _spec(dt, readout, reset, adapt_tau, adapt_strength, surrogate, beta,
+                 rate_regularizer, dropout, dropout_seed)
+    loss, grads, fw = general_loss_and_grad(x, labels,
+                                            _params(w1, w2, tau_h, tau_o, sign1, sign2), spec,
+                                            index=index, spike_fn=spike_fn)
+    extras = _variant_result(fw)
+    extras["dlogits"] = fw["dlogits"]
+    g1, g2 = grads["w"]
+    gth, gto = grads["tau"]
+    return loss, g1, g2, gth, gto, extras
 
 
 def tau_variance_penalty(tau, lam: float):
