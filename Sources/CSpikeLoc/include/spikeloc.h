@@ -313,7 +313,7 @@ typedef struct {
     int64_t n_in, n_out, steps;  /* N_in, C, T (data steps) */
     int64_t n_layers;            /* hidden layers L, 0 .. 64 */
     const int64_t *hidden;       /* L layer sizes N_l, 1 .. 65536 (NULL when L = 0) */
-    const int32_t *recurrent;    /* L flags, 0 or 1 (NULL when L = 0) */
+    const uint8_t *recurrent;    /* L flags, 0 or 1 (NULL when L = 0) */
     double dt;                   /* s, > 0 */
     double beta;                 /* scale of the surrogate, > 0 */
     int32_t reset;               /* SPK_RESET_* */
