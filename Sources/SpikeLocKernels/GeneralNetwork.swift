@@ -180,9 +180,13 @@ final class GeneralBuffers {
     let readout: ReadoutBuffers
     let dropout: Scratch<Float>
     let lists: DelayLists?
-    let reg: [Scratch<Float>]
-    /// The sample of the last forward pass (its input events feed the first layer's gradient).
-    var sample = 0
+    /// Per layer: the rate penalty's spike gradient and the spike counts; for a linear head the
+    /// top layer's weighted counts z and y (see `ReadoutHead.profile`) and z W_out, y W_out.
+    let reg: [Scratch<Float>], counts: [Scratch<Float>]
+    let z: Scratch<Float>, y: Scratch<Float>, jz: Scratch<Float>, jy: Scratch<Float>
+    /// The sample of the last forward pass (its input events feed the first layer's gradient),
+    /// and whether that pass listed the top layer's spikes and ran the readout recursion.
+    var sample = 0, recursion = true
 
     init(_ k: GeneralKernel) throws {
         let Tk = k.spec.kernelSteps, pad = k.projection.maxLag + 1
@@ -193,8 +197,12 @@ final class GeneralBuffers {
                                      spiking: k.spec.head == .spikeCount)
         dropout = try Scratch(k.dropping ? try checkedProduct(Tk, k.widths.last ?? 0, what: "workspace") : 1,
                               what: "workspace")
-        lists = k.projection.kind == .none ? nil : try DelayLists(steps: Tk, activeRows: k.projection.activeRows)
+        lists = k.projection.kind == .none ? nil : try DelayLists(k.projection, steps: Tk)
         reg = try k.widths.map { try Scratch<Float>($0, what: "workspace") }
+        counts = try k.widths.map { try Scratch<Float>($0, what: "workspace") }
+        let top = k.widths.last ?? lanes
+        z = try Scratch(top, what: "workspace"); y = try Scratch(top, what: "workspace")
+        jz = try Scratch(k.Cp, what: "workspace"); jy = try Scratch(k.Cp, what: "workspace")
     }
 }
 
@@ -276,11 +284,11 @@ struct GeneralKernel: GradientKernel {
                                    dt: spec.dt, reset: spec.reset, surrogate: spec.surrogate, beta: spec.beta,
                                    adaptTau: 0, adaptStrength: 0, detachReset: spec.detachReset)
         let bias = try params.b.map { try PaddedWeights($0, rows: 1, cols: spec.nOut, name: "b") }
-        head = ReadoutHead(head: spec.head, timing: spec.timing, window: spec.window, windowLoss: spec.windowLoss,
+        head = try ReadoutHead(head: spec.head, timing: spec.timing, window: spec.window, windowLoss: spec.windowLoss,
                            classes: spec.nOut, stride: Cp, steps: spec.steps, kernelSteps: spec.kernelSteps,
                            output: output, bias: bias)
         // gradient partials: G of the first matrix, W_l (l >= 1), Wrec_l, W_out, b, then decays
-        var shapes: [(rows: Int, cols: Int, stride: Int)] = [(projection.rows, c0, projection.width)]
+        var shapes: [(rows: Int, cols: Int, stride: Int)] = [(projection.gradientRows, c0, projection.width)]
         var slotW = [0], slotRec: [Int?] = []
         for l in 0..<L {
             if l > 0 { slotW.append(shapes.count); shapes.append((spec.hidden[l - 1], spec.hidden[l], widths[l])) }
@@ -323,9 +331,15 @@ struct GeneralKernel: GradientKernel {
         }
     }
 
+    /// Forward pass of sample s. With a linear head (`ReadoutHead.linear`) the logits come from
+    /// the top layer's weighted spike counts, so training needs neither its spike lists nor the
+    /// readout recursion; `recordMembrane` runs the recursion too (same logits).
     func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool) {
         let b = unsafeDowncast(ws.extra!, to: GeneralBuffers.self)
         b.sample = s
+        let linear = head.linear && L > 0
+        b.recursion = !linear || recordMembrane
+        if let lists = b.lists { projection.prepare(sample: s, data, steps: Tk - 1, lists: lists) }
         if dropping {
             let p = spec.dropout, scale = Float(1 / (1 - p))
             let key = CounterRNG.key(seed: spec.dropoutSeed, index: UInt64(s))
@@ -336,11 +350,20 @@ struct GeneralKernel: GradientKernel {
                 }
             }
         }
-        if let lists = b.lists { projection.prepare(sample: s, data, steps: Tk - 1, lists: lists) }
         for l in 0..<L {
             let lb = b.layers[l], width = widths[l], recurrent = rec[l]
+            // the lists feed the recurrent current, the layer above and the readout recursion
+            let listed = recurrent != nil || l < L - 1 || b.recursion
+            var tally = SpikeTally()
+            if spec.rate != .none { tally.counts = b.counts[l].pointer }
+            if linear && l == L - 1 {
+                tally.z = b.z.pointer; tally.y = b.y.pointer
+                tally.zWeights = UnsafePointer(head.profile!.pointer)
+                tally.yWeights = UnsafePointer(head.decayProfile!.pointer)
+                if dropping { tally.dropout = UnsafePointer(b.dropout.pointer) }
+            }
             layers[l].forward(steps: Tk, V: lb.V.pointer, S: lb.S.pointer, P: lb.P.pointer, A: lb.A.pointer,
-                              I: lb.current, spikes: lb.spikes) { n, I in
+                              I: lb.current, spikes: listed ? lb.spikes : nil, tally: tally) { n, I in
                 I.update(repeating: 0, count: width)
                 addInput(l, step: n, sample: s, b, into: I, width: width)
                 if let recurrent {
@@ -349,7 +372,16 @@ struct GeneralKernel: GradientKernel {
                 }
             }
         }
-        head.forward(b.readout, m: ws.m.pointer, argmax: ws.argmax.pointer) { n, J in
+        if linear, let out {
+            // J summed against the profiles: z W_out and y W_out
+            let N = spec.hidden[L - 1]
+            combineRows(b.z.pointer, N, from: out.pointer, stride: Cp, into: b.jz.pointer, width: Cp)
+            combineRows(b.y.pointer, N, from: out.pointer, stride: Cp, into: b.jy.pointer, width: Cp)
+            head.linearLogits(b.jz.pointer, m: ws.m.pointer)
+            if !b.recursion { return }
+        }
+        let m = linear ? b.readout.logits.pointer : ws.m.pointer  // linear: logits from z above
+        head.forward(b.readout, m: m, argmax: ws.argmax.pointer) { n, J in
             J.update(repeating: 0, count: Cp)
             guard L > 0, let out else {
                 addInput(0, step: n, sample: s, b, into: J, width: Cp)
@@ -375,34 +407,67 @@ struct GeneralKernel: GradientKernel {
                   partials: [UnsafeMutablePointer<Float>]) -> Double {
         let b = unsafeDowncast(ws.extra!, to: GeneralBuffers.self)
         let s = b.sample
-        var loss = head.backward(b.readout, label: label, batch: batch, m: ws.m.pointer, dm: ws.dm.pointer,
-                                 argmax: ws.argmax.pointer, gradBias: partials[slotB],
-                                 gradDecay: partials[slotDecay[L]])
-        let dJ = b.readout.dJ.pointer
+        let dm = ws.dm.pointer
         guard L > 0, let outT else {
-            projection.accumulate(sample: s, data, gI: dJ, into: partials[slotW[0]])
+            let loss = head.backward(b.readout, label: label, batch: batch, m: ws.m.pointer, dm: dm,
+                                     argmax: ws.argmax.pointer, gradBias: partials[slotB],
+                                     gradDecay: partials[slotDecay[L]])
+            projection.accumulate(sample: s, data, gI: b.readout.dJ.pointer, into: partials[slotW[0]])
             return loss
         }
-        // dW_out += sum_n (s_n D_n)^T dJ_n
-        let top = b.layers[L - 1], Hp = widths[L - 1]
+        let top = b.layers[L - 1], Hp = widths[L - 1], N = spec.hidden[L - 1]
         let gradOut = partials[slotW[L]]
-        for n in 0..<Tk {
-            let (list, count) = top.spikes.at(n)
-            let D = b.dropout.pointer + n * Hp
-            for e in 0..<count {
-                let j = Int(list[e]), d: Float = dropping ? D[j] : 1
-                if d == 0 { continue }
+        var loss: Double
+        if head.linear {
+            // dJ_n = profile[n] dm: dW_out = z^T dm, ds_n = profile[n] D_n (dm W_out^T)
+            loss = head.linearBackward(label: label, batch: batch, m: ws.m.pointer, dm: dm, jy: b.jy.pointer,
+                                       gradBias: partials[slotB], gradDecay: partials[slotDecay[L]])
+            let z = b.z.pointer
+            for j in 0..<N where z[j] != 0 {
                 let row = gradOut + j * Cp
                 var c = 0
-                while c < Cp { storeVec(loadVec(row + c).addingProduct(d, loadVec(dJ + n * Cp + c)), row + c); c += lanes }
+                while c < Cp { storeVec(loadVec(row + c).addingProduct(z[j], loadVec(dm + c)), row + c); c += lanes }
+            }
+        } else {
+            loss = head.backward(b.readout, label: label, batch: batch, m: ws.m.pointer, dm: dm,
+                                 argmax: ws.argmax.pointer, gradBias: partials[slotB],
+                                 gradDecay: partials[slotDecay[L]])
+            // dW_out += sum_n (s_n D_n)^T dJ_n
+            let dJ = b.readout.dJ.pointer
+            for n in 0..<Tk {
+                let (list, count) = top.spikes.at(n)
+                let D = b.dropout.pointer + n * Hp
+                for e in 0..<count {
+                    let j = Int(list[e]), d: Float = dropping ? D[j] : 1
+                    if d == 0 { continue }
+                    let row = gradOut + j * Cp
+                    var c = 0
+                    while c < Cp { storeVec(loadVec(row + c).addingProduct(d, loadVec(dJ + n * Cp + c)), row + c); c += lanes }
+                }
             }
         }
         for l in 0..<L { loss += ratePenalty(l, b, batch: batch) }
         // ds of the top layer: D (dJ W_out^T) + the rate penalty
-        for n in 0..<Tk {
-            backProject(dJ + n * Cp, count: spec.nOut, outT.pointer, width: Hp, into: top.ds.pointer + n * Hp,
-                        scale: dropping ? UnsafePointer(b.dropout.pointer + n * Hp) : nil,
-                        add: UnsafePointer(b.reg[L - 1].pointer))
+        if let profile = head.profile?.pointer {
+            let q = top.feedback
+            backProject(dm, count: spec.nOut, outT.pointer, width: Hp, into: q, scale: nil, add: nil)
+            let reg = b.reg[L - 1].pointer
+            for n in 0..<Tk {
+                let ds = top.ds.pointer + n * Hp, D = b.dropout.pointer + n * Hp, r = profile[n]
+                var k = 0
+                while k < Hp {
+                    let d = r * loadVec(q + k)
+                    storeVec((dropping ? d * loadVec(D + k) : d) + loadVec(reg + k), ds + k)
+                    k += lanes
+                }
+            }
+        } else {
+            let dJ = b.readout.dJ.pointer
+            for n in 0..<Tk {
+                backProject(dJ + n * Cp, count: spec.nOut, outT.pointer, width: Hp, into: top.ds.pointer + n * Hp,
+                            scale: dropping ? UnsafePointer(b.dropout.pointer + n * Hp) : nil,
+                            add: UnsafePointer(b.reg[L - 1].pointer))
+            }
         }
         var l = L - 1
         while l >= 0 {
@@ -439,10 +504,7 @@ struct GeneralKernel: GradientKernel {
         let reg = b.reg[l].pointer, N = spec.hidden[l]
         reg.update(repeating: 0, count: widths[l])
         guard spec.rate != .none else { return 0 }
-        let counts = b.layers[l].ds.pointer  // scratch until the ds rows are written
-        counts.update(repeating: 0, count: widths[l])
-        let spikes = b.layers[l].spikes
-        for e in 0..<spikes.start[Tk] { counts[Int(spikes.units[e])] += 1 }
+        let counts = b.counts[l].pointer  // summed by the forward pass
         let seconds = Double(spec.steps) * spec.dt, c = spec.rateC, ref = spec.rateRef
         var total = 0.0
         for j in 0..<N {
@@ -461,25 +523,92 @@ struct GeneralKernel: GradientKernel {
 }
 
 /// out[k] = scale[k] sum_c g[c] wt[c, k] + add[k] for k < width (wt: count rows of `width`
-/// floats), two partial sums per lane block to halve the dependency chain.
+/// floats): a back-projection g W^T through the transposed weights.
 @inline(__always)
 func backProject(_ g: UnsafePointer<Float>, count: Int, _ wt: UnsafePointer<Float>, width: Int,
                  into out: UnsafeMutablePointer<Float>, scale: UnsafePointer<Float>?, add: UnsafePointer<Float>?) {
+    combineRows(g, count, from: wt, stride: width, into: out, width: width)
+    guard scale != nil || add != nil else { return }
     var k = 0
     while k < width {
-        var a0 = Vec(), a1 = Vec()
-        var c = 0
-        while c + 1 < count {
-            a0 = a0.addingProduct(g[c], loadVec(wt + c * width + k))
-            a1 = a1.addingProduct(g[c + 1], loadVec(wt + (c + 1) * width + k))
-            c += 2
-        }
-        if c < count { a0 = a0.addingProduct(g[c], loadVec(wt + c * width + k)) }
-        var d = a0 + a1
+        var d = loadVec(out + k)
         if let scale { d = d * loadVec(scale + k) }
         if let add { d = d + loadVec(add + k) }
         storeVec(d, out + k)
         k += lanes
+    }
+}
+
+/// out[0 ..< width] = sum over c < count of g[c] base[c * stride ..< + width] (width a
+/// multiple of 8), rows with g[c] = 0 skipped. As in `addRowsShifted`, column tiles keep 8 or
+/// more independent accumulators in registers (64-wide tiles: 8; narrower tiles alternate sets
+/// of accumulators between rows), each coefficient is broadcast once per tile, and the order
+/// of the sums depends on count and width only.
+@inline(__always)
+func combineRows(_ g: UnsafePointer<Float>, _ count: Int, from base: UnsafePointer<Float>, stride: Int,
+                 into out: UnsafeMutablePointer<Float>, width: Int) {
+    var col = 0
+    while col + 64 <= width {
+        var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec(), a4 = Vec(), a5 = Vec(), a6 = Vec(), a7 = Vec()
+        for c in 0..<count {
+            let x = g[c]
+            if x == 0 { continue }
+            let p = base + c * stride + col
+            a0 = a0.addingProduct(x, loadVec(p)); a1 = a1.addingProduct(x, loadVec(p + 8))
+            a2 = a2.addingProduct(x, loadVec(p + 16)); a3 = a3.addingProduct(x, loadVec(p + 24))
+            a4 = a4.addingProduct(x, loadVec(p + 32)); a5 = a5.addingProduct(x, loadVec(p + 40))
+            a6 = a6.addingProduct(x, loadVec(p + 48)); a7 = a7.addingProduct(x, loadVec(p + 56))
+        }
+        storeVec(a0, out + col); storeVec(a1, out + col + 8); storeVec(a2, out + col + 16)
+        storeVec(a3, out + col + 24); storeVec(a4, out + col + 32); storeVec(a5, out + col + 40)
+        storeVec(a6, out + col + 48); storeVec(a7, out + col + 56)
+        col += 64
+    }
+    while col + 32 <= width {
+        var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec(), b0 = Vec(), b1 = Vec(), b2 = Vec(), b3 = Vec()
+        var c = 0
+        while c + 1 < count {
+            let x = g[c], y = g[c + 1], p = base + c * stride + col, q = p + stride
+            a0 = a0.addingProduct(x, loadVec(p)); a1 = a1.addingProduct(x, loadVec(p + 8))
+            a2 = a2.addingProduct(x, loadVec(p + 16)); a3 = a3.addingProduct(x, loadVec(p + 24))
+            b0 = b0.addingProduct(y, loadVec(q)); b1 = b1.addingProduct(y, loadVec(q + 8))
+            b2 = b2.addingProduct(y, loadVec(q + 16)); b3 = b3.addingProduct(y, loadVec(q + 24))
+            c += 2
+        }
+        if c < count {
+            let x = g[c], p = base + c * stride + col
+            a0 = a0.addingProduct(x, loadVec(p)); a1 = a1.addingProduct(x, loadVec(p + 8))
+            a2 = a2.addingProduct(x, loadVec(p + 16)); a3 = a3.addingProduct(x, loadVec(p + 24))
+        }
+        storeVec(a0 + b0, out + col); storeVec(a1 + b1, out + col + 8)
+        storeVec(a2 + b2, out + col + 16); storeVec(a3 + b3, out + col + 24)
+        col += 32
+    }
+    while col < width {
+        // 16 or 8 columns left: sets of accumulators over rows c mod 4
+        let pair = col + 16 <= width
+        var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec(), b0 = Vec(), b1 = Vec(), b2 = Vec(), b3 = Vec()
+        var c = 0
+        while c + 3 < count {
+            let p = base + c * stride + col
+            a0 = a0.addingProduct(g[c], loadVec(p)); a1 = a1.addingProduct(g[c + 1], loadVec(p + stride))
+            a2 = a2.addingProduct(g[c + 2], loadVec(p + 2 * stride)); a3 = a3.addingProduct(g[c + 3], loadVec(p + 3 * stride))
+            if pair {
+                b0 = b0.addingProduct(g[c], loadVec(p + 8)); b1 = b1.addingProduct(g[c + 1], loadVec(p + stride + 8))
+                b2 = b2.addingProduct(g[c + 2], loadVec(p + 2 * stride + 8))
+                b3 = b3.addingProduct(g[c + 3], loadVec(p + 3 * stride + 8))
+            }
+            c += 4
+        }
+        while c < count {
+            let p = base + c * stride + col
+            a0 = a0.addingProduct(g[c], loadVec(p))
+            if pair { b0 = b0.addingProduct(g[c], loadVec(p + 8)) }
+            c += 1
+        }
+        storeVec((a0 + a1) + (a2 + a3), out + col)
+        if pair { storeVec((b0 + b1) + (b2 + b3), out + col + 8) }
+        col += pair ? 16 : 8
     }
 }
 
@@ -557,7 +686,7 @@ public func networkLossGrad(_ spec: NetworkSpec, _ params: NetworkParameters, _ 
     let kernel = try GeneralKernel(spec, params, data, training: true)
     // where the batch driver writes each partial sum
     let projection = kernel.projection
-    let lagged = try Scratch<Float>(try checkedProduct(projection.rows, projection.cols, what: "delay gradients"),
+    let lagged = try Scratch<Float>(try checkedProduct(projection.gradientRows, projection.cols, what: "delay gradients"),
                                     what: "delay gradients")
     let bias = try Scratch<Float>(spec.nOut, what: "bias gradient")
     let decays = try kernel.slotDecay.map { try Scratch<Float>(kernel.gradients[$0].cols, what: "decay gradients") }

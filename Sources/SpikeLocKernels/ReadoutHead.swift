@@ -59,9 +59,73 @@ struct ReadoutHead {
     /// The readout's decay (and the spiking output units of the spike count).
     let output: LIFParams
     let bias: PaddedWeights?
+    /// Linear heads (mean and sum, one decay for all classes): the logits are linear in the
+    /// currents, m = sum_n profile[n] J_n + (sum_n profile[n]) b, so dJ_n = profile[n] dm (the
+    /// gradient is rank one in time) and sum_m gR_m R_{m-1} = dm (sum_n decayProfile[n] J_n +
+    /// (sum_n decayProfile[n]) b). With rho_m = w_m + a_o rho_{m+1} (w_m the head's weight of
+    /// R_m: 1/T or 0.01 at the recorded steps) and sigma_m = rho_{m+1} + a_o sigma_{m+1}:
+    /// profile[m - lag] = rho_m, decayProfile[m - lag] = sigma_m (m >= 1), in double. The
+    /// kernel then needs neither J_n nor R during training: per hidden unit the weighted spike
+    /// counts z_j = sum_n profile[n] s_nj and y_j = sum_n decayProfile[n] s_nj suffice.
+    let profile: Scratch<Float>?, decayProfile: Scratch<Float>?
+    /// sum_n profile[n] and sum_n decayProfile[n] (the bias's weights).
+    let profileSum: Float, decayProfileSum: Float
 
     var lag: Int { timing == .seeds ? 1 : 0 }
     var offset: Int { timing == .seeds ? 0 : 1 }
+    var linear: Bool { profile != nil }
+
+    init(head: Head, timing: Timing, window: Int, windowLoss: WindowLoss, classes: Int, stride: Int, steps: Int,
+         kernelSteps: Int, output: LIFParams, bias: PaddedWeights?) throws {
+        self.head = head; self.timing = timing; self.window = window; self.windowLoss = windowLoss
+        self.classes = classes; self.stride = stride; self.steps = steps; self.kernelSteps = kernelSteps
+        self.output = output; self.bias = bias
+        let a = output.decay.pointer
+        let uniform = (0..<classes).allSatisfy { a[$0] == a[0] }
+        guard uniform, head == .mean || head == .sum else {
+            profile = nil; decayProfile = nil; profileSum = 0; decayProfileSum = 0
+            return
+        }
+        let weight = head == .mean ? 1 / Double(steps) : 0.01, o = timing == .seeds ? 0 : 1
+        let lag = timing == .seeds ? 1 : 0, decay = Double(a[0])
+        let p = try Scratch<Float>(kernelSteps, what: "readout profile")
+        let q = try Scratch<Float>(kernelSteps, what: "readout profile")
+        p.zero(); q.zero()
+        var rho = 0.0, sigma = 0.0, sums = (0.0, 0.0)
+        var m = kernelSteps - 1
+        while m >= 1 {
+            sigma = rho + decay * sigma  // sigma_m from rho_{m+1}
+            rho = (m >= o && m < o + steps ? weight : 0) + decay * rho
+            p.pointer[m - lag] = Float(rho); q.pointer[m - lag] = Float(sigma)
+            sums.0 += Double(p.pointer[m - lag]); sums.1 += Double(q.pointer[m - lag])
+            m -= 1
+        }
+        profile = p; decayProfile = q
+        profileSum = Float(sums.0); decayProfileSum = Float(sums.1)
+    }
+
+    /// Logits of a linear head from jz = sum_n profile[n] J_n (Cp lanes): m = jz + b sum(profile).
+    func linearLogits(_ jz: UnsafePointer<Float>, m: UnsafeMutablePointer<Double>) {
+        for c in 0..<classes { m[c] = Double(jz[c] + (bias.map { $0.pointer[c] * profileSum } ?? 0)) }
+    }
+
+    /// Backward pass of a linear head: the loss, dm, and dL/db, dL/da_o from jy =
+    /// sum_n decayProfile[n] J_n (Cp lanes).
+    func linearBackward(label: Int, batch: Int, m: UnsafePointer<Double>, dm: UnsafeMutablePointer<Float>,
+                        jy: UnsafePointer<Float>, gradBias: UnsafeMutablePointer<Float>,
+                        gradDecay: UnsafeMutablePointer<Float>) -> Double {
+        let loss = crossEntropy(m, classes: classes, label: label, scale: 1 / Double(batch), dm: dm)
+        var c = 0
+        while c < stride {
+            let g = loadVec(dm + c)
+            var r = loadVec(jy + c)
+            if let bias { r += decayProfileSum * loadVec(bias.pointer + c) }
+            storeVec(loadVec(gradDecay + c) + g * r, gradDecay + c)
+            if bias != nil { storeVec(loadVec(gradBias + c) + profileSum * g, gradBias + c) }
+            c += lanes
+        }
+        return loss
+    }
 
     /// Forward pass of one sample: `current(n, J)` writes J_n (without the bias) into J.
     /// Writes the logits (double, C) into `m` and keeps R (or the output layer) in `b`; for the
