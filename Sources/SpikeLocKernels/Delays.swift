@@ -2,19 +2,22 @@
 //
 // A delay d >= 0 (time steps, real), k = floor(d), f = d - k: the input spike at step t reaches
 // the synapse at t + d by linear interpolation, i.e. it adds (1 - f) W_ij to the current of
-// step t + k and f W_ij to step t + k + 1. Per sample, every event's weight rows are listed
-// under the steps they reach, and the current of step n is one `addRows` over its list, with
-// the accumulators in registers as without delays. Nothing is dense over the lags:
-//   one delay per input: a run of consecutive spikes t0 .. t1 reaches steps t0 + k .. t1 + k + 1
-//     with the rows (1 - f) W_i (its first step), W_i (the steps in between, where the spike
-//     of t and the fraction of t - 1 meet) and f W_i (its last step): an event adds one row,
-//     and one more where a run ends (none for an integer delay);
+// step t + k and f W_ij to step t + k + 1. The current of step n is the sum of the weight rows
+// that reach it, one `addRows` over a list of rows with the accumulators in registers, as
+// without delays. The list of step n comes from bitsets over the inputs: X_t (the inputs that
+// spike at step t) and, per lag m, the inputs with a row at lag m; a step costs a few word
+// operations per lag in use plus one per listed row, nothing per lag and event:
+//   one delay per input: with Y_n = the inputs whose delayed spike falls on step n
+//     (X_{n-k_i}, over the groups of equal k), runs of spikes merge: step n gets W_i where
+//     Y_n and Y_{n-1} (the spike of n - k and the fraction of the one before), (1 - f_i) W_i
+//     where only Y_n (a run's first step) and f_i W_i where only Y_{n-1} (after its last), so
+//     a run of r spikes costs r + 1 rows (none extra for an integer delay);
 //   one delay per synapse: input i's synapses use a set of lags M_i (the k and k + 1 of its
 //     synapses) and its weights are stacked into one row per lag m,
 //       Wc[(i, m), j] = W_ij ((1 - f_ij) [k_ij = m] + f_ij [k_ij + 1 = m]),
-//     so an event adds |M_i| rows (few where the delays of an input are close in time).
+//     and an event adds |M_i| rows (few where the delays of an input are close in time).
 // Backward, with gI the current's adjoint, the lagged sums G[(i, m)] = sum over the events t of
-// input i of gI_{t+m} (one `addRowsShifted` each) give
+// input i of gI_{t+m} (one `addRowsShifted` per input and lag, over the data's own lists) give
 //   dW_ij = (1 - f_ij) G[(i, k_ij)]_j + f_ij G[(i, k_ij + 1)]_j
 //   dd_ij = W_ij (G[(i, k_ij + 1)]_j - G[(i, k_ij)]_j)       (per input: summed over j)
 // (at an integer d the right derivative). Without delays the rows are W itself and the data's
@@ -33,14 +36,21 @@ struct InputProjection {
     /// step), 3i + 1 = W_i (inside a run), 3i + 2 = f_i W_i (after a run's last spike); per
     /// synapse: the rows (i, m), m in M_i.
     let weights: PaddedWeights
-    /// Gradient rows: one per input (no delays), two per input (lags k_i and k_i + 1), or the
+    /// Gradient rows: one per input (no delays), the lags k_i and k_i + 1 per input, or the
     /// forward rows (per synapse).
     let gradientRows: Int
-    /// Per input: the integer part k_i (per input) or the first row and lag of each row
-    /// (per synapse: rows of input i are rowStart[i] ..< rowStart[i + 1]).
-    let shift: Scratch<Int32>, rowStart: Scratch<Int32>, lag: Scratch<Int32>
-    /// Forward rows with a nonzero weight (per input: 3i + 2 only where f_i > 0).
-    let active: Scratch<UInt8>
+    /// 64-bit words of a bitset over the inputs.
+    let words: Int
+    /// The lags in use: per input the distinct k_i (groups of inputs), per synapse the lags of
+    /// the rows with a nonzero weight; `masks` (lags x words) the inputs of each.
+    let lags: [Int]
+    let masks: Scratch<UInt64>
+    /// Per synapse: the forward row of (lag index, input), valid where the mask has the input.
+    let rowOfLag: Scratch<UInt16>
+    /// Per input: the inputs with f > 0 (words), and k_i.
+    let fractional: Scratch<UInt64>, shift: [Int]
+    /// Per synapse: rows of input i are rowStart[i] ..< rowStart[i + 1], with their lags.
+    let rowStart: [Int], rowLag: [Int]
     /// Per delay (per input, or per synapse): the gradient row of its integer part k (that of
     /// k + 1 is the next one) and its fraction f.
     let rowOfK: [Int32], fraction: [Float]
@@ -48,8 +58,8 @@ struct InputProjection {
     let effective: [Float]
     /// Largest lag of any row (0 without delays).
     let maxLag: Int
-    /// Most rows that can reach one step (the length of a step's list).
-    let slotCapacity: Int
+    /// Most rows one step can list.
+    let listCapacity: Int
 
     /// `w` is the effective weight matrix (nIn x cols); `delays` (nIn, or nIn x cols) in
     /// [0, maxDelay] steps, already checked.
@@ -57,39 +67,48 @@ struct InputProjection {
          name: String) throws {
         self.nIn = nIn; self.cols = cols; self.kind = delays == nil ? .none : kind
         let size = try checkedProduct(nIn, cols, what: name)
+        words = (nIn + 63) / 64
         guard kind != .none, let delays else {
             weights = try PaddedWeights(w, rows: nIn, cols: cols, name: name)
             width = weights.stride
             gradientRows = nIn
-            shift = try Scratch(1, what: name); rowStart = try Scratch(1, what: name); lag = try Scratch(1, what: name)
-            active = try Scratch(1, what: name)
-            rowOfK = []; fraction = []; effective = []; maxLag = 0; slotCapacity = 0
+            lags = []; masks = try Scratch(1, what: name); rowOfLag = try Scratch(1, what: name)
+            fractional = try Scratch(1, what: name); shift = []; rowStart = []; rowLag = []
+            rowOfK = []; fraction = []; effective = []; maxLag = 0; listCapacity = 0
             return
         }
         effective = Array(UnsafeBufferPointer(start: w, count: size))
+        let W = words
         if kind == .perInput {
             let stacked = try Scratch<Float>(try checkedProduct(3 * nIn, cols, what: name), what: name)
-            shift = try Scratch(nIn, what: name); active = try Scratch(3 * nIn, what: name)
-            var f = [Float](repeating: 0, count: nIn), rows = [Int32](repeating: 0, count: nIn)
-            var top = 0
+            var f = [Float](repeating: 0, count: nIn), k = [Int](repeating: 0, count: nIn)
             for i in 0..<nIn {
                 let whole = delays[i].rounded(.down)
-                shift.pointer[i] = Int32(whole); f[i] = delays[i] - whole
-                top = Swift.max(top, Int(whole) + 1)
-                rows[i] = Int32(2 * i)
+                k[i] = Int(whole); f[i] = delays[i] - whole
                 for j in 0..<cols {
                     let wij = w[i * cols + j]
                     stacked.pointer[(3 * i) * cols + j] = (1 - f[i]) * wij
                     stacked.pointer[(3 * i + 1) * cols + j] = wij
                     stacked.pointer[(3 * i + 2) * cols + j] = f[i] * wij
                 }
-                active.pointer[3 * i] = 1; active.pointer[3 * i + 1] = 1; active.pointer[3 * i + 2] = f[i] > 0 ? 1 : 0
             }
             weights = try PaddedWeights(UnsafePointer(stacked.pointer), rows: 3 * nIn, cols: cols, name: name)
             width = weights.stride
             gradientRows = 2 * nIn
-            rowStart = try Scratch(1, what: name); lag = try Scratch(1, what: name)
-            rowOfK = rows; fraction = f; maxLag = top; slotCapacity = nIn
+            let groups = Array(Set(k)).sorted()
+            masks = try Scratch(try checkedProduct(groups.count, W, what: name), what: name)
+            masks.zero()
+            fractional = try Scratch(W, what: name)
+            fractional.zero()
+            for i in 0..<nIn {
+                let g = groups.firstIndex(of: k[i])!
+                masks.pointer[g * W + i / 64] |= 1 << UInt64(i % 64)
+                if f[i] > 0 { fractional.pointer[i / 64] |= 1 << UInt64(i % 64) }
+            }
+            lags = groups; shift = k
+            rowOfLag = try Scratch(1, what: name); rowStart = []; rowLag = []
+            rowOfK = (0..<nIn).map { Int32(2 * $0) }; fraction = f
+            maxLag = (k.max() ?? 0) + 1; listCapacity = nIn
             return
         }
         // per synapse: the lags of each input are the k and k + 1 of its delays
@@ -98,7 +117,7 @@ struct InputProjection {
             let whole = delays[e].rounded(.down)
             k[e] = Int(whole); f[e] = delays[e] - whole
         }
-        var starts = [Int32(0)], lags: [Int32] = []
+        var starts = [0], rowLags: [Int] = []
         var used = [Bool]()
         for i in 0..<nIn {
             let own = k[(i * cols)..<((i + 1) * cols)]
@@ -106,21 +125,20 @@ struct InputProjection {
             if used.count < top + 1 { used = [Bool](repeating: false, count: top + 1) }
             for m in 0...top { used[m] = false }
             for m in own { used[m] = true; used[m + 1] = true }
-            for m in 0...top where used[m] { lags.append(Int32(m)) }
-            starts.append(Int32(lags.count))
+            for m in 0...top where used[m] { rowLags.append(m) }
+            starts.append(rowLags.count)
         }
-        try require(lags.count <= Int(UInt16.max) + 1,
-                    "\(name): the delays need \(lags.count) weight rows (one per input and delay step), "
+        try require(rowLags.count <= Int(UInt16.max) + 1,
+                    "\(name): the delays need \(rowLags.count) weight rows (one per input and delay step), "
                     + "more than 65536; use fewer inputs or a smaller max_steps")
-        let rows = lags.count
-        maxLag = Int(lags.max() ?? 0)
+        let rows = rowLags.count
         let stacked = try Scratch<Float>(try checkedProduct(rows, cols, what: name), what: name)
         stacked.zero()
         var rowOf = [Int32](repeating: 0, count: size)
         for e in 0..<size {
             let i = e / cols, j = e % cols
-            var r = Int(starts[i])
-            while lags[r] != k[e] { r += 1 }
+            var r = starts[i]
+            while rowLags[r] != k[e] { r += 1 }
             rowOf[e] = Int32(r)
             stacked.pointer[r * cols + j] += (1 - f[e]) * w[e]
             stacked.pointer[(r + 1) * cols + j] += f[e] * w[e]
@@ -128,72 +146,91 @@ struct InputProjection {
         weights = try PaddedWeights(UnsafePointer(stacked.pointer), rows: rows, cols: cols, name: name)
         width = weights.stride
         gradientRows = rows
-        rowStart = try Scratch(nIn + 1, what: name); lag = try Scratch(rows, what: name)
-        active = try Scratch(rows, what: name)
-        for i in 0...nIn { rowStart.pointer[i] = starts[i] }
-        var capacity = 0
-        for r in 0..<rows {
-            lag.pointer[r] = lags[r]
-            var nonzero: UInt8 = 0
-            for j in 0..<cols where stacked.pointer[r * cols + j] != 0 { nonzero = 1; break }
-            active.pointer[r] = nonzero
-            capacity += Int(nonzero)
-        }
-        shift = try Scratch(1, what: name)
-        rowOfK = rowOf; fraction = f; slotCapacity = Swift.max(capacity, 1)
-    }
-
-    /// Lists, for every step n < `steps`, the rows whose sum is the current of step n for
-    /// sample s: input by input, each event's rows go to the list of the step they reach (no
-    /// chain of dependent updates: consecutive events of an input reach different steps).
-    func prepare(sample s: Int, _ data: EventData, steps: Int, lists: DelayLists) {
-        let cap = slotCapacity, entries = lists.entries.pointer, count = lists.count.pointer
-        count.update(repeating: 0, count: steps)
-        @inline(__always) func append(_ row: Int, _ n: Int) {
-            if n < steps {
-                let c = count[n]
-                entries[n * cap + c] = UInt16(truncatingIfNeeded: row)
-                count[n] = c + 1
-            }
-        }
+        // the lags of the rows that carry a weight, each with its inputs and their rows
+        var active = [Bool](repeating: false, count: rows)
+        for r in 0..<rows { for j in 0..<cols where stacked.pointer[r * cols + j] != 0 { active[r] = true; break } }
+        let inUse = Array(Set((0..<rows).filter { active[$0] }.map { rowLags[$0] })).sorted()
+        masks = try Scratch(try checkedProduct(Swift.max(inUse.count, 1), W, what: name), what: name)
+        masks.zero()
+        rowOfLag = try Scratch(try checkedProduct(Swift.max(inUse.count, 1), nIn, what: name), what: name)
+        var index = [Int: Int]()
+        for (g, m) in inUse.enumerated() { index[m] = g }
         for i in 0..<nIn {
-            let first = Int(data.inputPtr[s * nIn + i]), last = Int(data.inputPtr[s * nIn + i + 1])
-            if first == last { continue }
-            let times = data.inputEvents
-            if kind == .perInput {
-                // a run's first spike adds (1 - f) W_i, the others W_i, and its end f W_i
-                let k = Int(shift.pointer[i]), ends = active.pointer[3 * i + 2] != 0
-                var previous = -2
-                for e in first..<last {
-                    let t = Int(times[e])
-                    append(3 * i + (t == previous + 1 ? 1 : 0), t + k)
-                    if ends && (e + 1 == last || Int(times[e + 1]) != t + 1) { append(3 * i + 2, t + k + 1) }
-                    previous = t
+            for r in starts[i]..<starts[i + 1] where active[r] {
+                let g = index[rowLags[r]]!
+                masks.pointer[g * W + i / 64] |= 1 << UInt64(i % 64)
+                rowOfLag.pointer[g * nIn + i] = UInt16(truncatingIfNeeded: r)
+            }
+        }
+        lags = inUse; rowStart = starts; rowLag = rowLags
+        fractional = try Scratch(1, what: name); shift = []
+        rowOfK = rowOf; fraction = f
+        maxLag = rowLags.max() ?? 0
+        listCapacity = Swift.max(active.filter { $0 }.count, 1)
+    }
+
+    /// Starts sample s: the bitsets X_t of the data's steps (state.spikes, steps x words).
+    func start(sample s: Int, _ data: EventData, _ state: DelayState) {
+        let T = data.steps, W = words, X = state.spikes.pointer
+        X.update(repeating: 0, count: T * W)
+        for t in 0..<T {
+            for e in Int(data.stepPtr[s * T + t])..<Int(data.stepPtr[s * T + t + 1]) {
+                let i = Int(data.stepEvents[e])
+                X[t * W + i / 64] |= 1 << UInt64(i % 64)
+            }
+        }
+        state.previous.pointer.update(repeating: 0, count: W)
+    }
+
+    /// The rows of `weights` whose sum is the current of step n (after `start`; call for
+    /// n = 0, 1, 2, ... in order, as the per-input runs carry Y_{n-1}).
+    @inline(__always)
+    func rows(step n: Int, _ data: EventData, _ state: DelayState) -> (UnsafePointer<UInt16>, Int) {
+        let W = words, X = state.spikes.pointer, list = state.list.pointer, T = data.steps
+        let groups = state.lags.pointer, masks = masks.pointer
+        var count = 0
+        if kind == .perInput {
+            // Y_n over the groups of equal k, then the three kinds of rows against Y_{n-1}
+            let Y = state.current.pointer, P = state.previous.pointer, F = fractional.pointer
+            Y.update(repeating: 0, count: W)
+            for g in 0..<lags.count {
+                let t = n - groups[g]
+                if t < 0 || t >= T { continue }
+                for w in 0..<W { Y[w] |= X[t * W + w] & masks[g * W + w] }
+            }
+            for type in 0..<3 {
+                for w in 0..<W {
+                    var bits = type == 0 ? Y[w] & P[w] : (type == 1 ? Y[w] & ~P[w] : P[w] & ~Y[w] & F[w])
+                    let offset = type == 0 ? 1 : (type == 1 ? 0 : 2)
+                    while bits != 0 {
+                        list[count] = UInt16(truncatingIfNeeded: 3 * (64 * w + bits.trailingZeroBitCount) + offset)
+                        count += 1
+                        bits &= bits - 1
+                    }
                 }
-            } else {
-                for r in Int(rowStart.pointer[i])..<Int(rowStart.pointer[i + 1]) where active.pointer[r] != 0 {
-                    let m = Int(lag.pointer[r])
-                    for e in first..<last { append(r, Int(times[e]) + m) }
+            }
+            P.update(from: Y, count: W)
+        } else {
+            let rowOf = rowOfLag.pointer
+            for g in 0..<lags.count {
+                let t = n - groups[g]
+                if t < 0 || t >= T { continue }
+                for w in 0..<W {
+                    var bits = X[t * W + w] & masks[g * W + w]
+                    while bits != 0 {
+                        list[count] = rowOf[g * nIn + 64 * w + bits.trailingZeroBitCount]
+                        count += 1
+                        bits &= bits - 1
+                    }
                 }
             }
         }
-    }
-
-    /// Rows of `weights` whose sum is the current of step n (after `prepare`); `lists` nil:
-    /// no delays, the data's own list.
-    @inline(__always)
-    func rows(step n: Int, sample s: Int, _ data: EventData, lists: DelayLists?) -> (UnsafePointer<UInt16>, Int) {
-        guard let lists else {
-            let first = Int(data.stepPtr[s * data.steps + n])
-            return (data.stepEvents + first, Int(data.stepPtr[s * data.steps + n + 1]) - first)
-        }
-        return (UnsafePointer(lists.entries.pointer + n * slotCapacity), lists.count.pointer[n])
+        return (UnsafePointer(list), count)
     }
 
     /// Adds the lagged sums of one sample to G (gradientRows x width): G[(i, m)] += sum over the
     /// events t of input i of gI_{t+m}. gI has rows up to the largest t + m, zero beyond the steps.
     func accumulate(sample s: Int, _ data: EventData, gI: UnsafePointer<Float>, into G: UnsafeMutablePointer<Float>) {
-        let start = rowStart.pointer, lags = lag.pointer, k = shift.pointer
         for i in 0..<nIn {
             let first = Int(data.inputPtr[s * nIn + i]), last = Int(data.inputPtr[s * nIn + i + 1])
             if first == last { continue }
@@ -202,13 +239,13 @@ struct InputProjection {
             case .none:
                 addRows(events, count, from: gI, stride: width, into: G + i * width, width: width)
             case .perInput:
-                let m = Int(k[i])
-                addRowsShifted(events, count, shift: -m, from: gI, stride: width, into: G + 2 * i * width, width: width)
-                addRowsShifted(events, count, shift: -m - 1, from: gI, stride: width, into: G + (2 * i + 1) * width,
-                               width: width)
+                for m in 0..<2 {
+                    addRowsShifted(events, count, shift: -shift[i] - m, from: gI, stride: width,
+                                   into: G + (2 * i + m) * width, width: width)
+                }
             case .perSynapse:
-                for r in Int(start[i])..<Int(start[i + 1]) {
-                    addRowsShifted(events, count, shift: -Int(lags[r]), from: gI, stride: width, into: G + r * width,
+                for r in rowStart[i]..<rowStart[i + 1] {
+                    addRowsShifted(events, count, shift: -rowLag[r], from: gI, stride: width, into: G + r * width,
                                    width: width)
                 }
             }
@@ -237,14 +274,20 @@ struct InputProjection {
     }
 }
 
-/// Per-worker lists of `InputProjection.prepare`: for each step, up to `slotCapacity` rows
-/// (a row reaches a step from at most one event, and per input at most one of its three rows
-/// reaches a step with one delay per input).
-final class DelayLists {
-    let entries: Scratch<UInt16>, count: Scratch<Int>
+/// Per-worker state of the delayed forward pass: the sample's spikes as bitsets over the inputs
+/// (steps x words), Y_n and Y_{n-1} (per input), and the list of the current step.
+final class DelayState {
+    let spikes: Scratch<UInt64>, current: Scratch<UInt64>, previous: Scratch<UInt64>
+    let list: Scratch<UInt16>
+    /// The projection's lags in use (copied out of its array for the step loop).
+    let lags: Scratch<Int>
 
     init(_ projection: InputProjection, steps: Int) throws {
-        entries = try Scratch(try checkedProduct(steps, projection.slotCapacity, what: "delay lists"), what: "delay lists")
-        count = try Scratch(steps, what: "delay lists")
+        spikes = try Scratch(try checkedProduct(steps, projection.words, what: "delay state"), what: "delay state")
+        current = try Scratch(projection.words, what: "delay state")
+        previous = try Scratch(projection.words, what: "delay state")
+        list = try Scratch(projection.listCapacity, what: "delay state")
+        lags = try Scratch(Swift.max(projection.lags.count, 1), what: "delay state")
+        for (g, m) in projection.lags.enumerated() { lags.pointer[g] = m }
     }
 }

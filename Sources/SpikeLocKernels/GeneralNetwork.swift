@@ -179,7 +179,8 @@ final class GeneralBuffers {
     let layers: [LayerBuffers]
     let readout: ReadoutBuffers
     let dropout: Scratch<Float>
-    let lists: DelayLists?
+    /// The state of the delayed input rows (nil without delays).
+    let delays: DelayState?
     /// Per layer: the rate penalty's spike gradient and the spike counts; for a linear head the
     /// top layer's weighted counts z and y (see `ReadoutHead.profile`) and z W_out, y W_out.
     let reg: [Scratch<Float>], counts: [Scratch<Float>]
@@ -197,7 +198,7 @@ final class GeneralBuffers {
                                      spiking: k.spec.head == .spikeCount)
         dropout = try Scratch(k.dropping ? try checkedProduct(Tk, k.widths.last ?? 0, what: "workspace") : 1,
                               what: "workspace")
-        lists = k.projection.kind == .none ? nil : try DelayLists(k.projection, steps: Tk)
+        delays = k.projection.kind == .none ? nil : try DelayState(k.projection, steps: k.spec.steps)
         reg = try k.widths.map { try Scratch<Float>($0, what: "workspace") }
         counts = try k.widths.map { try Scratch<Float>($0, what: "workspace") }
         let top = k.widths.last ?? lanes
@@ -318,12 +319,19 @@ struct GeneralKernel: GradientKernel {
         return ws
     }
 
-    /// I += the rows of layer l's input weights for step n (l = 0: the inputs, delayed).
+    /// I += the rows of layer l's input weights for step n (l = 0: the inputs, delayed; called
+    /// for each step once, in order).
     @inline(__always)
     func addInput(_ l: Int, step n: Int, sample s: Int, _ b: GeneralBuffers, into I: UnsafeMutablePointer<Float>,
                   width: Int) {
         if l == 0 {
-            let (rows, count) = projection.rows(step: n, sample: s, data, lists: b.lists)
+            let rows: UnsafePointer<UInt16>, count: Int
+            if let state = b.delays {
+                (rows, count) = projection.rows(step: n, data, state)
+            } else {
+                let first = Int(data.stepPtr[s * data.steps + n])
+                (rows, count) = (data.stepEvents + first, Int(data.stepPtr[s * data.steps + n + 1]) - first)
+            }
             addRows(rows, count, from: projection.weights.pointer, stride: width, into: I, width: width)
         } else {
             let (list, count) = b.layers[l - 1].spikes.at(n)
@@ -339,7 +347,7 @@ struct GeneralKernel: GradientKernel {
         b.sample = s
         let linear = head.linear && L > 0
         b.recursion = !linear || recordMembrane
-        if let lists = b.lists { projection.prepare(sample: s, data, steps: Tk - 1, lists: lists) }
+        if let state = b.delays { projection.start(sample: s, data, state) }
         if dropping {
             let p = spec.dropout, scale = Float(1 / (1 - p))
             let key = CounterRNG.key(seed: spec.dropoutSeed, index: UInt64(s))
