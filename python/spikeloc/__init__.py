@@ -73,7 +73,7 @@ _LAZY = {
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
-_SUBMODULES = ("plots", "reference", "tutorial", "sweep")
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "checkpoint")
 
 # ---- data options, analysis and data sets (issue 4 items 8-9, issue 5 item 4) -------------
 WORD_EPOCH_PHASE = 2**62 + 2**40

@@ -16,6 +16,7 @@ import numpy as np
 from ._native_api import (READOUTS, _native, as_float32_matrix, check_finite_array, check_index,
                           check_int, check_labels, check_positive, check_real, real_array,
                           resolve_threads)
+from .checkpoint_io import read_model, write_model
 from .events import as_events
 
 __all__ = ["SNN", "MembraneOnly", "SNNOutput", "MembraneOutput"]
@@ -51,10 +52,55 @@ def _check_readout(readout) -> int:
     return READOUTS[readout]
 
 
+def check_choice(value, name: str, choices) -> str:
+    """``value`` if it is one of the strings ``choices``, else ValueError (TypeError for a
+    value that is not a string) naming ``name`` and the choices."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {sorted(choices)} (a string), got "
+                        f"{type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def _learned_layers(learn_tau) -> dict:
+    """{"hidden": bool, "output": bool}: the layers whose time constants ``learn_tau`` (False,
+    True, "hidden" or "output") learns. Only a bool or one of the two names is accepted: 1,
+    1.0 or an array would otherwise be read as True or fail in a comparison."""
+    if isinstance(learn_tau, (bool, np.bool_)):
+        return {"hidden": bool(learn_tau), "output": bool(learn_tau)}
+    if not isinstance(learn_tau, str):
+        raise TypeError(f"learn_tau must be False, True, 'hidden' or 'output', got "
+                        f"{type(learn_tau).__name__}")
+    if learn_tau not in ("hidden", "output"):
+        raise ValueError(f"learn_tau must be False, True, 'hidden' or 'output', got "
+                         f"{learn_tau!r}")
+    return {"hidden": learn_tau == "hidden", "output": learn_tau == "output"}
+
+
+#: Values drawn at a time by :func:`draw_in_blocks` (8 MB of float64).
+DRAW_BLOCK = 1 << 20
+
+
+def draw_in_blocks(draw, shape, dtype=np.float32) -> np.ndarray:
+    """``draw(shape)`` (a random draw, float64 or bool) as a C-contiguous ``dtype`` array,
+    drawn a block of rows at a time so that the float64 intermediate stays small (a model
+    of N values then needs little more than its own float32 arrays, also when a checkpoint
+    is loaded). The values are those of one draw of the whole shape: NumPy's generators fill
+    an array in C order, one value after another, whatever its shape."""
+    out = np.empty(shape, dtype=dtype)
+    rows = out.reshape(shape[0], -1) if out.size else out.reshape(-1, 1)
+    step = max(1, DRAW_BLOCK // max(1, rows.shape[1]))
+    for start in range(0, out.shape[0] if out.size else 0, step):
+        stop = min(start + step, out.shape[0])
+        rows[start:stop] = draw((stop - start,) + tuple(shape[1:])).reshape(stop - start, -1)
+    return out
+
+
 def _init_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
     """(n_in, n_out) ~ U(-1/sqrt(n_in), 1/sqrt(n_in)) as float32."""
     bound = 1.0 / math.sqrt(n_in)
-    return np.ascontiguousarray(rng.uniform(-bound, bound, size=(n_in, n_out)), dtype=np.float32)
+    return draw_in_blocks(lambda size: rng.uniform(-bound, bound, size=size), (n_in, n_out))
 
 
 class _Model:
@@ -103,19 +149,34 @@ class _Model:
         """Write this model to the checkpoint file ``path`` (atomically), optionally with the
         :class:`~spikeloc.Stimulus` it was trained on and a JSON-serialisable ``extra``.
         See :func:`spikeloc.checkpoint.save`; returns the path written."""
-        from .checkpoint import save
-        return save(self, path, stimulus=stimulus, extra=extra)
+        return write_model(self, path, stimulus=stimulus, extra=extra)
 
     @classmethod
     def load(cls, path, *, threads=None):
         """Read a model of this class from a checkpoint file (see
         :func:`spikeloc.checkpoint.load`); raises ``CheckpointError`` if the file holds
         another model class."""
-        from .checkpoint import CheckpointError, load
-        model = load(path, threads=threads)
-        if not isinstance(model, cls):
-            raise CheckpointError(
-                f"{path}: holds a {type(model).__name__}, not a {cls.__name__}")
+        return read_model(path, {cls.__name__: cls}, threads=threads)[0]
+
+    # What a checkpoint holds (spikeloc.checkpoint_io): the arrays by name, their layout
+    # computed from the configuration alone (so that a file's sizes are checked before
+    # anything is allocated), and the model rebuilt from both.
+
+    def _checkpoint_arrays(self) -> dict:
+        """The arrays a checkpoint of this model holds (by default its parameters)."""
+        return self.parameters()
+
+    @classmethod
+    def _checkpoint_layout(cls, config: dict) -> dict:
+        """name -> (shape, dtype) of the arrays of a checkpoint with this configuration."""
+        raise NotImplementedError
+
+    @classmethod
+    def _from_checkpoint(cls, config: dict, arrays: dict, threads):
+        """The model of a checkpoint: ``cls(**config)`` with the saved parameters."""
+        model = cls(**config, threads=threads)
+        for name, target in model.parameters().items():
+            np.copyto(target, arrays[name])
         return model
 
 
@@ -236,6 +297,17 @@ class SNN(_Model):
         cfg.update(self._variant_config())
         return cfg
 
+    @classmethod
+    def _checkpoint_layout(cls, config: dict) -> dict:
+        n_in, n_hidden, n_out = (check_int(config.get(k), k, minimum=1)
+                                 for k in ("n_in", "n_hidden", "n_out"))
+        learned = _learned_layers(config.get("learn_tau", False))
+        layout = {"w1": ((n_in, n_hidden), np.float32), "w2": ((n_hidden, n_out), np.float32)}
+        for layer, n in (("hidden", n_hidden), ("output", n_out)):
+            if learned[layer]:
+                layout[f"tau_{layer}"] = ((n,), np.float32)
+        return layout
+
     def _abi_config(self, steps: int) -> tuple:
         if self._variant:
             return (self.n_in, self.n_hidden, self.n_out, steps, self.dt,
@@ -320,16 +392,10 @@ class SNN(_Model):
                        tau_min, tau_sigma, tau_var_penalty, adapt_tau, adapt_strength, dale,
                        rate_regularizer, dropout):
         from .variants import RESETS, SURROGATES, as_dale, as_rate_regularizer
-        if reset not in RESETS:
-            raise ValueError(f"reset must be one of {sorted(RESETS)}, got {reset!r}")
-        if surrogate not in SURROGATES:
-            raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {surrogate!r}")
-        self.reset, self.surrogate = reset, surrogate
-        if learn_tau not in (False, True, "hidden", "output"):
-            raise ValueError(f"learn_tau must be False, True, 'hidden' or 'output', "
-                             f"got {learn_tau!r}")
-        self.learn_tau = learn_tau
-        learned = {"hidden": learn_tau in (True, "hidden"), "output": learn_tau in (True, "output")}
+        self.reset = check_choice(reset, "reset", RESETS)
+        self.surrogate = check_choice(surrogate, "surrogate", SURROGATES)
+        learned = _learned_layers(learn_tau)
+        self.learn_tau = learn_tau if isinstance(learn_tau, str) else bool(learn_tau)
         self.tau_min = self.dt if tau_min is None else check_positive(tau_min, "tau_min")
         self.tau_sigma = check_real(tau_sigma, "tau_sigma")
         if self.tau_sigma < 0:
@@ -542,6 +608,11 @@ class MembraneOnly(_Model):
         """Constructor arguments (for checkpoints)."""
         return {"model": "MembraneOnly", "n_in": self.n_in, "n_out": self.n_out,
                 "dt": self.dt, "tau": self.tau, "readout": self.readout, "seed": self.seed}
+
+    @classmethod
+    def _checkpoint_layout(cls, config: dict) -> dict:
+        n_in, n_out = (check_int(config.get(k), k, minimum=1) for k in ("n_in", "n_out"))
+        return {"w": ((n_in, n_out), np.float32)}
 
     def _abi_config(self, steps: int) -> tuple:
         # n_hidden, tau_hidden and beta are ignored by the membrane-only kernels.
