@@ -27,7 +27,7 @@ import numpy as np
 
 from ._native_api import (_native, as_float32_matrix, check_finite_array, check_int,
                           check_labels, check_positive, check_real)
-from .network import _Model, check_choice, draw_in_blocks
+from .network import _locked, _Model, check_choice, draw_in_blocks
 
 __all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS"]
 
@@ -207,6 +207,7 @@ class EPropNetwork(_Model):
 
     # ---------------------------------------------------------------- parameters and masks
 
+    @_locked
     def _weight(self, name, value, shape, mask):
         new = as_float32_matrix(value, name, shape)
         if mask is not None:
@@ -290,6 +291,7 @@ class EPropNetwork(_Model):
         if self.feedback == "random":
             check_finite_array(self._feedback, "feedback")
 
+    @_locked
     def record(self, spikes, labels=None, index=None) -> EPropOutput:
         """Forward pass with recordings (:class:`EPropOutput`): voltages, spikes, psi,
         learning signals (with ``labels``), readout and logits.
@@ -320,6 +322,7 @@ class EPropNetwork(_Model):
 
     forward = record
 
+    @_locked
     def _logits(self, spikes, index) -> np.ndarray:
         ev, idx, batch = self._batch(spikes, index)
         self._check_params()
@@ -333,6 +336,7 @@ class EPropNetwork(_Model):
         """Class scores, float32 (B, C): the readout averaged over the learning window."""
         return self._logits(spikes, index)
 
+    @_locked
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
         """Mean loss over the batch and its e-prop gradients (computed online, forward in time).
 
@@ -426,6 +430,11 @@ class BPTTView:
     def threads(self):
         return self.net.threads
 
+    @property
+    def lock(self):
+        """The network's lock (see :attr:`spikeloc.SNN.lock`)."""
+        return self.net.lock
+
     def parameters(self) -> dict:
         return self.net.parameters()
 
@@ -450,6 +459,10 @@ class BPTTView:
         return x if idx is None else x[idx]
 
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
+        with self.net.lock:
+            return self._loss_and_grad(spikes, labels, index, return_logits)
+
+    def _loss_and_grad(self, spikes, labels, index, return_logits):
         from .reference.eprop import bptt_loss_and_grad
         net = self.net
         x = self._dense_batch(spikes, index)

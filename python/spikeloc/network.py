@@ -8,7 +8,9 @@ arrays, which the optimisers update in place.
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -103,8 +105,17 @@ def _init_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray
     return draw_in_blocks(lambda size: rng.uniform(-bound, bound, size=size), (n_in, n_out))
 
 
+def _locked(method):
+    """Run ``method`` holding the model's lock (:attr:`_Model.lock`)."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class _Model:
-    """Shared plumbing: batch preparation, parameter access, thread count."""
+    """Shared plumbing: batch preparation, parameter access, thread count, the lock."""
 
     n_in: int
     n_out: int
@@ -123,6 +134,33 @@ class _Model:
         for name in self._param_names:
             check_finite_array(getattr(self, "_" + name), name)
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The model's lock (reentrant). Every kernel call (``forward``, ``logits``,
+        ``predict``, ``loss_and_grad``), every weight assignment (``net.w1 = ...``), ``save``
+        and each optimiser step of a spikeloc optimiser built on the model hold it, so that
+        threads sharing one model take turns: a kernel never reads weights half assigned,
+        and ``train`` holds it from a batch's gradient to its optimiser step, so that an
+        assignment from another thread lands between steps. Hold it yourself to read or
+        write the arrays of ``parameters()`` in place while other threads use the model::
+
+            with net.lock:
+                w1 = net.w1.copy()
+        """
+        lock = self.__dict__.get("_lock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_lock", threading.RLock())
+        return lock
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_lock", None)  # a lock cannot be copied or pickled; a copy gets its own
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    @_locked
     def _set_param(self, name, value, shape):
         new = as_float32_matrix(value, name, shape)
         # Copy into the existing array: optimisers holding it stay attached.
@@ -145,6 +183,7 @@ class _Model:
         """Predicted classes ``argmax(logits)``, int64 (B,)."""
         return np.argmax(self._logits(spikes, index), axis=1).astype(np.int64)
 
+    @_locked
     def save(self, path, stimulus=None, *, extra=None) -> str:
         """Write this model to the checkpoint file ``path`` (atomically), optionally with the
         :class:`~spikeloc.Stimulus` it was trained on and a JSON-serialisable ``extra``.
@@ -316,6 +355,7 @@ class SNN(_Model):
         return (self.n_in, self.n_hidden, self.n_out, steps, self.dt, self.tau_hidden,
                 self.tau_output, self._readout_code, self.beta)
 
+    @_locked
     def forward(self, spikes, index=None) -> SNNOutput:
         """Forward pass with recordings.
 
@@ -337,6 +377,7 @@ class SNN(_Model):
                                 logits, hidden, membrane, self._threads)
         return SNNOutput(hidden, membrane, logits)
 
+    @_locked
     def _logits(self, spikes, index) -> np.ndarray:
         ev, idx, batch = self._batch(spikes, index)
         self._check_params()
@@ -354,6 +395,7 @@ class SNN(_Model):
         """Class scores, float32 (B, C) (forward pass without recordings)."""
         return self._logits(spikes, index)
 
+    @_locked
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
         """Mean cross-entropy loss and its surrogate gradient.
 
@@ -515,6 +557,7 @@ class SNN(_Model):
         return {"w1": None if self._sign1 is None else self._sign1.copy(),
                 "w2": None if self._sign2 is None else self._sign2.copy()}
 
+    @_locked
     def after_step(self) -> None:
         """Clamp learned time constants to >= tau_min (``train`` calls this after each step)."""
         for layer in ("hidden", "output"):
@@ -619,6 +662,7 @@ class MembraneOnly(_Model):
         return (self.n_in, 0, self.n_out, steps, self.dt, self.tau, self.tau,
                 self._readout_code, 5.0)
 
+    @_locked
     def forward(self, spikes, index=None) -> MembraneOutput:
         """Forward pass with the membrane recording; returns :class:`MembraneOutput`."""
         ev, idx, batch = self._batch(spikes, index)
@@ -629,6 +673,7 @@ class MembraneOnly(_Model):
                            membrane, self._threads)
         return MembraneOutput(membrane, logits)
 
+    @_locked
     def _logits(self, spikes, index) -> np.ndarray:
         ev, idx, batch = self._batch(spikes, index)
         self._check_params()
@@ -641,6 +686,7 @@ class MembraneOnly(_Model):
         """Class scores, float32 (B, C)."""
         return self._logits(spikes, index)
 
+    @_locked
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
         """Mean cross-entropy loss and its exact gradient: ``(loss, {"w": grad (N_in, C)})``,
         plus the logits if ``return_logits``."""
