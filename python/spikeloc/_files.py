@@ -30,7 +30,7 @@ def _kind(mode: int) -> str:
 def open_regular(path: str, error: type, what: str) -> BinaryIO:
     """``path`` opened for binary reading, if it is a regular file (symbolic links are
     followed); otherwise ``error(f"{path}: is a directory, not {what}")`` (or a FIFO, a
-    device, ...). ``FileNotFoundError`` for a missing path.
+    device, ...). ``FileNotFoundError`` (naming the path) for a missing one.
 
     The file is opened without blocking (a FIFO would block in ``open`` until a writer
     appears) and checked with ``fstat`` on the open descriptor, so a path swapped between a
@@ -40,8 +40,6 @@ def open_regular(path: str, error: type, what: str) -> BinaryIO:
         | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{what} not found: {path}") from None
     except IsADirectoryError:  # Windows; POSIX opens directories and fstat tells below
         raise error(f"{path}: is a directory, not {what}") from None
     try:
