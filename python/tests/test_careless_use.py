@@ -31,23 +31,27 @@ def _sample(path, n=3):
 
 _READ = """
 import sys
+import spikeloc as sl
 from spikeloc.datasets import nmnist
+read = {"nmnist": nmnist.read_events, "checkpoint": sl.load}[sys.argv[1]]
 try:
-    nmnist.read_events(sys.argv[1])
-except nmnist.NMNISTFormatError as e:
+    read(sys.argv[2])
+except ValueError as e:   # NMNISTFormatError and CheckpointError
     print("refused:", e)
 """
 
 
-def test_read_events_refuses_devices_and_fifos_without_blocking(tmp_path):
+@pytest.mark.parametrize("reader, what", [("nmnist", "an N-MNIST event file"),
+                                          ("checkpoint", "a spikeloc checkpoint file")])
+def test_devices_and_fifos_are_refused_without_blocking(tmp_path, reader, what):
     """/dev/zero was read until MemoryError; a FIFO blocked forever in open()."""
     fifo = tmp_path / "sample.bin"
     os.mkfifo(fifo)
     for target in ("/dev/zero", str(fifo)):
-        out = subprocess.run([sys.executable, "-c", _READ, target], capture_output=True,
-                             text=True, timeout=60, env=_env())
+        out = subprocess.run([sys.executable, "-c", _READ, reader, target],
+                             capture_output=True, text=True, timeout=60, env=_env())
         assert out.returncode == 0, out.stderr
-        assert "refused" in out.stdout and "not an N-MNIST event file" in out.stdout
+        assert "refused" in out.stdout and f"not {what}" in out.stdout
 
 
 def test_read_events_bounds_the_read(tmp_path):
