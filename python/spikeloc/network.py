@@ -105,6 +105,10 @@ def _init_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray
     return draw_in_blocks(lambda size: rng.uniform(-bound, bound, size=size), (n_in, n_out))
 
 
+#: Most worker threads a kernel call accepts (the kernels' limit, Support.swift).
+MAX_THREADS = 4096
+
+
 def _locked(method):
     """Run ``method`` holding the model's lock (:attr:`_Model.lock`)."""
     @functools.wraps(method)
@@ -177,7 +181,11 @@ class _Model:
 
     @threads.setter
     def threads(self, value):
-        self._threads = resolve_threads(value)
+        threads = resolve_threads(value)
+        if threads > MAX_THREADS:  # refused now, not at the model's first kernel call
+            raise ValueError(f"threads must be in [0, {MAX_THREADS}] (0: one per core), got "
+                             f"{threads}")
+        self._threads = threads
 
     def predict(self, spikes, index=None) -> np.ndarray:
         """Predicted classes ``argmax(logits)``, int64 (B,)."""

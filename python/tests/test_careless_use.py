@@ -148,3 +148,21 @@ def test_choices_given_as_lists_name_the_argument(make, name):
     """reset=[...] gave "unhashable type: 'list'"."""
     with pytest.raises(TypeError, match=f"{name} must be one of"):
         make()
+
+
+@pytest.mark.parametrize("make", [
+    lambda t: sl.SNN(4, 3, 2, dt=1e-3, tau_hidden=0.02, tau_output=0.02, threads=t),
+    lambda t: sl.MembraneOnly(4, 2, dt=1e-3, tau=0.02, threads=t),
+    lambda t: sl.EPropNetwork(4, 3, 2, threads=t),
+])
+def test_too_many_threads_fail_at_construction(make, monkeypatch):
+    """threads=10**6 used to be accepted and fail at the model's first call."""
+    with pytest.raises(ValueError, match=r"threads must be in \[0, 4096\]"):
+        make(10**6)
+    net = make(4096)
+    with pytest.raises(ValueError, match="threads"):
+        net.threads = 4097
+    assert net.threads == 4096
+    monkeypatch.setenv("SPIKELOC_NUM_THREADS", "1000000")
+    with pytest.raises(ValueError, match="threads"):
+        make(None)
