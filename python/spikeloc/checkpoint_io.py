@@ -103,6 +103,9 @@ def _fail(path: str, why: str) -> CheckpointError:
     return CheckpointError(f"{path}: {why}")
 
 
+_BROKEN = "file is truncated or not a spikeloc checkpoint"
+
+
 # ---------------------------------------------------------------------------- writing
 
 def _json_default(obj):
@@ -175,8 +178,7 @@ def _damage_is_checkpoint_error(path: str):
     except (CheckpointError, MemoryError):
         raise
     except Exception as e:  # noqa: BLE001 - zipfile, struct, ast, zlib: all mean damage here
-        raise _fail(path, f"file is truncated or not a spikeloc checkpoint "
-                          f"({type(e).__name__}: {e})") from e
+        raise _fail(path, f"{_BROKEN} ({type(e).__name__}: {e})") from e
 
 
 class _Archive:
@@ -214,13 +216,11 @@ class _Archive:
         f, size = self.file, self.size
         f.seek(0)
         if size < 22 or f.read(4) != b"PK\x03\x04":
-            raise _fail(self.path, "file is truncated or not a spikeloc checkpoint (not a "
-                                   "zip/npz archive)")
+            raise _fail(self.path, f"{_BROKEN} (not a zip/npz archive)")
         f.seek(size - 22)
         end = f.read(22)
         if end[:4] != _DIRECTORY_END or end[20:22] != b"\0\0":
-            raise _fail(self.path, "file is truncated or not a spikeloc checkpoint (no zip "
-                                   "end record at its end)")
+            raise _fail(self.path, f"{_BROKEN} (no zip end record at its end)")
         (entries, directory_size) = struct.unpack("<xxxxxxxxxxHI", end[:16])
         counts = [(entries, directory_size)]
         if size >= 22 + 20 + 56:
@@ -252,8 +252,7 @@ class _Archive:
                                        f"are uncompressed archives (numpy.savez)")
             if (info.file_size != info.compress_size
                     or info.header_offset + info.compress_size > self.size):
-                raise _fail(self.path, f"file is truncated or not a spikeloc checkpoint "
-                                       f"(member {info.filename!r} declares "
+                raise _fail(self.path, f"{_BROKEN} (member {info.filename!r} declares "
                                        f"{info.file_size} bytes beyond the file's "
                                        f"{self.size})")
             total += info.file_size

@@ -52,6 +52,9 @@ from spikeloc import _native  # noqa: E402
 from spikeloc.evaluation import cross_entropy, labels_from_ipd  # noqa: E402
 
 ALLOWED = (ValueError, TypeError, MemoryError, OverflowError)
+#: train() documents NonFiniteLossError (a FloatingPointError) for a batch whose loss,
+#: gradient or optimiser step is not finite.
+TRAIN_ERRORS = (sl.NonFiniteLossError,)
 ADDRESS_SPACE_LIMIT = 3 << 30  # bytes
 
 # ---------------------------------------------------------------------------- value strategies
@@ -537,7 +540,7 @@ def evaluate_api(inputs, ipd, what, logits, num, epochs):
     else:
         attempt("evaluate_api", sl.train, net, ipd if ipd.size % 3 else IPD, spikes,
                 stimulus=STIM, epochs=epochs, batch_size=num if isinstance(num, int) else 2,
-                progress=False)
+                progress=False, _also=TRAIN_ERRORS)
 
 
 # ---------------------------------------------------------------------------- configurations
@@ -700,7 +703,7 @@ def variant_api(over, inputs, method, arr):
                 attempt("variant_api", back.loss_and_grad, EVENTS, LABELS)
     else:
         attempt("variant_api", sl.train, net, IPD, spikes, stimulus=STIM, epochs=1,
-                batch_size=2, progress=False)
+                batch_size=2, progress=False, _also=TRAIN_ERRORS)
 
 
 def VAR0_FACTORY():
@@ -757,7 +760,7 @@ def data_options_api(kw, phase, noise, method, n, seed, epoch, arr, regen, epoch
         net = sl.SNN.for_stimulus(stim if same else STIM, n_hidden=3, threads=1)
         attempt("data_options_api", sl.train, net, IPD, SPIKES if same else SPIKES,
                 stimulus=STIM, epochs=epochs, batch_size=2, progress=False,
-                regenerate=_regenerators(stim if same else STIM)[regen]())
+                regenerate=_regenerators(stim if same else STIM)[regen](), _also=TRAIN_ERRORS)
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -1024,7 +1027,7 @@ def eprop_api(over, inputs, method, weight, arr):
         attempt("eprop_api", net.bptt().loss_and_grad, spikes, labels, index)
     elif method == "train":
         attempt("eprop_api", sl.train, net, IPD, spikes, stimulus=STIM, epochs=1, batch_size=2,
-                progress=False)
+                progress=False, _also=TRAIN_ERRORS)
     else:
         attempt("eprop_api", sl.evaluate, net, IPD, spikes, STIM, labels=labels)
 
