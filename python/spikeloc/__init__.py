@@ -72,8 +72,9 @@ _LAZY = {
     "EPropNetwork": "eprop",
 }
 
-#: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
-_SUBMODULES = ("plots", "reference", "tutorial", "sweep")
+#: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib,
+#: nir the ``nir`` package.
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir")
 
 # ---- data options, analysis and data sets (issue 4 items 8-9, issue 5 item 4) -------------
 WORD_EPOCH_PHASE = 2**62 + 2**40
