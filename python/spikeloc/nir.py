@@ -194,7 +194,10 @@ def _differences(model, nearest: bool) -> list:
 def export(model, *, nearest: bool = False, euler_step=None):
     """The NIR graph of a spikeloc model.
 
+    Parameters
+    ----------
     model : SNN or MembraneOnly
+        The network to export.
     nearest : bool
         An SNN's resets (and adaptive threshold) have no exact NIR counterpart: without
         ``nearest=True`` the export raises :class:`NIRExportError` saying what differs; with
@@ -206,8 +209,11 @@ def export(model, *, nearest: bool = False, euler_step=None):
         forward Euler at step h (``SNNTORCH_EULER_STEP`` for snnTorch's importer; Norse's
         importer: the ``dt`` it is given).
 
-    Returns a ``nir.NIRGraph`` (write it with ``nir.write(path, graph)``); its metadata holds
-    ``"spikeloc"``: the model's configuration (JSON), dt, the readout and ``euler_step``.
+    Returns
+    -------
+    nir.NIRGraph
+        The graph (write it with ``nir.write(path, graph)``); its metadata holds
+        ``"spikeloc"``: the model's configuration (JSON), dt, the readout and euler_step.
     """
     nir = _nir()
     if not isinstance(model, (SNN, MembraneOnly)):
@@ -325,7 +331,10 @@ def load(graph_or_path, *, dt=None, euler_step=None, readout=None, nearest: bool
          threads=None):
     """A spikeloc model from a NIR graph or a NIR file (``nir.read``).
 
-    graph_or_path : nir.NIRGraph, or the path of a NIR file
+    Parameters
+    ----------
+    graph_or_path : nir.NIRGraph or path
+        A graph, or the path of a NIR file.
     dt : float or None
         Time step [s] at which to run the graph. Default: the one a spikeloc export recorded;
         other graphs need it. (A dt different from the export's re-discretises NIR's
@@ -343,8 +352,11 @@ def load(graph_or_path, *, dt=None, euler_step=None, readout=None, nearest: bool
     threads : int or None
         Worker threads of the returned model.
 
-    Returns an :class:`~spikeloc.SNN` (Linear, LIF, Linear, LI) or a
-    :class:`~spikeloc.MembraneOnly` (Linear, LI).
+    Returns
+    -------
+    SNN or MembraneOnly
+        An :class:`~spikeloc.SNN` for Linear, LIF, Linear, LI (or LIF); a
+        :class:`~spikeloc.MembraneOnly` for Linear, LI.
     """
     nir = _nir()
     graph = graph_or_path
