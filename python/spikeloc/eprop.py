@@ -31,7 +31,9 @@ from .network import _locked, _Model, check_choice, draw_in_blocks
 
 __all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS"]
 
+#: e-prop loss name -> kernel code (cross-entropy or mean squared error on the window).
 LOSSES = {"cross_entropy": 0, "mse": 1}
+#: Feedback weights of the learning signal: fixed random, or the readout weights transposed.
 FEEDBACKS = ("random", "symmetric")
 
 
@@ -40,9 +42,9 @@ class EPropOutput(NamedTuple):
 
     voltage : float32 (B, T, N_h), membrane voltages v after each step's input and reset
     spikes : uint8 (B, T, N_h), spikes z
-    psi : float32 (B, T, N_h), pseudo-derivative (gamma / v_th) max(0, 1 - |v - v_th| / v_th)
+    psi : float32 (B, T, N_h), pseudo-derivative ``(gamma / v_th) max(0, 1 - |v - v_th| / v_th)``
     learning_signal : float32 (B, T, N_h), L = feedback err in the window (0 elsewhere; all 0
-        without labels; the regulariser's term is not included)
+    without labels; the regulariser's term is not included)
     readout : float32 (B, T, C), readout y
     logits : float32 (B, C), y averaged over the window
     """
@@ -102,7 +104,7 @@ class EPropNetwork(_Model):
     v_th : float
         Threshold (seed 003: 0.6); the reset subtracts it.
     gamma : float
-        Height of the pseudo-derivative psi = (gamma / v_th) max(0, 1 - |v - v_th| / v_th).
+        Height of the pseudo-derivative ``psi = (gamma / v_th) max(0, 1 - |v - v_th| / v_th)``.
     feedback : "random" or "symmetric"
         Learning-signal weights: fixed random (drawn like w_out, kept for the network's life)
         or w_out itself ("symmetric e-prop").
@@ -428,6 +430,7 @@ class BPTTView:
 
     @property
     def threads(self):
+        """Worker threads of the underlying network."""
         return self.net.threads
 
     @property
@@ -436,12 +439,15 @@ class BPTTView:
         return self.net.lock
 
     def parameters(self) -> dict:
+        """The network's live weight arrays."""
         return self.net.parameters()
 
     def logits(self, spikes, index=None):
+        """The network's class scores, float32 (B, C)."""
         return self.net.logits(spikes, index)
 
     def predict(self, spikes, index=None):
+        """The network's predicted classes, int64 (B,)."""
         return self.net.predict(spikes, index)
 
     def _dense_batch(self, spikes, index):
@@ -459,6 +465,8 @@ class BPTTView:
         return x if idx is None else x[idx]
 
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
+        """Loss and gradients by back-propagation through time (NumPy reference, float64,
+        cast to float32), in the form of :meth:`EPropNetwork.loss_and_grad`."""
         with self.net.lock:
             return self._loss_and_grad(spikes, labels, index, return_logits)
 
