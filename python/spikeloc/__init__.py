@@ -37,12 +37,13 @@ ms = 1e-3
 #: One hertz.
 Hz = 1.0
 
-# Header constants of spikeloc.h (random-number words and the per-set stream index).
-WORD_IPD = 2**62
-WORD_PHASE = 2**62 + 1
-SET_INDEX = 2**63 - 1
-
 _LAZY = {
+    # header constants of spikeloc.h: random-number words and the per-set stream index
+    "WORD_IPD": "_abi",
+    "WORD_PHASE": "_abi",
+    "WORD_EPOCH_PHASE": "_abi",
+    "WORD_DELAY_NOISE": "_abi",
+    "SET_INDEX": "_abi",
     "Stimulus": "stimulus",
     "PRESETS": "stimulus",
     "SpikeEvents": "events",
@@ -75,9 +76,7 @@ _LAZY = {
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
 _SUBMODULES = ("plots", "reference", "tutorial", "sweep")
 
-# ---- data options, analysis and data sets (issue 4 items 8-9, issue 5 item 4) -------------
-WORD_EPOCH_PHASE = 2**62 + 2**40
-WORD_DELAY_NOISE = 2**62 + 2**61
+# ---- data options, analysis and data sets -------------------------------------------------
 _LAZY.update({
     "silenced": "analysis",
     "ablation": "analysis",
@@ -88,9 +87,7 @@ _LAZY.update({
 _SUBMODULES += ("analysis", "datasets")
 # ---- end of data options block ------------------------------------------------------------
 
-__all__ = ["ms", "Hz", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "default_threads",
-           "abi_version", "sweep", *_LAZY]
-__all__ += ["WORD_EPOCH_PHASE", "WORD_DELAY_NOISE"]  # data options
+__all__ = ["ms", "Hz", "default_threads", "abi_version", "sweep", *_LAZY]
 
 
 def __getattr__(name):

@@ -151,8 +151,6 @@ def base_calls():
     return {
         "uniform53": (_native.uniform53, [3, 0, 5, np.zeros(4)]),
         "stimulus_uniforms": (_native.stimulus_uniforms, [3, 2, f32(7)]),
-        "stimulus": (_native.stimulus, [STIM._params(), IPD.copy(), np.zeros(B), 3, 0,
-                                        np.zeros(B * T * NIN, np.uint8), 1]),
         "events_index": (_native.events_index, [SPIKES, B, T, NIN, np.zeros(B * T + 1, np.int64),
                                                 np.zeros(B * NIN + 1, np.int64), 1]),
         "events_fill": (_native.events_fill, [SPIKES, B, T, NIN, EVENTS.step_ptr,
@@ -575,7 +573,7 @@ def like(draw, value):
 
 
 #: kernel calls whose first argument (and, for variants, second) is a tuple of fields
-CONFIG_CALLS = ["stimulus", "stimulus_noisy", "snn_forward", "snn_loss_grad", "mo_forward",
+CONFIG_CALLS = ["stimulus_noisy", "snn_forward", "snn_loss_grad", "mo_forward",
                 "mo_loss_grad", "variant_forward", "variant_loss_grad", "eprop_forward",
                 "eprop_loss_grad"]
 
