@@ -1,30 +1,28 @@
 /*
- * spikeloc._native: the CPython face of the C ABI in spikeloc.h.
+ * spikeloc._native: the CPython face of the C ABI in spikeloc.h. No numerical code lives here.
  *
- * One Python function per kernel entry point, described by a table at the end of the file.
- * No numerical code lives here. A wrapper states each argument once, as a typed local made by
- * one of the argument macros below (kind, name, optional, writable, ...); `parse` hands them to
- * PyArg_ParseTupleAndKeywords as O& converters that support cleanup (Py_CLEANUP_SUPPORTED, as
- * CPython's and NumPy's own parsers do), `need` checks the element counts the header requires,
- * and one epilogue (`finish`) releases every argument and maps the kernel's status to
- * ValueError / TypeError / MemoryError with its message (spk_last_error()). The GIL is
- * released around every kernel call. ABI structs arrive as tuples in the header's field order
- * (spikeloc._abi names them).
+ * A wrapper states each argument once, as a typed local made by one of the argument macros
+ * (kind, name, optional, writable, ...); `parse` hands them to PyArg_ParseTupleAndKeywords as
+ * O& converters with cleanup (Py_CLEANUP_SUPPORTED, as CPython's and NumPy's parsers do),
+ * `need` checks the element counts the header requires, and one epilogue (`finish`) releases
+ * the arguments and maps the kernel's status to ValueError / TypeError / MemoryError with its
+ * message (spk_last_error()). The GIL is released around every kernel call. ABI structs arrive
+ * as tuples in the header's field order (the NamedTuples of spikeloc._abi).
  *
- * Limited API. The extension is built with Py_LIMITED_API = 3.10 (setup.py), so one abi3 file
- * serves every CPython >= 3.10. The buffer protocol (Py_buffer, PyObject_GetBuffer) joined the
- * limited API only in 3.11, so arrays are read through NumPy's documented array interface in
- * its C form instead: `__array_struct__` is a PyCapsule holding a PyArrayInterface (data
- * pointer, type kind, item size, shape, and the C-contiguous / aligned / not-swapped / writable
- * flags). It costs one attribute lookup per array, as cheap as PyObject_GetBuffer (the dict of
- * `__array_interface__` costs ~15x more), and the capsule keeps the array, hence its memory,
- * alive until the call returns. Every array the package passes is a NumPy array.
+ * Limited API: built with Py_LIMITED_API = 3.10 (setup.py), one abi3 file serves every CPython
+ * >= 3.10. The buffer protocol (PyObject_GetBuffer) joined the limited API only in 3.11, so
+ * arrays are read through NumPy's documented array interface in its C form: `__array_struct__`,
+ * a PyCapsule holding a PyArrayInterface (data pointer, type kind, item size, shape, and the
+ * C-contiguous / not-swapped / writable flags). This one attribute lookup per array costs about
+ * what PyObject_GetBuffer does (the dict of `__array_interface__` ~15x more), and the capsule
+ * keeps the array, hence its memory, alive until the call returns. The package passes NumPy
+ * arrays.
  *
  * Data the kernels index with (event lists, sample indices, labels) must not change between
  * the kernels' checks and their reads, even if another thread writes to the caller's array
- * while the GIL is released. Such arguments are SNAPSHOT arrays: used in place when they live
- * in memory nobody can write (a read-only array over a `bytes` object, as SpikeEvents holds
- * them; NumPy refuses to make such an array writable again), copied for the call otherwise.
+ * while the GIL is released: such SNAPSHOT arrays are used in place when they live in memory
+ * nobody can write (a read-only view of a `bytes` object, as SpikeEvents holds them: NumPy
+ * refuses to make it writable again), and copied for the call otherwise.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -113,21 +111,17 @@ typedef struct {
     const char *name; /* qualified, as in messages: "config.n_in" */
     int kind;
     size_t offset;
-    elem type;      /* ARRAY fields */
-    unsigned flags; /* ARRAY fields */
+    elem type; unsigned flags; /* of ARRAY fields: element type, argument flags */
 } field;
 
 /* An ABI struct, from a tuple of its fields in the header's order. */
 typedef struct {
     arg h;
     const field *fields;
-    union {
-        spk_stimulus_params stimulus;
-        spk_net_config net;
-        spk_events events;
-        spk_variant_options options;
-        spk_eprop_config eprop;
-    } c; /* the struct */
+    union { /* the struct */
+        spk_stimulus_params stimulus; spk_net_config net; spk_events events;
+        spk_variant_options options; spk_eprop_config eprop;
+    } c;
     array a[4]; /* its array fields, in order */
 } record;
 
@@ -244,29 +238,34 @@ static int in_bytes(PyObject *obj, const char *data, size_t nbytes, PyObject **b
     return 0;
 }
 
+/* "a [writable ]C-contiguous <type> array" (what the array argument must be), in buf. */
+static const char *expected(const array *a, char buf[80]) {
+    snprintf(buf, 80, "a %sC-contiguous %s array", (a->h.flags & OUTPUT) ? "writable " : "",
+             elems[a->type].name);
+    return buf;
+}
+
 static int convert_array(PyObject *obj, arg *h) {
     array *a = (array *)h;
     const char *type = elems[a->type].name;
-    char expected[80], got[48];
-    snprintf(expected, sizeof expected, "a %sC-contiguous %s array",
-             (h->flags & OUTPUT) ? "writable " : "", type);
+    char buf[80], got[48];
     if (obj == Py_None)
         return (h->flags & NONE_OK) ? 0 : fail(PyExc_TypeError, "%s must be %s, got None",
-                                               h->name, expected);
+                                               h->name, expected(a, buf));
     if ((a->holder = PyObject_GetAttrString(obj, "__array_struct__")) == NULL) {
         PyErr_Clear();
-        return wrong_type(h->name, expected, obj);
+        return wrong_type(h->name, expected(a, buf), obj);
     }
     PyArrayInterface *ai = PyCapsule_IsValid(a->holder, NULL)
                                ? (PyArrayInterface *)PyCapsule_GetPointer(a->holder, NULL) : NULL;
     if (ai == NULL || ai->two != 2 || ai->nd < 0 || (ai->nd > 0 && ai->shape == NULL))
         return fail(PyExc_TypeError, "%s must be %s (invalid __array_struct__)", h->name,
-                    expected);
+                    expected(a, buf));
     const int size = elems[a->type].size;
     if ((ai->typekind != elems[a->type].kind && ai->typekind != elems[a->type].alias) ||
         ai->itemsize != size || !(ai->flags & AI_NOTSWAPPED)) {
         describe(ai, got, sizeof got);
-        return fail(PyExc_TypeError, "%s must be %s, got %s", h->name, expected, got);
+        return fail(PyExc_TypeError, "%s must be %s, got %s", h->name, expected(a, buf), got);
     }
     if (!(ai->flags & AI_C_CONTIGUOUS))
         return fail(PyExc_ValueError, "%s must be a C-contiguous %s array, got a non-contiguous "
@@ -280,12 +279,14 @@ static int convert_array(PyObject *obj, arg *h) {
             n > INT64_MAX / size)
             return fail(PyExc_ValueError, "%s has an invalid shape", h->name);
     }
+    if (n > 0 && ai->data == NULL)
+        return fail(PyExc_TypeError, "%s has no data (invalid __array_struct__)", h->name);
     if (n > 0 && (uintptr_t)ai->data % (uintptr_t)size != 0)
         return fail(PyExc_ValueError, "%s must be an aligned %s array, got a misaligned one",
                     h->name, type);
     static int64_t empty; /* a present but empty array is never handed on as NULL */
     a->n = n;
-    a->p = (n > 0 && ai->data != NULL) ? ai->data : (void *)&empty;
+    a->p = n > 0 ? ai->data : (void *)&empty;
     size_t nbytes = (size_t)n * (size_t)size;
     if (!(h->flags & SNAPSHOT) || n == 0 ||
         (!(ai->flags & AI_WRITEABLE) && in_bytes(obj, a->p, nbytes, &a->bytes)))
@@ -434,9 +435,8 @@ static int parse(PyObject *args, PyObject *kw, const char *fname, void **argv) {
     void *v[MAX_ARGS] = {0};
     char *kwlist[MAX_ARGS + 1] = {0}, format[2 * MAX_ARGS + 48], *f = format;
     for (int i = 0; argv[i] != NULL; i++) {
-        arg *a = v[i] = argv[i];
-        if ((a->flags & OPTIONAL) && (i == 0 || !(((arg *)argv[i - 1])->flags & OPTIONAL)))
-            *f++ = '|';
+        const arg *a = v[i] = argv[i], *before = i ? argv[i - 1] : NULL;
+        if ((a->flags & OPTIONAL) && !(before && (before->flags & OPTIONAL))) *f++ = '|';
         *f++ = 'O';
         *f++ = '&';
         kwlist[i] = (char *)a->name;
@@ -470,13 +470,14 @@ static PyObject *finish(void **argv, int32_t status, const char *kernel, const d
     return result;
 }
 
-/* Calls the kernel with the GIL released and returns through the epilogue. */
-#define RETURN_KERNEL(argv, loss, kernel, ...)                                                \
+/* Evaluates the kernel call `call` with the GIL released; returns through the epilogue. */
+#define RETURN_STATUS(argv, loss, kernel_name, call)                                          \
     do {                                                                                      \
         int32_t status_;                                                                      \
-        Py_BEGIN_ALLOW_THREADS status_ = kernel(__VA_ARGS__);                                 \
-        Py_END_ALLOW_THREADS return finish(argv, status_, #kernel, loss);                     \
+        Py_BEGIN_ALLOW_THREADS status_ = (call);                                              \
+        Py_END_ALLOW_THREADS return finish(argv, status_, kernel_name, loss);                 \
     } while (0)
+#define RETURN_KERNEL(argv, loss, fn, ...) RETURN_STATUS(argv, loss, #fn, fn(__VA_ARGS__))
 
 #define RETURN_REFUSED(argv) return finish(argv, REFUSED, NULL, NULL)
 
@@ -618,15 +619,12 @@ static PyObject *two_layer_forward(PyObject *args, PyObject *kw, int variant) {
         need(&hidden, batch.i, c->steps, c->n_hidden) ||
         need(&membrane, batch.i, c->steps, c->n_out))
         RETURN_REFUSED(argv);
-    int32_t status;
-    Py_BEGIN_ALLOW_THREADS
-    status = variant ? spk_variant_forward(c, &options.c.options, &events.c.events, index.p,
-                                           batch.i, w1.p, w2.p, logits.p, hidden.p, membrane.p,
-                                           threads.i32)
-                     : spk_snn_forward(c, &events.c.events, index.p, batch.i, w1.p, w2.p,
-                                       logits.p, hidden.p, membrane.p, threads.i32);
-    Py_END_ALLOW_THREADS
-    return finish(argv, status, variant ? "spk_variant_forward" : "spk_snn_forward", NULL);
+    RETURN_STATUS(argv, NULL, variant ? "spk_variant_forward" : "spk_snn_forward",
+                  variant ? spk_variant_forward(c, &options.c.options, &events.c.events, index.p,
+                                                batch.i, w1.p, w2.p, logits.p, hidden.p,
+                                                membrane.p, threads.i32)
+                          : spk_snn_forward(c, &events.c.events, index.p, batch.i, w1.p, w2.p,
+                                            logits.p, hidden.p, membrane.p, threads.i32));
 }
 
 /* Loss and gradients of the two-layer network: spk_variant_loss_grad with `options` (and the
@@ -652,15 +650,14 @@ static PyObject *two_layer_loss_grad(PyObject *args, PyObject *kw, int variant) 
         need_n(&labels, batch.i) || need_n(&g1, w1.n) || need_n(&g2, w2.n) ||
         need_n(&g_tau_h, c->n_hidden) || need_n(&g_tau_o, c->n_out))
         RETURN_REFUSED(argv);
-    int32_t status;
-    Py_BEGIN_ALLOW_THREADS
-    status = variant ? spk_variant_loss_grad(c, &options.c.options, &events.c.events, index.p,
-                                             batch.i, labels.p, w1.p, w2.p, &loss, g1.p, g2.p,
-                                             g_tau_h.p, g_tau_o.p, logits.p, threads.i32)
-                     : spk_snn_loss_grad(c, &events.c.events, index.p, batch.i, labels.p, w1.p,
-                                         w2.p, &loss, g1.p, g2.p, logits.p, threads.i32);
-    Py_END_ALLOW_THREADS
-    return finish(argv, status, variant ? "spk_variant_loss_grad" : "spk_snn_loss_grad", &loss);
+    RETURN_STATUS(argv, &loss, variant ? "spk_variant_loss_grad" : "spk_snn_loss_grad",
+                  variant ? spk_variant_loss_grad(c, &options.c.options, &events.c.events,
+                                                  index.p, batch.i, labels.p, w1.p, w2.p, &loss,
+                                                  g1.p, g2.p, g_tau_h.p, g_tau_o.p, logits.p,
+                                                  threads.i32)
+                          : spk_snn_loss_grad(c, &events.c.events, index.p, batch.i, labels.p,
+                                              w1.p, w2.p, &loss, g1.p, g2.p, logits.p,
+                                              threads.i32));
 }
 
 static PyObject *py_snn_forward(PyObject *module, PyObject *args, PyObject *kw) {
