@@ -73,8 +73,9 @@ _LAZY = {
     "EPropNetwork": "eprop",
 }
 
-#: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
-_SUBMODULES = ("plots", "reference", "tutorial", "sweep")
+#: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib,
+#: nir the ``nir`` package.
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir")
 
 # ---- data options, analysis and data sets -------------------------------------------------
 _LAZY.update({

@@ -40,13 +40,17 @@ EPROP_LOSSES = _codes("EPROP_")
 #: SPK_ABI_VERSION of the header the extension was built with (the import checks that the
 #: loaded kernels have it too).
 ABI_VERSION = _native.ABI_VERSION
-#: Counter-based random numbers: word of a sample's IPD draw, of its phase-offset draw, of the
-#: per-epoch phase offset (drawn on stream index ``epoch``), first word of the phase-delay
-#: noise; stream index of a per-set draw.
+#: Counter word of a sample's IPD draw (SPK_WORD_IPD).
 WORD_IPD = _native.WORD_IPD
+#: Counter word of a sample's phase-offset draw (SPK_WORD_PHASE).
 WORD_PHASE = _native.WORD_PHASE
+#: Counter word of the per-epoch phase offset, drawn on stream index ``epoch``
+#: (SPK_WORD_EPOCH_PHASE).
 WORD_EPOCH_PHASE = _native.WORD_EPOCH_PHASE
+#: Base counter word of the phase-delay noise: input i uses words ``WORD_DELAY_NOISE + 2 i``
+#: and ``+ 2 i + 1`` (SPK_WORD_DELAY_NOISE).
 WORD_DELAY_NOISE = _native.WORD_DELAY_NOISE
+#: Sample index of the per-set stream (the one phase offset of a generated set; SPK_SET_INDEX).
 SET_INDEX = _native.SET_INDEX
 
 # The header's C types, as annotations that name them (the test compares them with the header).

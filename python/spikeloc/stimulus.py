@@ -224,7 +224,7 @@ class Stimulus:
 
         Parameters
         ----------
-        ipd : array_like of float, shape (n,)
+        ipd : float (n,)
             IPDs [rad] (finite).
         seed, first_index : int
             Random stream: sample ``b`` uses the stream ``(seed, first_index + b)``.

@@ -10,31 +10,31 @@ autograd here, training goes through :func:`train_snn` / :func:`train_membrane_o
 
 Mapping, seed function -> what it does here -> spikeloc equivalent
 
-==========================================  =================================================
-``input_signal(ipd, envelope_power)``       ``(spikes, theta)``; spikes from
-                                            :meth:`spikeloc.Stimulus.spikes_for`
-``random_ipd_input_signal(n, ..., tensor)`` ``(ipd, spikes, theta)``; :meth:`Stimulus.generate`
-``discretise(ipds)``                        class indices; :meth:`Stimulus.labels`
-``continuise(ipd_indices)``                 class midpoints; :meth:`Stimulus.midpoints`
-``init_weight_matrix()``                    ``W`` (input_size, num_classes) float32
-``init_weight_matrices()``                  ``(W1, W2)`` float32
-``membrane_only(input_spikes, W, tau)``     membrane (B, T, C);
-                                            ``MembraneOnly(...).forward(x).output_membrane``
-``snn(input_spikes, W1, W2, tau)``          ``v_rec`` (B, T, C);
-                                            ``SNN(...).forward(x).output_membrane``
-``data_generator(ipds, spikes)``            shuffled ``(spike_batch, ipd_batch)``, drops last
-training loop (membrane only, ``sum*0.01``) :func:`train_membrane_only`; ``MembraneOnly``
-                                            (readout ``"sum"``) + :class:`spikeloc.Adam`
-training loop (SNN, ``mean``)               :func:`train_snn`; ``SNN`` (readout ``"mean"``)
-                                            + :class:`spikeloc.Adam`
-``test_accuracy(ipds, spikes, run)``        ``(ipd_true, ipd_est, confusion, accs)``
-                                            (seeds 000/001)
-``analyse(ipds, spikes, label, run, ...)``  prints accuracy / error, optional plots, returns
-                                            (acc mean, acc std, err mean, err std)
-``softmax``, ``log_softmax``                the notebook's NumPy helpers
-``SurrGradSpike`` / ``spike_fn``            not provided: the surrogate gradient is inside
-                                            the kernels (``beta`` below)
-==========================================  =================================================
+==============================================  =================================================
+``input_signal(ipd, envelope_power)``           ``(spikes, theta)``; spikes from
+                                                :meth:`spikeloc.Stimulus.spikes_for`
+``random_ipd_input_signal(n, ..., tensor)``     ``(ipd, spikes, theta)``; :meth:`Stimulus.generate`
+``discretise(ipds)``                            class indices; :meth:`Stimulus.labels`
+``continuise(ipd_indices)``                     class midpoints; :meth:`Stimulus.midpoints`
+``init_weight_matrix()``                        ``W`` (input_size, num_classes) float32
+``init_weight_matrices()``                      ``(W1, W2)`` float32
+``membrane_only(input_spikes, W, tau)``         membrane (B, T, C);
+                                                ``MembraneOnly(...).forward(x).output_membrane``
+``snn(input_spikes, W1, W2, tau)``              ``v_rec`` (B, T, C);
+                                                ``SNN(...).forward(x).output_membrane``
+``data_generator(ipds, spikes)``                shuffled ``(spike_batch, ipd_batch)``, drops last
+training loop (membrane only, ``sum*0.01``)     :func:`train_membrane_only`; ``MembraneOnly``
+                                                (readout ``"sum"``) + :class:`spikeloc.Adam`
+training loop (SNN, ``mean``)                   :func:`train_snn`; ``SNN`` (readout ``"mean"``)
+                                                + :class:`spikeloc.Adam`
+``test_accuracy(ipds, spikes, run)``            ``(ipd_true, ipd_est, confusion, accs)``
+                                                (seeds 000/001)
+``analyse(ipds, spikes, label, run, ...)``      prints accuracy / error, optional plots, returns
+                                                (acc mean, acc std, err mean, err std)
+``softmax``, ``log_softmax``                    the notebook's NumPy helpers
+``SurrGradSpike`` / ``spike_fn``                not provided: the surrogate gradient is inside
+                                                the kernels (``beta`` below)
+==============================================  =================================================
 
 Module-level parameters (as in the seed; functions read them when called, so
 ``tutorial.batch_size = 128`` takes effect at once): ``dt``, ``anf_per_ear``,
@@ -103,8 +103,11 @@ __all__ = [
 ]
 
 # ---- units and parameters (the seed's values) -----------------------------------------------
+#: One second (the tutorial's unit of time).
 second = 1
+#: One millisecond in seconds.
 ms = 1e-3
+#: One hertz.
 Hz = 1
 
 dt = 1 * ms                 # time step
@@ -220,6 +223,7 @@ class Theta:
 
     @property
     def shape(self) -> tuple:
+        """(samples, steps, inputs), the shape of the phase array it stands for."""
         return (self._ipd.shape[0], self._stim.steps, self._stim.n_in)
 
     ndim = 3
