@@ -75,7 +75,8 @@ final class BadInputTests: XCTestCase {
         XCTAssertTrue(p.loss.isFinite && p.loss > 0)
         XCTAssertEqual(p.moForward(), SPK_OK, lastError())
         XCTAssertEqual(p.moLossGrad(), SPK_OK, lastError())
-        XCTAssertEqual(SpikeLocKernels.spk_abi_version(), 1)
+        XCTAssertEqual(SpikeLocKernels.spk_abi_version(), SPK_ABI_VERSION)
+        XCTAssertEqual(SPK_ABI_VERSION, 2)
         XCTAssertGreaterThanOrEqual(SpikeLocKernels.spk_default_threads(), 1)
     }
 
