@@ -75,7 +75,7 @@ _LAZY = {
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib,
 #: nir the ``nir`` package.
-_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir")
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir", "checkpoint")
 
 # ---- data options, analysis and data sets -------------------------------------------------
 _LAZY.update({
