@@ -9,6 +9,7 @@ and wildly invalid values.
 """
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -140,3 +141,8 @@ def test_spike_events_own_immutable_arrays(small_data):
     assert np.array_equal(own.step_events, ev.step_events)
     assert not own.step_events.flags.writeable
     assert np.array_equal(own.to_dense(), spikes)
+    # a pickled copy (a sweep's job, a Dask worker) is rebuilt immutable too
+    back = pickle.loads(pickle.dumps(ev))
+    assert np.array_equal(back.to_dense(), spikes)
+    assert all(type(getattr(back, name).base) is bytes for name in
+               ("step_ptr", "step_events", "input_ptr", "input_events"))
