@@ -22,16 +22,7 @@ import numpy as np
 
 from ._native_api import _native
 
-__all__ = ["Layout", "GeneralNetwork", "HEADS", "TIMINGS", "RATE_KINDS"]
-
-#: head name -> SPK_READOUT_* code of the general network
-HEADS = {"mean": 0, "sum": 1, "max": 2, "spike_count": 3, "window": 4}
-#: timing name -> SPK_TIMING_*
-TIMINGS = {"seeds": 0, "eprop": 1}
-#: rate penalty name -> SPK_RATE_*
-RATE_KINDS = {None: 0, "upper": 1, "target": 2}
-#: delay kind -> SPK_DELAYS_*
-DELAY_CODES = {None: 0, "input": 1, "synapse": 2}
+__all__ = ["Layout", "GeneralNetwork", "hidden_names"]
 
 
 def hidden_names(n_layers: int, stem: str) -> List[str]:
@@ -107,7 +98,8 @@ class GeneralNetwork:
 
     n_in, hidden (sizes of the hidden layers, may be empty), n_out, recurrent (one flag per
     layer), dt [s], beta (surrogate scale), reset, surrogate (names), detach_reset,
-    adapt_tau [s] or None, adapt_strength, head (a name of ``HEADS``), window and window_loss
+    adapt_tau [s] or None, adapt_strength, head ("mean", "sum", "max", "spike_count" or
+    "window"), window and window_loss
     ("cross_entropy" or "mse") of the window head, timing ("seeds" or "eprop"), bias,
     delays (None, "input" or "synapse") with max_delay [steps], rate (None or (kind, c, ref)),
     dropout."""
@@ -116,14 +108,14 @@ class GeneralNetwork:
                  surrogate="sigmoid", detach_reset=False, adapt_tau=None, adapt_strength=0.0,
                  head="mean", window=0, window_loss="cross_entropy", timing="seeds",
                  bias=False, delays=None, max_delay=0, rate=None, dropout=0.0):
-        from ._abi import EPROP_LOSSES, RESETS, SURROGATES
+        from ._abi import DELAYS, EPROP_LOSSES, RATES, READOUTS, RESETS, SURROGATES, TIMINGS
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.hidden = [int(n) for n in hidden]
         self.recurrent = [bool(r) for r in recurrent]
         self.dt, self.beta = float(dt), float(beta)
-        self._codes = (RESETS[reset], SURROGATES[surrogate], HEADS[head], EPROP_LOSSES[window_loss],
-                       TIMINGS[timing], DELAY_CODES[delays], RATE_KINDS[None if rate is None
-                                                                        else rate[0]])
+        self._codes = (RESETS[reset], SURROGATES[surrogate], READOUTS[head],
+                       EPROP_LOSSES[window_loss], TIMINGS[timing], DELAYS[delays or "none"],
+                       RATES["none" if rate is None else rate[0]])
         self.detach_reset = bool(detach_reset)
         self.adapt_tau, self.adapt_strength = adapt_tau, float(adapt_strength)
         self.window, self.bias, self.max_delay = int(window), bool(bias), int(max_delay)

@@ -3,7 +3,7 @@ section 4, and the readout and loss of e-prop (section 5). Float64, written to b
 
 Inputs x (B, T, N_in) -> hidden LIF layers l = 1 .. L -> a readout of C classes. L = 0 is the
 membrane-only network (the readout reads the inputs). Each hidden layer is the LIF layer of
-``variants.lif_forward`` (reset, surrogate, adaptive threshold, per-neuron decay), driven by
+``layers.lif_forward`` (reset, surrogate, adaptive threshold, per-neuron decay), driven by
 the spikes of the layer below (x for l = 1) through ``w[l]``, and, if recurrent, by its own
 spikes through ``w_rec[l]`` (I_n = s^{l-1}_n W_l + s^l_n Wrec_l). The first weight matrix may
 carry delays (``delays.delayed_current``).
@@ -39,7 +39,7 @@ import numpy as np
 
 from . import delays as _delays
 from .network import aggregate, aggregate_backward, cross_entropy
-from .variants import (dale_effective, dale_gradient, dropout_mask, lif_backward, lif_forward)
+from .layers import dale_effective, dale_gradient, dropout_mask, lif_backward, lif_forward
 
 __all__ = ["HEADS", "TIMINGS", "WINDOW_LOSSES", "Spec", "general_forward",
            "general_loss_and_grad", "window_loss"]
