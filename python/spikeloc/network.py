@@ -900,11 +900,17 @@ class MembraneOnly(_Model):
         Seed of the initial weights ``w ~ U(-1/sqrt(n_in), 1/sqrt(n_in))``.
     threads : int or None
         Worker threads (None: ``SPIKELOC_NUM_THREADS`` or all cores).
+    delays : None or :class:`spikeloc.Delays`
+        Trainable delays between the inputs and the readout (MODEL.md section 7; per input,
+        or per input-class synapse): the readout then sums the delayed inputs. Drawn after
+        the weights; ``parameters()["delays"]`` in steps when learned.
     """
 
     _param_names = ("w",)
 
-    def __init__(self, n_in, n_out, *, dt, tau, readout="sum", seed=0, threads=None):
+    def __init__(self, n_in, n_out, *, dt, tau, readout="sum", seed=0, threads=None,
+                 delays=None):
+        from .variants import as_delays
         self.n_in = check_int(n_in, "n_in", minimum=1)
         self.n_out = check_int(n_out, "n_out", minimum=1)
         self.dt = check_positive(dt, "dt")
@@ -913,7 +919,42 @@ class MembraneOnly(_Model):
         self.readout = readout
         self.seed = check_int(seed, "seed", minimum=0)
         self.threads = threads
-        self._w = _init_uniform(np.random.default_rng(self.seed), self.n_in, self.n_out)
+        rng = np.random.default_rng(self.seed)
+        self._w = _init_uniform(rng, self.n_in, self.n_out)
+        self.delay_options = as_delays(delays)
+        self._general = None
+        if self.delay_options is not None:
+            per = self.delay_options.per
+            self._delays = self.delay_options.initial(
+                (self.n_in,) if per == "input" else (self.n_in, self.n_out), rng)
+            if self.delay_options.learn:
+                self._param_names = ("w", "delays")
+            # the readout reads the delayed inputs: the general network without hidden layers
+            self._general = GeneralNetwork(self.n_in, [], self.n_out, [], dt=self.dt,
+                                           head=readout, delays=per,
+                                           max_delay=self.delay_options.max_steps)
+
+    @property
+    def delays(self) -> np.ndarray:
+        """Delays [steps] between the inputs and the readout, float32 (N_in,) or (N_in, C);
+        assigning checks the range [0, max_steps]."""
+        if self.delay_options is None:
+            raise AttributeError("delays: this network has no delays "
+                                 "(MembraneOnly(..., delays=Delays()))")
+        return self._delays
+
+    @delays.setter
+    def delays(self, value):
+        _set_delays(self, value)
+
+    @_locked
+    def after_step(self) -> None:
+        """Clamp learned delays to [0, max_steps] (``train`` calls this after each step)."""
+        _clamp_delays(self)
+
+    def _general_params(self) -> np.ndarray:
+        return self._general.layout.pack({"w1": self._w, "delays": self._delays,
+                                          "tau_output": np.full(self.n_out, self.tau)})
 
     @classmethod
     def for_stimulus(cls, stimulus, tau=20e-3, **kw) -> "MembraneOnly":
@@ -932,13 +973,30 @@ class MembraneOnly(_Model):
     @property
     def config(self) -> dict:
         """Constructor arguments (for checkpoints)."""
-        return {"model": "MembraneOnly", "n_in": self.n_in, "n_out": self.n_out,
-                "dt": self.dt, "tau": self.tau, "readout": self.readout, "seed": self.seed}
+        cfg = {"model": "MembraneOnly", "n_in": self.n_in, "n_out": self.n_out,
+               "dt": self.dt, "tau": self.tau, "readout": self.readout, "seed": self.seed}
+        if self.delay_options is not None:
+            cfg["delays"] = self.delay_options.to_dict()
+        return cfg
 
     @classmethod
     def _checkpoint_layout(cls, config: dict) -> dict:
         n_in, n_out = (check_int(config.get(k), k, minimum=1) for k in ("n_in", "n_out"))
-        return {"w": ((n_in, n_out), np.float32)}
+        return dict({"w": ((n_in, n_out), np.float32)},
+                    **_delay_layout(config.get("delays"), n_in, n_out))
+
+    def _checkpoint_arrays(self) -> dict:
+        arrays = dict(self.parameters())
+        if self.delay_options is not None:
+            arrays["delays"] = self._delays  # also fixed delays, which may have been set
+        return arrays
+
+    @classmethod
+    def _from_checkpoint(cls, config: dict, arrays: dict, threads):
+        model = super()._from_checkpoint(config, arrays, threads)
+        if model.delay_options is not None:
+            np.copyto(model._delays, arrays["delays"])
+        return model
 
     def _abi_config(self, steps: int) -> NetConfig:
         # n_hidden, tau_hidden and beta are ignored by the membrane-only kernels.
@@ -951,6 +1009,10 @@ class MembraneOnly(_Model):
         """Forward pass with the membrane recording; returns :class:`MembraneOutput`."""
         ev, idx, batch = self._batch(spikes, index)
         self._check_params()
+        if self._general is not None:
+            logits, _, membrane = self._general.forward(ev, idx, batch, self._general_params(),
+                                                        None, self._threads)
+            return MembraneOutput(membrane, logits)
         logits = np.empty((batch, self.n_out), dtype=np.float32)
         membrane = np.empty((batch, ev.steps, self.n_out), dtype=np.float32)
         _native.mo_forward(self._abi_config(ev.steps), ev._abi(), idx, batch, self._w, logits,
@@ -961,6 +1023,9 @@ class MembraneOnly(_Model):
     def _logits(self, spikes, index) -> np.ndarray:
         ev, idx, batch = self._batch(spikes, index)
         self._check_params()
+        if self._general is not None:
+            return self._general.forward(ev, idx, batch, self._general_params(), None,
+                                         self._threads, record=False)[0]
         logits = np.empty((batch, self.n_out), dtype=np.float32)
         _native.mo_forward(self._abi_config(ev.steps), ev._abi(), idx, batch, self._w, logits,
                            None, self._threads)
@@ -977,12 +1042,20 @@ class MembraneOnly(_Model):
         ev, idx, batch = self._batch(spikes, index)
         labels = check_labels(labels, batch, self.n_out)
         self._check_params()
-        g = np.empty_like(self._w)
         logits = np.empty((batch, self.n_out), dtype=np.float32) if return_logits else None
+        if self._general is not None:
+            loss, flat = self._general.loss_grad(ev, idx, batch, labels, self._general_params(),
+                                                 None, self._threads, logits=logits)
+            g = self._general.layout.unpack(flat, ("w1", "delays"))
+            grads = {"w": g["w1"], "delays": g["delays"]}
+            grads = {name: grads[name] for name in self._param_names}
+            return (loss, grads, logits) if return_logits else (loss, grads)
+        g = np.empty_like(self._w)
         loss = _native.mo_loss_grad(self._abi_config(ev.steps), ev._abi(), idx, batch, labels,
                                     self._w, g, logits, self._threads)
         return (loss, {"w": g}, logits) if return_logits else (loss, {"w": g})
 
     def __repr__(self) -> str:
+        delays = "" if self.delay_options is None else f", delays={self.delay_options!r}"
         return (f"MembraneOnly(n_in={self.n_in}, n_out={self.n_out}, dt={self.dt}, "
-                f"tau={self.tau}, readout={self.readout!r})")
+                f"tau={self.tau}, readout={self.readout!r}{delays})")
