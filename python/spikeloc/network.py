@@ -419,9 +419,8 @@ class SNN(_Model):
         ``tau_output`` defaults to ``tau_hidden`` (to their mean for per-neuron hidden taus,
         to the top layer's for several hidden layers)."""
         if tau_output is None:
-            top = tau_hidden
-            if np.ndim(n_hidden) != 0 and np.ndim(tau_hidden) != 0 and not isinstance(tau_hidden, np.ndarray):
-                top = list(tau_hidden)[-1]  # one entry per layer: the top layer's
+            # the top layer's entry (several layers: one entry per layer, or one for all)
+            top = _per_layer(tau_hidden, len(_hidden_sizes(n_hidden)), "tau_hidden")[-1]
             tau_output = top if np.ndim(top) == 0 else float(
                 np.mean(real_array(top, "tau_hidden")))  # complex: TypeError, not cast
         return cls(stimulus.n_in, n_hidden, stimulus.num_classes, dt=stimulus.dt,
