@@ -164,15 +164,7 @@ public struct NetworkGradients {
 /// Recordings of `networkForward`: logits (B x C), hidden spikes (B x T x sum of the layer
 /// sizes, layer after layer) and the output membrane (B x T x C: R, or the voltages of the
 /// spiking output units) at the T recorded steps; the recordings may be nil.
-public struct NetworkOutputs {
-    public var logits: UnsafeMutablePointer<Float>
-    public var hiddenSpikes: UnsafeMutablePointer<UInt8>?
-    public var outputMembrane: UnsafeMutablePointer<Float>?
-    public init(logits: UnsafeMutablePointer<Float>, hiddenSpikes: UnsafeMutablePointer<UInt8>? = nil,
-                outputMembrane: UnsafeMutablePointer<Float>? = nil) {
-        self.logits = logits; self.hiddenSpikes = hiddenSpikes; self.outputMembrane = outputMembrane
-    }
-}
+public typealias NetworkOutputs = ForwardOutputs
 
 /// Per-worker memory of the general kernel.
 final class GeneralBuffers {

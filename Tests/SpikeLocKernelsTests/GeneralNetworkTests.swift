@@ -130,13 +130,6 @@ final class GeneralNetworkTests: XCTestCase {
     func testMembraneOnlyWithDelays() throws { try checkFixture("network_membrane_delays") }
     func testDeepSpikeCount() throws { try checkFixture("network_spike_count_deep") }
 
-    func expect(_ status: Int32, _ expected: Int32, naming fragment: String, _ what: String,
-                file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(status, expected, "\(what): status (message '\(lastError())')", file: file, line: line)
-        XCTAssertTrue(lastError().contains(fragment), "\(what): '\(lastError())' does not name '\(fragment)'",
-                      file: file, line: line)
-    }
-
     func testBadConfigurations() throws {
         let v = try NetworkFixture("network_deep_synapse")
         let good = v.net
@@ -162,19 +155,19 @@ final class GeneralNetworkTests: XCTestCase {
             v.net = good
             mutate(&v.net)
             let (status, fw) = v.forward(threads: 1)
-            expect(status, SPK_ERR_VALUE, naming: name, "network_forward, bad \(name)")
+            expectStatus(status, SPK_ERR_VALUE, naming: name, "network_forward, bad \(name)")
             XCTAssertEqual(fw.logits, .init(repeating: 7, count: v.B * v.C), "network_forward wrote logits despite bad \(name)")
             let (gStatus, g) = v.lossGrad(threads: 2)
-            expect(gStatus, SPK_ERR_VALUE, naming: name, "network_loss_grad, bad \(name)")
+            expectStatus(gStatus, SPK_ERR_VALUE, naming: name, "network_loss_grad, bad \(name)")
             XCTAssertEqual(g.grads, .init(repeating: 7, count: v.params.count))
         }
         v.net = good
         withExtendedLifetime(v) {
             var logits = [Float](repeating: 0, count: v.B * v.C)
-            expect(spk_network_forward(nil, &v.cEvents, nil, Int64(v.B), v.params, Int64(v.params.count), nil, 0,
+            expectStatus(spk_network_forward(nil, &v.cEvents, nil, Int64(v.B), v.params, Int64(v.params.count), nil, 0,
                                        &logits, nil, nil, 1), SPK_ERR_TYPE, naming: "net", "NULL net")
             v.net.hidden = nil
-            expect(spk_network_forward(&v.net, &v.cEvents, nil, Int64(v.B), v.params, Int64(v.params.count), nil, 0,
+            expectStatus(spk_network_forward(&v.net, &v.cEvents, nil, Int64(v.B), v.params, Int64(v.params.count), nil, 0,
                                        &logits, nil, nil, 1), SPK_ERR_TYPE, naming: "net.hidden", "NULL hidden sizes")
             v.net = good
             // a delay outside [0, max_delay] and a sign that is not -1, 0 or +1
@@ -183,14 +176,14 @@ final class GeneralNetworkTests: XCTestCase {
             XCTAssertEqual(spk_network_sizes(&v.net, &sizes.0, &sizes.1), SPK_OK)
             let delayStart = params.count - 8 - 6 - v.C - Int(v.nIn) * 8
             params[delayStart] = 3.5
-            expect(spk_network_forward(&v.net, &v.cEvents, nil, Int64(v.B), params, Int64(params.count), signs,
+            expectStatus(spk_network_forward(&v.net, &v.cEvents, nil, Int64(v.B), params, Int64(params.count), signs,
                                        Int64(signs.count), &logits, nil, nil, 1), SPK_ERR_VALUE, naming: "delays[0]",
                    "delay above max_delay")
             signs[1] = 0.5
-            expect(spk_network_forward(&v.net, &v.cEvents, nil, Int64(v.B), v.params, Int64(v.params.count), signs,
+            expectStatus(spk_network_forward(&v.net, &v.cEvents, nil, Int64(v.B), v.params, Int64(v.params.count), signs,
                                        Int64(signs.count), &logits, nil, nil, 1), SPK_ERR_VALUE, naming: "sign_w1[1]",
                    "sign 0.5")
-            expect(spk_network_forward(&v.net, &v.cEvents, nil, Int64(v.B), v.params, Int64(v.params.count), v.signs,
+            expectStatus(spk_network_forward(&v.net, &v.cEvents, nil, Int64(v.B), v.params, Int64(v.params.count), v.signs,
                                        Int64(signs.count - 1), &logits, nil, nil, 1), SPK_ERR_VALUE, naming: "n_signs",
                    "short sign vector")
         }

@@ -215,8 +215,12 @@ class _Model:
     # anything is allocated), and the model rebuilt from both.
 
     def _checkpoint_arrays(self) -> dict:
-        """The arrays a checkpoint of this model holds (by default its parameters)."""
-        return self.parameters()
+        """The arrays a checkpoint of this model holds: its parameters, and its delays
+        (also fixed ones, which may have been set)."""
+        arrays = dict(self.parameters())
+        if getattr(self, "delay_options", None) is not None:
+            arrays["delays"] = self._delays
+        return arrays
 
     @classmethod
     def _checkpoint_layout(cls, config: dict) -> dict:
@@ -229,6 +233,8 @@ class _Model:
         model = cls(**config, threads=threads)
         for name, target in model.parameters().items():
             np.copyto(target, arrays[name])
+        if getattr(model, "delay_options", None) is not None:
+            np.copyto(model._delays, arrays["delays"])
         return model
 
 
@@ -508,19 +514,6 @@ class SNN(_Model):
             if learned["output" if layer == "output" else "hidden"]:
                 layout[f"tau_{layer}"] = ((n,), np.float32)
         return layout
-
-    def _checkpoint_arrays(self) -> dict:
-        arrays = dict(self.parameters())
-        if self.delay_options is not None:
-            arrays["delays"] = self._delays  # also fixed delays, which may have been set
-        return arrays
-
-    @classmethod
-    def _from_checkpoint(cls, config: dict, arrays: dict, threads):
-        model = super()._from_checkpoint(config, arrays, threads)
-        if model.delay_options is not None:
-            np.copyto(model._delays, arrays["delays"])
-        return model
 
     def _abi_config(self, steps: int) -> NetConfig:
         if self._variant:
@@ -983,19 +976,6 @@ class MembraneOnly(_Model):
         n_in, n_out = (check_int(config.get(k), k, minimum=1) for k in ("n_in", "n_out"))
         return dict({"w": ((n_in, n_out), np.float32)},
                     **_delay_layout(config.get("delays"), n_in, n_out))
-
-    def _checkpoint_arrays(self) -> dict:
-        arrays = dict(self.parameters())
-        if self.delay_options is not None:
-            arrays["delays"] = self._delays  # also fixed delays, which may have been set
-        return arrays
-
-    @classmethod
-    def _from_checkpoint(cls, config: dict, arrays: dict, threads):
-        model = super()._from_checkpoint(config, arrays, threads)
-        if model.delay_options is not None:
-            np.copyto(model._delays, arrays["delays"])
-        return model
 
     def _abi_config(self, steps: int) -> NetConfig:
         # n_hidden, tau_hidden and beta are ignored by the membrane-only kernels.

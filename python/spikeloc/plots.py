@@ -485,6 +485,19 @@ def w1_profiles(w1, units=None, n=8, *, stimulus=None, fig=None):
         x, xlabel = np.arange(n_a), "fibre index (no phase delays)"
     else:
         x, xlabel = np.linspace(0.0, 90.0, n_a), "phase delay (deg)"
+    def draw(ax, j):
+        ax.plot(x, w1[:n_a, j], color="tab:blue", label="left ear")
+        ax.plot(x, w1[n_a:, j], color="tab:orange", label="right ear")
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.set_title(f"hidden unit {j}")
+
+    return _unit_grid(plt, fig, units, draw, xlabel, "weight (a.u.)",
+                      "Individual $W_1$ weights")
+
+
+def _unit_grid(plt, fig, units, draw, xlabel, ylabel, title):
+    """A grid of up to 4 columns with one panel per unit, ``draw(ax, unit)`` filling each;
+    shared axes, labels on the outer panels, the legend on the first."""
     k = units.size
     ncols = min(4, k)
     nrows = math.ceil(k / ncols)
@@ -495,18 +508,14 @@ def w1_profiles(w1, units=None, n=8, *, stimulus=None, fig=None):
         if i >= k:
             ax.remove()
             continue
-        j = units[i]
-        ax.plot(x, w1[:n_a, j], color="tab:blue", label="left ear")
-        ax.plot(x, w1[n_a:, j], color="tab:orange", label="right ear")
-        ax.axhline(0, color="0.6", lw=0.6)
-        ax.set_title(f"hidden unit {j}")
+        draw(ax, units[i])
         if i % ncols == 0:
-            ax.set_ylabel("weight (a.u.)")
+            ax.set_ylabel(ylabel)
         if i >= k - ncols:
             ax.set_xlabel(xlabel)
             ax.xaxis.set_tick_params(labelbottom=True)
     axes[0].legend(fontsize="small")
-    fig.suptitle("Individual $W_1$ weights")
+    fig.suptitle(title)
     fig.units_shown = units
     return fig
 
@@ -572,30 +581,15 @@ def delays(model, stimulus=None, *, units=None, n=8, fig=None):
     units = np.asarray(units, dtype=np.int64).reshape(-1)
     if units.size == 0 or units.min() < 0 or units.max() >= d.shape[1]:
         raise ValueError(f"units must be a non-empty list of units in [0, {d.shape[1]})")
-    k = units.size
-    ncols = min(4, k)
-    nrows = math.ceil(k / ncols)
-    if fig is None:
-        fig = plt.figure(figsize=(3.0 * ncols, 2.4 * nrows + 0.5), layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     size = 40.0 * np.abs(w) / max(float(np.max(np.abs(w))), 1e-12)
-    for i, ax in enumerate(axes):
-        if i >= k:
-            ax.remove()
-            continue
-        j = units[i]
+
+    def draw(ax, j):
         ax.scatter(x, d[:n_a, j] * scale, s=size[:n_a, j], color="tab:blue", label="left ear")
         ax.scatter(x, d[n_a:, j] * scale, s=size[n_a:, j], color="tab:orange", label="right ear")
         ax.set_title(f"unit {j}")
-        if i % ncols == 0:
-            ax.set_ylabel(f"delay ({unit})")
-        if i >= k - ncols:
-            ax.set_xlabel(xlabel)
-            ax.xaxis.set_tick_params(labelbottom=True)
-    axes[0].legend(fontsize="small")
-    fig.suptitle("Learned delay of each synapse (marker area: |weight|)")
-    fig.units_shown = units
-    return fig
+
+    return _unit_grid(plt, fig, units, draw, xlabel, f"delay ({unit})",
+                      "Learned delay of each synapse (marker area: |weight|)")
 
 
 # ---------------------------------------------------------------------------- one example

@@ -97,6 +97,15 @@ def _check(spec: Spec, params: dict):
         raise ValueError(f"delays must be None or one of {_delays.PER}, got {spec.delays!r}")
 
 
+def _sizes(x, params: dict, spec: Spec):
+    """Checks the spec, and returns x (float64), B, T, L, the extra kernel steps o, T + o."""
+    _check(spec, params)
+    x = np.asarray(x, dtype=np.float64)
+    B, T, _ = x.shape
+    o = spec.extra_steps
+    return x, B, T, len(params["w"]) - 1, o, T + o
+
+
 def _listed(params, key, n):
     value = params.get(key)
     return [None] * n if value is None else list(value)
@@ -120,12 +129,7 @@ def general_forward(x, params: dict, spec: Spec, *, mask=None,
     kernel steps), "output_membrane" (B, T, C: R recorded, or the output layer's voltages for
     "spike_count"), "output_layer" (spike count only), "logits" (B, C), and what the backward
     pass needs."""
-    _check(spec, params)
-    x = np.asarray(x, dtype=np.float64)
-    B, T, _ = x.shape
-    L = len(params["w"]) - 1
-    o = spec.extra_steps
-    Tk = T + o
+    x, B, T, L, o, Tk = _sizes(x, params, spec)
     xk = np.concatenate([x, np.zeros((B, o, x.shape[2]))], axis=1) if o else x
     signs = _listed(params, "sign", L + 1)
     signs_rec = _listed(params, "sign_rec", L)
@@ -214,12 +218,7 @@ def general_loss_and_grad(x, labels, params: dict, spec: Spec, *, index=None,
     None), "tau" (list of dL/dtau per layer and the output [1/s]); extras is the forward dict
     plus "dlogits" (aggregate heads). The dropout mask comes from ``dropout_mask(index, ...)``
     (index defaulting to 0 .. B-1) over the kernel steps."""
-    _check(spec, params)
-    x = np.asarray(x, dtype=np.float64)
-    B, T, _ = x.shape
-    L = len(params["w"]) - 1
-    o = spec.extra_steps
-    Tk = T + o
+    x, B, T, L, o, Tk = _sizes(x, params, spec)
     if index is None:
         index = np.arange(B)
     mask = None

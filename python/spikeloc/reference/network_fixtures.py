@@ -50,15 +50,21 @@ CASES = {
 }
 
 
+def _weight_blocks(params: dict, spec: G.Spec, key: str, key_rec: str) -> list:
+    """params[key][l], then params[key_rec][l] where layer l is recurrent, for each layer."""
+    L = len(params[key]) - 1
+    blocks = []
+    for l in range(L + 1):
+        blocks.append(params[key][l])
+        if l < L and spec.recurrent[l]:
+            blocks.append(params[key_rec][l])
+    return blocks
+
+
 def flatten(params: dict, spec: G.Spec) -> np.ndarray:
     """The parameters (or gradients) as one float64 vector: w_l then w_rec_l for each hidden
     layer, w_out, b, the delays, the time constants (spikeloc.h, ``spk_network``)."""
-    L = len(params["w"]) - 1
-    blocks = []
-    for l in range(L + 1):
-        blocks.append(params["w"][l])
-        if l < L and spec.recurrent[l]:
-            blocks.append(params["w_rec"][l])
+    blocks = _weight_blocks(params, spec, "w", "w_rec")
     if params.get("b") is not None:
         blocks.append(params["b"])
     if spec.delays:
@@ -69,12 +75,7 @@ def flatten(params: dict, spec: G.Spec) -> np.ndarray:
 
 def flatten_signs(params: dict, spec: G.Spec) -> np.ndarray:
     """One sign per row of each weight matrix, in the order of the parameters (0: free)."""
-    L = len(params["w"]) - 1
-    blocks = []
-    for l in range(L + 1):
-        blocks.append(params["sign"][l])
-        if l < L and spec.recurrent[l]:
-            blocks.append(params["sign_rec"][l])
+    blocks = _weight_blocks(params, spec, "sign", "sign_rec")
     return np.concatenate([np.asarray(b, dtype=np.float64) for b in blocks])
 
 
