@@ -22,6 +22,9 @@ costs one row per lag its synapses use), which is what the extra time is made of
 e-prop: ``EPropNetwork.for_stimulus(stim, 100 hidden).bptt()`` on a batch of 64 (the general
 network's Swift kernel) against the NumPy BPTT it replaced
 (``spikeloc.reference.eprop.bptt_loss_and_grad`` on the same batch), interleaved; bar: >= 50x.
+Beside it the machine's limit in the same run: the multiply-adds no BPTT can skip (a W_in row
+per input event forward and one backward, a dense W_rec^T back-projection per step) at the
+float32 GEMM rate of NumPy's BLAS, and the speed-up over the NumPy BPTT that this bound allows.
 
 Usage::
 
@@ -98,6 +101,34 @@ def rows_per_event(net, spikes) -> float:
     return float(rows / events)
 
 
+class FlushSubnormals:
+    """MXCSR flush-to-zero and denormals-are-zero on the calling thread while inside (x86-64
+    glibc: fenv_t holds MXCSR at byte 28); the kernels run on this thread with threads=1.
+    ``available`` is False elsewhere."""
+
+    def __init__(self):
+        import ctypes
+        import ctypes.util
+        import platform
+        self.available = platform.machine() == "x86_64" and sys.platform.startswith("linux")
+        if self.available:
+            self._libm = ctypes.CDLL(ctypes.util.find_library("m"))
+            self._saved = ctypes.create_string_buffer(64)
+
+    def __enter__(self):
+        import ctypes
+        self._libm.fegetenv(self._saved)
+        env = ctypes.create_string_buffer(self._saved.raw, 64)
+        mxcsr = int.from_bytes(env.raw[28:32], "little") | 0x8040
+        ctypes.memmove(ctypes.addressof(env) + 28, mxcsr.to_bytes(4, "little"), 4)
+        self._libm.fesetenv(env)
+        assert np.float32(1e-38) * np.float32(0.5) == 0, "flush-to-zero did not take"
+        return self
+
+    def __exit__(self, *exc):
+        self._libm.fesetenv(self._saved)
+
+
 def bench_epochs(args) -> dict:
     stim = sl.Stimulus(phase_offset="per_sample")
     ipd, spikes = stim.generate(args.samples, seed=0)
@@ -110,12 +141,20 @@ def bench_epochs(args) -> dict:
     for net in nets.values():  # warm up (pools, page faults)
         epoch(net, events, labels, order[:128], 64)
     times = {key: [] for key in nets}
+    flush = FlushSubnormals()
+    if flush.available:
+        times[("default, subnormals flushed", 1)] = []
     for rep in range(args.reps):
         line = []
         for threads in (0, 1):
             for name in args.configs:
                 net = make_net(name, stim, threads)  # the same start every repetition
                 times[(name, threads)].append(epoch(net, events, labels, order, 64))
+            if threads == 1 and flush.available:
+                with flush:
+                    net = make_net("default", stim, 1)
+                    times[("default, subnormals flushed", 1)].append(
+                        epoch(net, events, labels, order, 64))
             base = times[("default", threads)][-1]
             line.append(" ".join(f"{name} {times[(name, threads)][-1] / base:.2f}"
                                  for name in args.configs if name != "default"))
@@ -124,6 +163,9 @@ def bench_epochs(args) -> dict:
 
 
 def bench_eprop(args) -> dict:
+    """Swift BPTT view, e-prop's own kernel and the NumPy BPTT on one batch, interleaved; and
+    the machine's limit: the multiply-adds the BPTT view cannot avoid at the float32 GEMM rate
+    of this machine (NumPy's BLAS, the same two threads), measured in the same run."""
     from spikeloc.reference.eprop import bptt_loss_and_grad
     stim = sl.Stimulus(phase_offset="per_sample")
     ipd, spikes = stim.generate(64, seed=2)
@@ -132,7 +174,9 @@ def bench_eprop(args) -> dict:
     net = sl.EPropNetwork.for_stimulus(stim, n_hidden=100, seed=0)
     view = net.bptt()
     view.loss_and_grad(events, labels)
-    swift, numpy = [], []
+    net.loss_and_grad(events, labels)
+    swift, numpy, eprop, gemm = [], [], [], []
+    a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
     for _ in range(args.eprop_reps):
         t = time.perf_counter()
         view.loss_and_grad(events, labels)
@@ -142,7 +186,18 @@ def bench_eprop(args) -> dict:
                            tau_m=net.tau_m, tau_out=net.tau_out, v_th=net.v_th,
                            gamma=net.gamma, window=net.window, loss=net.loss)
         numpy.append(time.perf_counter() - t)
-    return {"swift": swift, "numpy": numpy}
+        t = time.perf_counter()
+        net.loss_and_grad(events, labels)
+        eprop.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        a @ a
+        gemm.append(1024 ** 3 / (time.perf_counter() - t))   # multiply-adds per second
+    # unavoidable multiply-adds: each input event adds a row of W_in (forward) and a row of
+    # its gradient (backward), each step back-projects the adjoint through W_rec^T (dense)
+    B, T, _ = spikes.shape
+    n_h = net.n_hidden
+    fma = 2.0 * float(spikes.sum()) * n_h + (B * (T + 1) * n_h * n_h if net.recurrent else 0)
+    return {"swift": swift, "numpy": numpy, "eprop": eprop, "gemm": gemm, "fma": fma}
 
 
 def main(argv=None) -> int:
@@ -173,12 +228,27 @@ def main(argv=None) -> int:
             print(f"| {name} | {'default' if threads == 0 else 1} | {fmt_time(t)} | "
                   f"{fmt_ratio(ratios)} | {BARS.get(name, '')} | {per_event:.1f} | "
                   f"{res['rows'][name]:.2f} |")
+    flushed = res["times"].get(("default, subnormals flushed", 1))
+    if flushed:
+        own = [a / b for a, b in zip(flushed, res["times"][("default", 1)])]
+        print(f"| default, subnormals flushed | 1 | {fmt_time(flushed)} | {fmt_ratio(own)} |  | "
+              f"{1e9 * float(np.median(flushed)) / res['events']:.1f} | 1.00 |")
+        print("\nthreads=1 against the default epoch with subnormals flushed (the general "
+              "kernel flushes them, the default fast kernel does not): " + ", ".join(
+                  f"{name} {fmt_ratio([a / b for a, b in zip(res['times'][(name, 1)], flushed)])}"
+                  for name in args.configs if name != "default"))
     if args.eprop_reps:
         ep = bench_eprop(args)
         ratios = [n / s for n, s in zip(ep["numpy"], ep["swift"])]
-        print(f"\ne-prop BPTT view, batch 64, T = 100, 100 hidden: Swift {fmt_time(ep['swift'])}, "
-              f"NumPy reference {fmt_time(ep['numpy'])}, speed-up {fmt_ratio(ratios, 1)} "
-              f"(bar >= 50)")
+        rate = float(np.median(ep["gemm"]))
+        bound = ep["fma"] / rate
+        print(f"\ne-prop BPTT view, batch 64, T = 100, 100 hidden, recurrent: Swift "
+              f"{fmt_time(ep['swift'])}, NumPy reference {fmt_time(ep['numpy'])}, speed-up "
+              f"{fmt_ratio(ratios, 1)} (bar >= 50); e-prop's own kernel {fmt_time(ep['eprop'])}")
+        print(f"machine limit: {ep['fma'] / 1e6:.0f} M unavoidable multiply-adds at the float32 "
+              f"GEMM rate {rate / 1e9:.1f} G/s = {1e3 * bound:.1f} ms; the Swift kernel runs at "
+              f"{ep['fma'] / float(np.median(ep['swift'])) / 1e9:.1f} G/s; the largest speed-up "
+              f"possible over the NumPy BPTT is {float(np.median(ep['numpy'])) / bound:.0f}x")
     return 0
 
 
