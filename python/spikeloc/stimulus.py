@@ -78,13 +78,15 @@ class Stimulus:
         Number C of IPD classes over [-pi/2, pi/2) (tutorial: 12, 15 degrees each).
     null_phase_delays : bool
         Control condition: all fibres have phase delay 0.
-    phase_offset : "per_set", "per_sample", "per_epoch" or float
-        Phase offset phi0 of the tone [cycles]: one draw per generated set (``"per_set"``, the
-        tutorial's behaviour: the draw depends only on the seed), one draw per sample
-        (``"per_sample"``), one draw per set and epoch (``"per_epoch"``: ``uniform53`` of the
+    phase_offset : "per_sample", "per_set", "per_epoch" or float
+        Phase offset phi0 of the tone [cycles]: one draw per sample (``"per_sample"``, the
+        default: the network must learn the IPD whatever the tone's phase, as the seeds'
+        comments ask), one draw per generated set (``"per_set"``, the code of seeds 000/001:
+        the draw depends only on the seed, so a training and a test set drawn with different
+        seeds differ in phase), one draw per set and epoch (``"per_epoch"``: ``uniform53`` of the
         stream ``(seed, epoch)``, word ``WORD_EPOCH_PHASE``; the ``epoch`` argument of
         :meth:`phases`, :meth:`spikes_for` and :meth:`generate` picks it, 0 by default), or a
-        fixed number of cycles.
+        fixed number of cycles (seed 002 comments its draw out: ``0.0`` for every sample).
     phase_delay_noise : float
         Standard deviation sigma [rad], >= 0, of Gaussian noise on each input's phase delay,
         drawn once per (sample, input) from the sample's random stream (0: none, the seeds'
@@ -99,7 +101,7 @@ class Stimulus:
     envelope_power: float = 2.0
     num_classes: int = 12
     null_phase_delays: bool = False
-    phase_offset: Union[str, float] = "per_set"
+    phase_offset: Union[str, float] = "per_sample"
     phase_delay_noise: float = 0.0
 
     def __post_init__(self):
@@ -151,12 +153,19 @@ class Stimulus:
     # ---- presets -------------------------------------------------------------------------
     @classmethod
     def tutorial(cls, **overrides) -> "Stimulus":
-        """The Cosyne tutorial (seed 002): dt = 1 ms, 100 ms, 20 Hz, 2 x 100 fibres."""
+        """The Cosyne tutorial's stimulus parameters: dt = 1 ms, 100 ms, 20 Hz, 2 x 100 fibres,
+        600 Hz, k = 2, 12 classes, with the default phase offset (one draw per sample).
+
+        Seed 002 itself fixes the phase at 0 for every sample (``phase_offset=0.0``) and seeds
+        000/001 draw one offset per generated set (``phase_offset="per_set"``); MODEL.md
+        sections 1 and 6 say why the default draws one per sample."""
         return cls(**overrides)
 
     @classmethod
     def hz250(cls, **overrides) -> "Stimulus":
-        """The 250 Hz study (seed 000): dt = 0.1 ms, f = 250 Hz (1000 steps)."""
+        """The 250 Hz study's stimulus (seed 000): dt = 0.1 ms, f = 250 Hz (1000 steps), with
+        the default phase offset (one draw per sample; seed 000 drew one per generated set,
+        ``phase_offset="per_set"``)."""
         kw = dict(dt=1e-4, freq=250.0)
         kw.update(overrides)
         return cls(**kw)
