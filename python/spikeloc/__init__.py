@@ -70,10 +70,15 @@ _LAZY = {
     "SweepInterrupted": "sweep",
     "kernel_threads": "_native_api",
     "EPropNetwork": "eprop",
+    # experiments as files, presets, run folders
+    "Experiment": "experiment",
+    "ExperimentError": "experiment",
+    "RunResult": "experiment",
+    "presets": "experiment",
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
-_SUBMODULES = ("plots", "reference", "tutorial", "sweep")
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "experiment", "runs")
 
 # ---- data options, analysis and data sets (issue 4 items 8-9, issue 5 item 4) -------------
 WORD_EPOCH_PHASE = 2**62 + 2**40

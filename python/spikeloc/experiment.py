@@ -1,0 +1,830 @@
+"""Experiments as files: one TOML file holds everything a study needs, and runs with one call.
+
+An experiment has a data section, a model, training and evaluation, and optionally a sweep::
+
+    name = "tutorial"
+    seed = 0                      # weights, shuffling and data (see "Seeds" below)
+
+    [stimulus]                    # spikeloc.Stimulus(...)
+    phase_offset = "per_sample"
+
+    [model]                       # spikeloc.SNN.for_stimulus(stimulus, ...)
+    class = "SNN"                 # or "MembraneOnly", "EPropNetwork"
+    n_hidden = 100
+    tau_hidden = 0.02             # seconds
+
+    [model.dale]                  # spikeloc.Dale(...), optional
+    ie_ratio = 0.5
+
+    [training]                    # spikeloc.train(model, ...) and the data it trains on
+    n_train = 4096
+    epochs = 10
+    lr = 0.01
+
+    [evaluation]
+    n_test = 2048
+
+    [sweep]                       # spikeloc.sweep(...), optional
+    repeats = 3
+    grid."stimulus.envelope_power" = [0, 1, 2, 4, 10]
+
+Every key is the argument of the same name of the Python API: ``[stimulus]`` of
+:class:`~spikeloc.Stimulus`; ``[model]`` of ``<class>.for_stimulus`` and the class's
+constructor (:class:`~spikeloc.SNN`, :class:`~spikeloc.MembraneOnly`,
+:class:`~spikeloc.EPropNetwork`), with the subtables ``[model.dale]``
+(:class:`~spikeloc.Dale`) and ``[model.rate_regularizer]``
+(:class:`~spikeloc.RateRegularizer`); ``[training]`` of :func:`~spikeloc.train`, plus
+``n_train`` and ``n_validation`` (samples; no validation set when 0); ``[evaluation]`` of
+:func:`~spikeloc.evaluate` (``silence``), plus ``n_test``; ``[sweep]`` of
+:func:`spikeloc.sweep` (``grid``, ``repeats``, ``workers``, ``job_threads``,
+``retry_failed``), plus ``scheduler``, the address of a Dask scheduler
+(``"tcp://host:8786"``) that runs the jobs. Grid keys name experiment keys as
+``"section.key"``. Instead of ``[stimulus]`` an experiment may read N-MNIST event files:
+``[nmnist]`` holds the arguments of :func:`spikeloc.datasets.nmnist.load` (``root``,
+``steps``, ``max_per_class``, ``blocklist``, ``t_max``; the same ``max_per_class`` applies to
+the Train and the Test split) and ``[model]`` gains ``dt`` (seconds per step, 1 ms as seed
+003).
+
+Defaults are the API's: a key left out takes the default of its argument, so the tutorial's
+defaults live in one place. :func:`str` of an experiment is the full resolved TOML, every
+key with its value (keys whose default is None are listed as comments); running that text
+again gives the same results bit for bit. Unknown keys and bad values fail when the
+experiment is built, before any data is generated, with a message naming the section, the
+key and the closest valid key.
+
+Seeds: ``seed`` seeds the initial weights and the shuffling; the training set is drawn from
+the stimulus stream ``seed``, the test set from ``seed + 1`` and the validation set from
+``seed + 2``, so no two sets share samples. A sweep gives each repeat its own seed
+(:func:`spikeloc.sweep.job_seed` of ``seed`` and the repeat), the same for every combination.
+
+Example::
+
+    import spikeloc as sl
+    exp = sl.Experiment.preset("250hz")
+    print(exp)                                        # the resolved TOML
+    result = exp.replace({"training.epochs": 20}).run()
+    result.metrics["test_accuracy"]
+    result.save("runs/250hz")                         # the run folder (see spikeloc.runs)
+    table = sl.Experiment.preset("envelope_power").sweep(results="envelope.jsonl")
+    print(table.summary("test_accuracy"))
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import functools
+import inspect
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Callable, NamedTuple, Optional
+
+import numpy as np
+
+from . import _toml
+
+__all__ = ["Experiment", "ExperimentError", "RunResult", "DataSet", "presets",
+           "parse_override"]
+
+#: Number of classes of N-MNIST (digits 0-9).
+NMNIST_CLASSES = 10
+#: Time step [s] of an N-MNIST step when the file does not say (seed 003: 1 ms).
+NMNIST_DT = 1e-3
+#: The tutorial's data sizes: 64 training batches and 32 test batches of 64 samples.
+TUTORIAL_N_TRAIN = 4096
+TUTORIAL_N_TEST = 2048
+#: Epochs when an experiment does not say (the tutorial's).
+TUTORIAL_EPOCHS = 10
+
+_PRESET_DIR = "presets"
+
+
+class ExperimentError(ValueError):
+    """An experiment is invalid: the message names the file, the section and the key."""
+
+
+# ---------------------------------------------------------------------------- the schema
+# Which keys each section has and their defaults, read from the API's own signatures.
+
+
+def _defaults(func, skip=()) -> dict:
+    """name -> default of ``func``'s parameters that have one (in signature order)."""
+    out = {}
+    for p in inspect.signature(func).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in skip:
+            continue
+        if p.default is not p.empty:
+            out[p.name] = p.default
+    return out
+
+
+def _model_classes() -> dict:
+    from .eprop import EPropNetwork
+    from .network import MembraneOnly, SNN
+    return {"SNN": SNN, "MembraneOnly": MembraneOnly, "EPropNetwork": EPropNetwork}
+
+
+def _subtables() -> dict:
+    """Model keys whose value is a table of a dataclass's fields."""
+    from .variants import Dale, RateRegularizer
+    return {"dale": Dale, "rate_regularizer": RateRegularizer}
+
+
+#: Constructor arguments an experiment sets itself (sizes and time step from the data, the
+#: seed from ``seed``, threads at run time) or that are arrays.
+_MODEL_SKIP = ("stimulus", "n_in", "n_out", "dt", "seed", "threads", "mask_in", "mask_rec",
+               "mask_out")
+
+
+def _model_schema(name: str, source: str) -> dict:
+    cls = _model_classes()[name]
+    keys = {"class": name}
+    keys.update(_defaults(cls.for_stimulus, _MODEL_SKIP))
+    for key, value in _defaults(cls.__init__, _MODEL_SKIP).items():
+        keys.setdefault(key, value)
+    if source == "nmnist":
+        keys["dt"] = NMNIST_DT
+    return keys
+
+
+def _stimulus_schema() -> dict:
+    from .stimulus import Stimulus
+    return {f.name: f.default for f in dataclasses.fields(Stimulus)}
+
+
+def _nmnist_schema() -> dict:
+    from .datasets import nmnist
+    return {"root": None, **_defaults(nmnist.load, ("root", "split"))}
+
+
+def _training_schema(source: str) -> dict:
+    from .training import train
+    keys = {"n_train": TUTORIAL_N_TRAIN, "n_validation": 0} if source == "stimulus" else {}
+    keys["epochs"] = TUTORIAL_EPOCHS
+    keys.update(_defaults(train, ("labels", "stimulus", "validation", "seed", "progress",
+                                  "callback", "regenerate")))
+    return keys
+
+
+def _evaluation_schema(source: str) -> dict:
+    from .evaluation import evaluate
+    keys = {"n_test": TUTORIAL_N_TEST} if source == "stimulus" else {}
+    keys.update(_defaults(evaluate, ("stimulus", "labels")))
+    return keys
+
+
+def _sweep_schema() -> dict:
+    from .sweep import sweep
+    keys = {"grid": {}}
+    keys.update(_defaults(sweep, ("executor", "progress", "results", "seed")))
+    keys["scheduler"] = None
+    return keys
+
+
+_TOP = {"name": "", "description": "", "seed": 0}
+_SECTIONS = ("stimulus", "nmnist", "model", "training", "evaluation", "sweep")
+
+
+# ---------------------------------------------------------------------------- resolution
+
+
+def _suggest(key: str, valid) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} (valid keys: {', '.join(sorted(valid))})"
+
+
+def _where(origin: str, section: str) -> str:
+    return f"{origin}: [{section}]" if section else f"{origin}:"
+
+
+def _section(raw, schema: dict, section: str, origin: str) -> dict:
+    """``schema`` with the values of ``raw`` (a dict); unknown keys fail."""
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{_where(origin, section)} must be a table of keys, got "
+                              f"{type(raw).__name__} {raw!r}")
+    for key in raw:
+        if key not in schema:
+            raise ExperimentError(f"{_where(origin, section)} unknown key {key!r}"
+                                  f"{_suggest(key, schema)}")
+    out = dict(schema)
+    out.update(raw)
+    return out
+
+
+def _flatten(grid, prefix: str = "") -> dict:
+    """A sweep grid as {"section.key": values}: nested tables (dotted TOML keys) flattened."""
+    out = {}
+    for key, value in grid.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and name.count(".") < 2:
+            out.update(_flatten(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def _resolve(raw: dict, origin: str) -> dict:
+    """The full configuration: every section with every key, defaults filled in."""
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{origin}: an experiment is a table, got {type(raw).__name__}")
+    valid = set(_TOP) | set(_SECTIONS)
+    for key in raw:
+        if key not in valid:
+            raise ExperimentError(f"{origin}: unknown top-level key or section {key!r}"
+                                  f"{_suggest(key, valid)}")
+    if "stimulus" in raw and "nmnist" in raw:
+        raise ExperimentError(f"{origin}: give either [stimulus] (the IPD task) or [nmnist] "
+                              f"(N-MNIST event files), not both")
+    source = "nmnist" if "nmnist" in raw else "stimulus"
+    cfg = {key: raw.get(key, default) for key, default in _TOP.items()}
+    cfg[source] = _section(raw.get(source, {}), _stimulus_schema() if source == "stimulus"
+                           else _nmnist_schema(), source, origin)
+
+    model_raw = raw.get("model", {})
+    if not isinstance(model_raw, dict):
+        raise ExperimentError(f"{origin}: [model] must be a table, got {model_raw!r}")
+    name = model_raw.get("class", "SNN")
+    classes = _model_classes()
+    if name not in classes:
+        raise ExperimentError(f"{origin}: [model] class must be one of {sorted(classes)}, got "
+                              f"{name!r}" + (_suggest(name, classes).split(" (")[0]
+                                             if isinstance(name, str) else ""))
+    model = _section(model_raw, _model_schema(name, source), "model", origin)
+    for key, kind in _subtables().items():
+        if isinstance(model.get(key), dict):
+            schema = {f.name: f.default for f in dataclasses.fields(kind)}
+            model[key] = _section(model[key], schema, f"model.{key}", origin)
+            model[key] = {k: list(v) if isinstance(v, tuple) else v
+                          for k, v in model[key].items()}
+    cfg["model"] = model
+    cfg["training"] = _section(raw.get("training", {}), _training_schema(source), "training",
+                               origin)
+    cfg["evaluation"] = _section(raw.get("evaluation", {}), _evaluation_schema(source),
+                                 "evaluation", origin)
+    if "sweep" in raw:
+        sweep = _section(raw["sweep"], _sweep_schema(), "sweep", origin)
+        grid = sweep["grid"]
+        if isinstance(grid, dict):
+            grid = _flatten(grid)
+            for name_ in grid:
+                _check_grid_key(name_, cfg, origin)
+        elif isinstance(grid, list):
+            grid = [_flatten(c) if isinstance(c, dict) else c for c in grid]
+            for combo in grid:
+                for name_ in (combo if isinstance(combo, dict) else {}):
+                    _check_grid_key(name_, cfg, origin)
+        sweep["grid"] = grid
+        cfg["sweep"] = sweep
+    return cfg
+
+
+def _check_grid_key(name: str, cfg: dict, origin: str) -> None:
+    parts = name.split(".")
+    section = parts[0]
+    if section not in cfg or section == "sweep" or not isinstance(cfg[section], dict):
+        valid = [s for s in cfg if isinstance(cfg[s], dict) and s != "sweep"]
+        raise ExperimentError(f"{origin}: [sweep] grid key {name!r} must be 'section.key' with "
+                              f"a section among {valid}")
+    table = cfg[section]
+    if len(parts) == 3 and parts[1] in _subtables():
+        table = {f.name: None for f in dataclasses.fields(_subtables()[parts[1]])}
+        section = f"{section}.{parts[1]}"
+    elif len(parts) != 2:
+        raise ExperimentError(f"{origin}: [sweep] grid key {name!r} must be 'section.key'")
+    if parts[-1] not in table:
+        raise ExperimentError(f"{origin}: [sweep] grid key {name!r}: [{section}] has no key "
+                              f"{parts[-1]!r}{_suggest(parts[-1], table)}")
+
+
+def parse_override(text: str):
+    """``"section.key=value"`` -> (["section", "key"], value). The value is read as a TOML
+    value (``5``, ``0.5``, ``true``, ``[1, 2]``, ``"text"``); anything that is not one is taken
+    as a string, so ``model.readout=sum`` needs no quotes."""
+    if not isinstance(text, str) or "=" not in text:
+        raise ExperimentError(f"--set expects section.key=value, got {text!r}")
+    path, value = text.split("=", 1)
+    path = path.strip()
+    parts = path.split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ExperimentError(f"--set expects section.key=value, got {text!r} (the key "
+                              f"{path!r} has no section)")
+    try:
+        parsed = _toml.loads(f"v = {value.strip()}")["v"]
+    except _toml.TOMLDecodeError:
+        parsed = value.strip()
+    return parts, parsed
+
+
+def _set(config: dict, parts, value) -> None:
+    table = config
+    for part in parts[:-1]:
+        if not isinstance(table.get(part), dict):
+            table[part] = {}
+        table = table[part]
+    table[parts[-1]] = value
+
+
+# ---------------------------------------------------------------------------- data
+
+
+class DataShape(NamedTuple):
+    """What ``<model class>.for_stimulus`` reads of a data set that is not a Stimulus."""
+
+    n_in: int
+    num_classes: int
+    dt: float
+    steps: int
+
+
+@dataclass
+class DataSet:
+    """One data set of an experiment: ``spikes`` (:class:`~spikeloc.SpikeEvents`), ``labels``
+    int64 (n,), and ``ipd`` float64 (n,) [rad] (None for N-MNIST)."""
+
+    spikes: Any
+    labels: np.ndarray
+    ipd: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+# ---------------------------------------------------------------------------- results
+
+
+@dataclass
+class RunResult:
+    """What :meth:`Experiment.run` returns.
+
+    experiment : the :class:`Experiment` that ran (its resolved configuration)
+    model : the trained model
+    history : :class:`~spikeloc.History`
+    metrics : dict of floats: ``train_accuracy``, ``test_accuracy`` (fractions),
+        ``train_error_deg``, ``test_error_deg`` (IPD experiments), ``final_loss``
+    train, test : :class:`~spikeloc.Evaluation` (IPD experiments; None for N-MNIST)
+    stimulus : the :class:`~spikeloc.Stimulus` (None for N-MNIST)
+    status : ``history.stop_reason`` ("completed", "early_stopping", "interrupted (...)")
+    seconds : wall-clock seconds of "data", "training", "evaluation" and "total"
+    data : the :class:`DataSet` s ("train", "validation" if any, "test")
+    """
+
+    experiment: "Experiment"
+    model: Any
+    history: Any
+    metrics: dict
+    train: Any = None
+    test: Any = None
+    stimulus: Any = None
+    status: str = ""
+    seconds: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def interrupted(self) -> bool:
+        """Training was stopped by Ctrl-C (the metrics are those of the weights reached)."""
+        return bool(self.history.interrupted)
+
+    def summary(self) -> str:
+        """One line: the experiment, test accuracy (and error), epochs, status, time."""
+        m = self.metrics
+        text = f"{self.experiment.name or 'experiment'}: test accuracy " \
+               f"{100 * m['test_accuracy']:.1f}%"
+        if "test_error_deg" in m:
+            text += f", error {m['test_error_deg']:.1f} deg"
+        text += f" (train {100 * m['train_accuracy']:.1f}%), {self.history.epochs} epochs, " \
+                f"{self.status}, {self.seconds.get('total', math.nan):.1f} s"
+        return text
+
+    def save(self, path, *, environment=None) -> str:
+        """Write the run folder ``path`` atomically (see :mod:`spikeloc.runs`); returns it."""
+        from .runs import write_run
+        return write_run(path, self, environment=environment)
+
+
+# ---------------------------------------------------------------------------- experiment
+
+
+def _preset_files():
+    return resources.files("spikeloc").joinpath(_PRESET_DIR)
+
+
+def presets() -> list:
+    """Names of the presets shipped with spikeloc (``Experiment.preset(name)``)."""
+    return sorted(p.name[:-5] for p in _preset_files().iterdir() if p.name.endswith(".toml"))
+
+
+class Experiment:
+    """A validated experiment: data, model, training, evaluation, optional sweep.
+
+    Build one with :meth:`preset`, :meth:`from_file`, :meth:`from_toml`, :meth:`load` (a
+    preset name or a file) or ``Experiment(config_dict)`` (nested dicts as the TOML has
+    them); each checks every key and value before returning. Experiments are immutable:
+    :meth:`replace` returns a changed copy.
+    """
+
+    def __init__(self, config: dict, *, origin: str = "experiment"):
+        self._origin = origin
+        self._config = _resolve(copy.deepcopy(config), origin)
+        self._validate()
+
+    # -- constructors ------------------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, text: str, *, origin: str = "<string>") -> "Experiment":
+        """An experiment from TOML text."""
+        try:
+            raw = _toml.loads(text)
+        except _toml.TOMLDecodeError as exc:
+            raise ExperimentError(f"{origin}: not valid TOML ({exc})") from None
+        return cls(raw, origin=origin)
+
+    @classmethod
+    def from_file(cls, path) -> "Experiment":
+        """An experiment from a TOML file."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            raise ExperimentError(f"{path}: is a directory, not an experiment file (a run "
+                                  f"folder holds its experiment in config.toml)")
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ExperimentError(f"{path}: cannot read the experiment file "
+                                  f"({exc.strerror or exc})") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ExperimentError(f"{path}: not a UTF-8 text file") from None
+        return cls.from_toml(text, origin=path)
+
+    @classmethod
+    def preset(cls, name: str) -> "Experiment":
+        """A preset shipped with spikeloc (:func:`presets` lists them)."""
+        return cls.from_toml(preset_text(name), origin=f"preset {name!r}")
+
+    @classmethod
+    def load(cls, name_or_path) -> "Experiment":
+        """A preset name or the path of a TOML file (what the command line takes)."""
+        text = os.fspath(name_or_path)
+        if os.path.exists(text) or text.endswith(".toml") or os.sep in text:
+            return cls.from_file(text)
+        return cls.preset(text)
+
+    # -- views -------------------------------------------------------------------------------
+    @property
+    def config(self) -> dict:
+        """The resolved configuration (a deep copy)."""
+        return copy.deepcopy(self._config)
+
+    @property
+    def name(self) -> str:
+        return self._config["name"]
+
+    @property
+    def seed(self) -> int:
+        return self._config["seed"]
+
+    @property
+    def source(self) -> str:
+        """"stimulus" (the IPD task) or "nmnist"."""
+        return "nmnist" if "nmnist" in self._config else "stimulus"
+
+    @property
+    def has_sweep(self) -> bool:
+        return "sweep" in self._config
+
+    def replace(self, overrides) -> "Experiment":
+        """A copy with some keys changed: ``overrides`` maps ``"section.key"`` (or
+        ``"section.subtable.key"``, ``"seed"``) to values, or is a list of
+        ``"section.key=value"`` strings (the command line's ``--set``)."""
+        config = self.config
+        items = (overrides.items() if isinstance(overrides, dict)
+                 else (parse_override(text) for text in overrides))
+        for path, value in items:
+            parts = path.split(".") if isinstance(path, str) else list(path)
+            _set(config, parts, value)
+        return Experiment(config, origin=self._origin)
+
+    def to_toml(self) -> str:
+        """The full resolved TOML text (what :func:`str` gives)."""
+        return _toml.dumps(self._config, header=f"spikeloc experiment ({self._origin}), "
+                                                f"every key resolved")
+
+    __str__ = to_toml
+
+    def save(self, path) -> str:
+        """Write :meth:`to_toml` to ``path``; returns the path."""
+        path = os.fspath(path)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_toml())
+        return path
+
+    def __repr__(self) -> str:
+        c = self._config
+        data = "N-MNIST" if self.source == "nmnist" else "IPD stimulus"
+        sweep = ""
+        if self.has_sweep:
+            grid = c["sweep"]["grid"]
+            keys = list(grid) if isinstance(grid, dict) else list(dict.fromkeys(
+                k for combo in grid if isinstance(combo, dict) for k in combo))
+            sweep = f", sweep over {keys}"
+        return (f"Experiment({self.name or self._origin!r}: {c['model']['class']} on {data}, "
+                f"{c['training']['epochs']} epochs, seed {self.seed}{sweep})")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Experiment) and self._config == other._config
+
+    # -- building blocks ---------------------------------------------------------------------
+    def _fail(self, section: str, exc: Exception) -> ExperimentError:
+        return ExperimentError(f"{_where(self._origin, section)} {exc}")
+
+    def stimulus(self):
+        """The :class:`~spikeloc.Stimulus` (None for N-MNIST experiments)."""
+        if self.source != "stimulus":
+            return None
+        from .stimulus import Stimulus
+        try:
+            return Stimulus(**self._config["stimulus"])
+        except (TypeError, ValueError) as exc:
+            raise self._fail("stimulus", exc) from None
+
+    def _shape(self):
+        """The stimulus, or the DataShape of the N-MNIST inputs (no file is read)."""
+        if self.source == "stimulus":
+            return self.stimulus()
+        from .datasets import nmnist
+        cfg = self._config["nmnist"]
+        try:
+            n_in = int(nmnist.active_pixels(cfg["blocklist"]).size)
+            steps = nmnist._check_steps(cfg["steps"])
+        except (TypeError, ValueError, OSError) as exc:
+            raise self._fail("nmnist", exc) from None
+        return DataShape(n_in, NMNIST_CLASSES, self._config["model"]["dt"], steps)
+
+    def model(self, *, threads=None, seed=None):
+        """A fresh, untrained model (``seed``: the experiment's by default)."""
+        cfg = dict(self._config["model"])
+        cls = _model_classes()[cfg.pop("class")]
+        cfg.pop("dt", None)
+        cfg = {k: v for k, v in cfg.items() if v is not None}
+        try:
+            return cls.for_stimulus(self._shape(), **cfg, seed=self.seed if seed is None
+                                    else seed, threads=threads)
+        except ExperimentError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise self._fail("model", exc) from None
+
+    def _validate(self) -> None:
+        """Every check that needs no data: build the stimulus and the model, check the
+        training, evaluation and sweep values, find the N-MNIST files."""
+        from .training import _make_optimizer, check_options
+        if not isinstance(self._config["seed"], int) or isinstance(self._config["seed"], bool) \
+                or not 0 <= self._config["seed"] < 2**63:
+            raise ExperimentError(f"{self._origin}: seed must be an integer in [0, 2**63), "
+                                  f"got {self._config['seed']!r}")
+        for key in ("name", "description"):
+            if not isinstance(self._config[key], str):
+                raise ExperimentError(f"{self._origin}: {key} must be a string, got "
+                                      f"{self._config[key]!r}")
+        model = self.model(threads=1)
+        tr = self._config["training"]
+        try:
+            n_validation = 0
+            if self.source == "stimulus":
+                from ._native_api import check_int
+                n_train = check_int(tr["n_train"], "n_train", minimum=1)
+                n_validation = check_int(tr["n_validation"], "n_validation", minimum=0)
+            check_options(epochs=tr["epochs"], batch_size=tr["batch_size"],
+                          early_stopping=tr["early_stopping"], patience=tr["patience"],
+                          validation=n_validation > 0 or self.source == "nmnist")
+            if self.source == "stimulus" and tr["epochs"] and n_train < tr["batch_size"]:
+                raise ValueError(f"n_train={n_train} is smaller than batch_size="
+                                 f"{tr['batch_size']}: no complete batch")
+            if not isinstance(tr["restore_best"], bool):
+                raise TypeError(f"restore_best must be true or false, got "
+                                f"{tr['restore_best']!r}")
+            _make_optimizer(tr["optimizer"], model, tr["lr"])
+        except (TypeError, ValueError) as exc:
+            raise self._fail("training", exc) from None
+        if self.source == "nmnist" and (tr["early_stopping"] or tr["patience"]):
+            raise ExperimentError(f"{_where(self._origin, 'training')} early_stopping and "
+                                  f"patience need a validation set, which N-MNIST experiments "
+                                  f"do not draw")
+        ev = self._config["evaluation"]
+        try:
+            if self.source == "stimulus":
+                from ._native_api import check_int
+                check_int(ev["n_test"], "n_test", minimum=1)
+            if ev["silence"] is not None:
+                from .analysis import _check_units, _hidden_size
+                _check_units(ev["silence"], _hidden_size(model))
+        except (TypeError, ValueError) as exc:
+            raise self._fail("evaluation", exc) from None
+        if self.source == "nmnist":
+            self._check_nmnist()
+        if self.has_sweep:
+            self._check_sweep()
+
+    def _check_nmnist(self) -> None:
+        from .datasets import nmnist
+        cfg = self._config["nmnist"]
+        if cfg["root"] is None:
+            raise ExperimentError(f"{_where(self._origin, 'nmnist')} root: give the N-MNIST "
+                                  f"directory (holding Train/<label>/*.bin and Test/<label>/"
+                                  f"*.bin), e.g. --set nmnist.root=/data/N-MNIST")
+        try:
+            nmnist._check_t_max(cfg["t_max"])
+            for split in ("Train", "Test"):
+                nmnist.list_files(cfg["root"], split, max_per_class=cfg["max_per_class"])
+        except (TypeError, ValueError, OSError) as exc:
+            raise self._fail("nmnist", exc) from None
+
+    def _check_sweep(self) -> None:
+        from .sweep import expand_grid
+        from ._native_api import check_int
+        sw = self._config["sweep"]
+        try:
+            combos = expand_grid(sw["grid"])
+            check_int(sw["repeats"], "repeats", minimum=1)
+            check_int(sw["job_threads"], "job_threads", minimum=0)
+            if sw["workers"] is not None:
+                check_int(sw["workers"], "workers", minimum=1)
+            if sw["scheduler"] is not None and not isinstance(sw["scheduler"], str):
+                raise TypeError(f"scheduler must be the address of a Dask scheduler "
+                                f"(\"tcp://host:8786\"), got {sw['scheduler']!r}")
+            if not isinstance(sw["retry_failed"], bool):
+                raise TypeError(f"retry_failed must be true or false, got "
+                                f"{sw['retry_failed']!r}")
+        except (TypeError, ValueError) as exc:
+            raise self._fail("sweep", exc) from None
+        for combo in combos:        # every point of the grid is a valid experiment
+            self._without_sweep().replace(combo)
+
+    def _without_sweep(self) -> "Experiment":
+        config = self.config
+        config.pop("sweep", None)
+        return Experiment(config, origin=self._origin)
+
+    # -- data --------------------------------------------------------------------------------
+    def data(self, *, threads=None, sets=("train", "validation", "test")) -> dict:
+        """The experiment's data sets, name -> :class:`DataSet` ("validation" only with
+        ``n_validation > 0``). IPD sets are drawn from the stimulus streams ``seed``
+        (train), ``seed + 1`` (test) and ``seed + 2`` (validation)."""
+        from .events import SpikeEvents
+        out = {}
+        if self.source == "nmnist":
+            from .datasets import nmnist
+            cfg = dict(self._config["nmnist"])
+            root = cfg.pop("root")
+            for name, split in (("train", "Train"), ("test", "Test")):
+                if name in sets:
+                    spikes, labels = nmnist.load(root, split, **cfg)
+                    out[name] = DataSet(SpikeEvents.from_dense(spikes, threads=threads),
+                                        labels)
+            return out
+        stim = self.stimulus()
+        sizes = {"train": (self._config["training"]["n_train"], 0),
+                 "test": (self._config["evaluation"]["n_test"], 1),
+                 "validation": (self._config["training"]["n_validation"], 2)}
+        for name in sets:
+            n, offset = sizes[name]
+            if n == 0:
+                continue
+            ipd, spikes = stim.generate(n, seed=self.seed + offset, threads=threads)
+            out[name] = DataSet(SpikeEvents.from_dense(spikes, threads=threads),
+                                stim.labels(ipd), ipd)
+        return out
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, *, progress: bool = True, threads=None,
+            log: Optional[Callable[[str], None]] = None) -> RunResult:
+        """Generate (or read) the data, train, evaluate; returns a :class:`RunResult`.
+
+        progress : a tqdm bar over the training batches (on stderr)
+        threads : kernel threads (None: ``SPIKELOC_NUM_THREADS`` or all cores; results are
+            the same for every count)
+        log : called with a line of text at each stage (e.g. ``print``), or None
+
+        Ctrl-C stops training at the next batch (the result then has ``interrupted``); a
+        second Ctrl-C raises KeyboardInterrupt. A non-finite loss raises
+        :class:`~spikeloc.NonFiniteLossError`.
+        """
+        from .evaluation import evaluate
+        from .training import train
+        say = log or (lambda text: None)
+        tr, ev = self._config["training"], self._config["evaluation"]
+        start = time.perf_counter()
+        data = self.data(threads=threads)
+        stim = self.stimulus()
+        train_set = data["train"]
+        density = train_set.spikes.density
+        say(f"data: {len(train_set)} training"
+            + (f", {len(data['validation'])} validation" if "validation" in data else "")
+            + f" and {len(data['test'])} test samples, T={train_set.spikes.steps}, "
+              f"N_in={train_set.spikes.n_in}, spike density {density:.3f} "
+              f"({time.perf_counter() - start:.2f} s)")
+        t_data = time.perf_counter()
+        model = self.model(threads=threads)
+        say(f"model: {model}")
+        regenerate = None
+        if stim is not None and stim.phase_offset == "per_epoch":
+            regenerate = stim.regenerator(train_set.ipd, seed=self.seed, threads=threads)
+        validation = None
+        if "validation" in data:
+            v = data["validation"]
+            validation = (v.ipd, v.spikes, v.labels)
+        history = train(model, train_set.ipd, train_set.spikes, labels=train_set.labels,
+                        stimulus=stim, epochs=tr["epochs"], lr=tr["lr"],
+                        batch_size=tr["batch_size"], optimizer=tr["optimizer"],
+                        validation=validation, early_stopping=tr["early_stopping"],
+                        patience=tr["patience"], restore_best=tr["restore_best"],
+                        seed=self.seed, progress=progress, regenerate=regenerate)
+        t_train = time.perf_counter()
+        metrics, evals = {}, {}
+        for name in ("train", "test"):
+            d = data[name]
+            if stim is not None:
+                evals[name] = evaluate(model, d.ipd, d.spikes, stim, labels=d.labels,
+                                       silence=ev["silence"])
+                metrics[f"{name}_accuracy"] = evals[name].accuracy
+                metrics[f"{name}_error_deg"] = evals[name].mean_abs_error_deg
+            else:
+                net = model
+                if ev["silence"] is not None:
+                    from .analysis import silenced
+                    net = silenced(model, ev["silence"])
+                metrics[f"{name}_accuracy"] = float(np.mean(net.predict(d.spikes) == d.labels))
+        metrics["final_loss"] = history.train_loss[-1] if history.train_loss else math.nan
+        end = time.perf_counter()
+        return RunResult(experiment=self, model=model, history=history, metrics=metrics,
+                         train=evals.get("train"), test=evals.get("test"), stimulus=stim,
+                         status=history.stop_reason, data=data,
+                         seconds={"data": t_data - start, "training": t_train - t_data,
+                                  "evaluation": end - t_train, "total": end - start})
+
+    def sweep(self, *, results=None, progress: bool = True, executor=None, workers=None):
+        """Run the ``[sweep]`` section with :func:`spikeloc.sweep`: every combination of the
+        grid, ``repeats`` times (job seeds from ``seed``). Returns the
+        :class:`~spikeloc.SweepResult` (metrics as :attr:`RunResult.metrics`).
+
+        results : JSON-lines file that records each job as it finishes (rerun to resume)
+        executor : an executor or Dask client (default: ``scheduler`` if set, else local
+            threads); workers : threads of the local pool (default: ``[sweep] workers``)
+        """
+        if not self.has_sweep:
+            raise ExperimentError(f"{self._origin}: has no [sweep] section")
+        from .sweep import sweep
+        sw = self._config["sweep"]
+        client = None
+        if executor is None and sw["scheduler"]:
+            executor = client = _dask_client(sw["scheduler"])
+        if executor is None and workers is None:
+            workers = sw["workers"]
+        try:
+            return sweep(functools.partial(run_job, self._without_sweep().config), sw["grid"],
+                         repeats=sw["repeats"], executor=executor, progress=progress,
+                         results=results, seed=self.seed, workers=workers,
+                         job_threads=sw["job_threads"], retry_failed=sw["retry_failed"])
+        finally:
+            if client is not None:
+                client.close()
+
+
+def _dask_client(address: str):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ExperimentError("[sweep] scheduler needs dask.distributed (pip install "
+                              "'spikeloc[cluster]')") from None
+    try:
+        return Client(address, timeout=10)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ExperimentError(f"[sweep] scheduler {address!r}: cannot connect "
+                              f"({type(exc).__name__}: {exc})") from None
+
+
+def run_job(config: dict, params: dict, seed: int) -> dict:
+    """One sweep job: the experiment ``config`` with ``params`` (``"section.key"`` -> value)
+    and ``seed``, run without a progress bar; returns its metrics. A module-level function,
+    so that process pools and Dask workers can run it (``functools.partial(run_job, config)``).
+    """
+    exp = Experiment(config, origin="sweep job").replace(dict(params, seed=seed))
+    return exp.run(progress=False).metrics
+
+
+def preset_text(name: str) -> str:
+    """The TOML text of a preset, as shipped (with its comments)."""
+    if not isinstance(name, str) or not name:
+        raise ExperimentError(f"a preset name must be a non-empty string, got {name!r}")
+    names = presets()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ExperimentError(f"unknown preset {name!r}{hint} (presets: {', '.join(names)}; "
+                              f"or give the path of a .toml file)")
+    return _preset_files().joinpath(f"{name}.toml").read_text(encoding="utf-8")
