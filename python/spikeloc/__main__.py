@@ -205,6 +205,7 @@ def cmd_run(exp, out, threads, progress) -> int:
     from spikeloc.runs import RunFolder, OutputError, environment, write_failed, write_run
     from spikeloc.training import NonFiniteLossError
     threads = _check_threads(threads)
+    exp.check_files()
     folder = None
     if out is not None:
         try:

@@ -511,8 +511,8 @@ class Experiment:
 
     def to_toml(self) -> str:
         """The full resolved TOML text (what :func:`str` gives)."""
-        return _toml.dumps(self._config, header=f"spikeloc experiment ({self._origin}), "
-                                                f"every key resolved")
+        return _toml.dumps(self._config, header="spikeloc experiment, every key resolved "
+                                                "(spikeloc run FILE runs it)")
 
     __str__ = to_toml
 
@@ -561,6 +561,7 @@ class Experiment:
         try:
             n_in = int(nmnist.active_pixels(cfg["blocklist"]).size)
             steps = nmnist._check_steps(cfg["steps"])
+            nmnist._check_t_max(cfg["t_max"])
         except (TypeError, ValueError, OSError) as exc:
             raise self._fail("nmnist", exc) from None
         return DataShape(n_in, NMNIST_CLASSES, self._config["model"]["dt"], steps)
@@ -625,12 +626,15 @@ class Experiment:
                 _check_units(ev["silence"], _hidden_size(model))
         except (TypeError, ValueError) as exc:
             raise self._fail("evaluation", exc) from None
-        if self.source == "nmnist":
-            self._check_nmnist()
         if self.has_sweep:
             self._check_sweep()
 
-    def _check_nmnist(self) -> None:
+    def check_files(self) -> None:
+        """Check that the files the experiment reads exist (N-MNIST: the root with its
+        Train/ and Test/ splits); :meth:`data`, :meth:`run` and :meth:`sweep` call it first.
+        An experiment without its data folder can still be built, shown and edited."""
+        if self.source != "nmnist":
+            return
         from .datasets import nmnist
         cfg = self._config["nmnist"]
         if cfg["root"] is None:
@@ -638,7 +642,6 @@ class Experiment:
                                   f"directory (holding Train/<label>/*.bin and Test/<label>/"
                                   f"*.bin), e.g. --set nmnist.root=/data/N-MNIST")
         try:
-            nmnist._check_t_max(cfg["t_max"])
             for split in ("Train", "Test"):
                 nmnist.list_files(cfg["root"], split, max_per_class=cfg["max_per_class"])
         except (TypeError, ValueError, OSError) as exc:
@@ -676,6 +679,7 @@ class Experiment:
         ``n_validation > 0``). IPD sets are drawn from the stimulus streams ``seed``
         (train), ``seed + 1`` (test) and ``seed + 2`` (validation)."""
         from .events import SpikeEvents
+        self.check_files()
         out = {}
         if self.source == "nmnist":
             from .datasets import nmnist
@@ -778,6 +782,7 @@ class Experiment:
         """
         if not self.has_sweep:
             raise ExperimentError(f"{self._origin}: has no [sweep] section")
+        self.check_files()
         from .sweep import sweep
         sw = self._config["sweep"]
         client = None
