@@ -194,16 +194,15 @@ def _first_file(path: str) -> str:
     return path
 
 
-def _status(result=None, *, status=None, message="", seconds=None, summary="") -> dict:
+def _status(result=None, *, status=None, message="", seconds=None, summary="",
+            stop_reason=None) -> dict:
     if result is not None:
-        reason = result.status
-        status = status or ("interrupted" if result.history.interrupted
-                            else reason if reason in ("completed", "early_stopping", "patience")
-                            else reason or "completed")
+        status = "interrupted" if result.history.interrupted else result.status or "completed"
         seconds = result.seconds
         summary = result.summary()
         message = message or summary
-    return {"status": status, "stop_reason": result.status if result is not None else status,
+        stop_reason = result.status
+    return {"status": status, "stop_reason": stop_reason or status,
             "message": message, "seconds": seconds or {}, "summary": summary}
 
 
@@ -230,7 +229,8 @@ def write_failed(folder: RunFolder, experiment, *, message: str, history=None,
     """A run folder for a run that failed (e.g. a non-finite loss): the experiment, the
     environment, the history up to the failure and ``status.json`` with the message."""
     _write_record(folder, experiment, environment, history,
-                  _status(status="failed", message=message))
+                  _status(status="failed", message=message,
+                          stop_reason=getattr(history, "stop_reason", None)))
     return folder.commit()
 
 
