@@ -8,7 +8,10 @@ delays ``linspace(0, pi/2, anf_per_ear)``; each fibre spikes at step ``n`` with 
 
 Random numbers come from a counter-based generator keyed by ``(seed, sample index)``: a
 sample's IPD and spikes depend only on the seed and its index, not on how many samples are
-generated together, on chunking, or on the thread count.
+generated together, on chunking, or on the thread count. The seed has no default: a test set
+drawn with the training set's seed would be (the start of) the training set, so every call
+that draws data names its stream (``generate(4096, seed=0)``, then ``generate(2048,
+seed=1)``).
 
 Data options of the follow-up studies (issue 4 item 8; the seed notebooks in shared/seeds do
 not contain code for either, so the definitions here are spikeloc's):
@@ -190,7 +193,7 @@ class Stimulus:
                 self.envelope_power, int(self.null_phase_delays))
 
     # ---- random draws --------------------------------------------------------------------
-    def draw_ipd(self, n: int, seed: int = 0, first_index: int = 0) -> np.ndarray:
+    def draw_ipd(self, n: int, seed: int, first_index: int = 0) -> np.ndarray:
         """IPDs of samples ``first_index .. first_index + n - 1`` [rad], float64 (n,), uniform in
         [-pi/2, pi/2)."""
         n = check_int(n, "n", minimum=0)
@@ -229,7 +232,7 @@ class Stimulus:
         return np.full(n, float(self.phase_offset))
 
     # ---- spikes ----------------------------------------------------------------------------
-    def spikes_for(self, ipd, seed: int = 0, first_index: int = 0, threads=None, *,
+    def spikes_for(self, ipd, seed: int, first_index: int = 0, threads=None, *,
                    epoch: int = 0) -> np.ndarray:
         """Spikes for given IPDs.
 
@@ -267,7 +270,7 @@ class Stimulus:
             _native.stimulus(self._params(), ipd, phase, seed, first_index, spikes, threads)
         return spikes
 
-    def regenerator(self, ipd, seed: int = 0, first_index: int = 0, threads=None):
+    def regenerator(self, ipd, seed: int, first_index: int = 0, threads=None):
         """A function ``epoch -> spikes`` for ``train(..., regenerate=...)``.
 
         It returns ``spikes_for(ipd, seed, first_index, threads, epoch=epoch)``: the same
@@ -288,16 +291,16 @@ class Stimulus:
             return self.spikes_for(ipd, seed, first_index, threads, epoch=epoch)
         return regenerate
 
-    def generate(self, n: int, seed: int = 0, first_index: int = 0,
+    def generate(self, n: int, seed: int, first_index: int = 0,
                  threads=None, *, epoch: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-        """Draw ``n`` samples: returns ``(ipd, spikes)``.
+        """Draw ``n`` samples of the stream ``seed``: returns ``(ipd, spikes)``.
 
         ipd : float64 (n,) [rad], uniform in [-pi/2, pi/2)
         spikes : uint8 (n, T, N_in)
 
         Sample ``b`` is the sample of index ``first_index + b`` of the seed's stream, so
         ``generate(10, s)`` equals ``generate(5, s)`` followed by ``generate(5, s,
-        first_index=5)``. ``epoch`` selects the phase offset of ``phase_offset="per_epoch"``.
+        first_index=5)``: draw a test set from another seed than the training set. ``epoch`` selects the phase offset of ``phase_offset="per_epoch"``.
         """
         ipd = self.draw_ipd(n, seed, first_index)
         return ipd, self.spikes_for(ipd, seed, first_index, threads, epoch=epoch)

@@ -62,7 +62,7 @@ def test_generate_shapes_and_values(small_stim):
     assert spikes.shape == (7, small_stim.steps, small_stim.n_in) and spikes.dtype == np.uint8
     assert np.all((ipd >= -np.pi / 2) & (ipd < np.pi / 2))
     assert set(np.unique(spikes)) <= {0, 1}
-    empty_ipd, empty = small_stim.generate(0)
+    empty_ipd, empty = small_stim.generate(0, seed=0)
     assert empty_ipd.shape == (0,) and empty.shape == (0, small_stim.steps, small_stim.n_in)
 
 
