@@ -38,8 +38,11 @@ ms = 1e-3
 Hz = 1.0
 
 # Header constants of spikeloc.h (random-number words and the per-set stream index).
+#: Counter word of a sample's IPD draw (spikeloc.h).
 WORD_IPD = 2**62
+#: Counter word of a sample's phase-offset draw (spikeloc.h).
 WORD_PHASE = 2**62 + 1
+#: Sample index of the per-set stream (the one phase offset of a generated set).
 SET_INDEX = 2**63 - 1
 
 _LAZY = {
@@ -77,11 +80,14 @@ _LAZY = {
     "presets": "experiment",
 }
 
-#: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib.
-_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "experiment", "runs")
+#: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib,
+#: nir the ``nir`` package.
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir", "experiment", "runs")
 
 # ---- data options, analysis and data sets (issue 4 items 8-9, issue 5 item 4) -------------
+#: Base counter word of the per-epoch phase offsets (word + epoch).
 WORD_EPOCH_PHASE = 2**62 + 2**40
+#: Base counter word of the phase-delay noise (word + fibre).
 WORD_DELAY_NOISE = 2**62 + 2**61
 _LAZY.update({
     "silenced": "analysis",

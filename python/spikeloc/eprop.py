@@ -33,7 +33,9 @@ from .network import _Model
 
 __all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS", "CONVENTIONS"]
 
+#: e-prop loss name -> kernel code (cross-entropy or mean squared error on the window).
 LOSSES = {"cross_entropy": 0, "mse": 1}
+#: Feedback weights of the learning signal: fixed random, or the readout weights transposed.
 FEEDBACKS = ("random", "symmetric")
 #: How ``gamma``, ``reg_c``, the learning rate and the readout/feedback initialisation are
 #: read: spikeloc's (MODEL.md section 5) or NEST's ``eprop_iaf`` tutorial's (seed 003).
@@ -45,9 +47,9 @@ class EPropOutput(NamedTuple):
 
     voltage : float32 (B, T, N_h), membrane voltages v after each step's input and reset
     spikes : uint8 (B, T, N_h), spikes z
-    psi : float32 (B, T, N_h), pseudo-derivative (gamma / v_th) max(0, 1 - |v - v_th| / v_th)
+    psi : float32 (B, T, N_h), pseudo-derivative ``(gamma / v_th) max(0, 1 - |v - v_th| / v_th)``
     learning_signal : float32 (B, T, N_h), L = feedback err in the window (0 elsewhere; all 0
-        without labels; the regulariser's term is not included)
+    without labels; the regulariser's term is not included)
     readout : float32 (B, T, C), readout y
     logits : float32 (B, C), y averaged over the window
     """
@@ -107,7 +109,7 @@ class EPropNetwork(_Model):
     v_th : float
         Threshold (seed 003: 0.6); the reset subtracts it.
     gamma : float
-        Height of the pseudo-derivative psi = (gamma / v_th) max(0, 1 - |v - v_th| / v_th).
+        Height of the pseudo-derivative ``psi = (gamma / v_th) max(0, 1 - |v - v_th| / v_th)``.
     feedback : "random" or "symmetric"
         Learning-signal weights: fixed random (drawn like w_out, kept for the network's life)
         or w_out itself ("symmetric e-prop").
@@ -537,15 +539,19 @@ class BPTTView:
 
     @property
     def threads(self):
+        """Worker threads of the underlying network."""
         return self.net.threads
 
     def parameters(self) -> dict:
+        """The network's live weight arrays."""
         return self.net.parameters()
 
     def logits(self, spikes, index=None):
+        """The network's class scores, float32 (B, C)."""
         return self.net.logits(spikes, index)
 
     def predict(self, spikes, index=None):
+        """The network's predicted classes, int64 (B,)."""
         return self.net.predict(spikes, index)
 
     def _dense_batch(self, spikes, index):
@@ -563,6 +569,8 @@ class BPTTView:
         return x if idx is None else x[idx]
 
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
+        """Loss and gradients by back-propagation through time (NumPy reference, float64,
+        cast to float32), in the form of :meth:`EPropNetwork.loss_and_grad`."""
         from .reference.eprop import bptt_loss_and_grad
         net = self.net
         x = self._dense_batch(spikes, index)

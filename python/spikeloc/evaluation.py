@@ -183,7 +183,7 @@ def evaluate(model, ipd, spikes, stimulus=None, *, labels=None, silence=None) ->
     ----------
     model : SNN, MembraneOnly, or anything with ``predict(spikes) -> int (n,)``.
     ipd : float (n,)
-        True IPDs [rad].
+        True IPDs [rad] (errors are reported in degrees).
     spikes : uint8/bool (n, T, N_in) or SpikeEvents
         The inputs (passed to ``model.predict`` as they are).
     stimulus : Stimulus, optional

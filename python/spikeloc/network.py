@@ -451,7 +451,7 @@ class SNN(_Model):
         return self._tau_fixed[layer]
     @property
     def w1_eff(self) -> np.ndarray:
-        """The input-to-hidden weights the network uses: |w1| * sign under Dale's law, else a
+        """The input-to-hidden weights the network uses: ``|w1| * sign`` under Dale's law, else a
         copy of w1 (float32 (N_in, N_h)). Read this back as the trained weights."""
         if self._sign1 is None:
             return self._w1.copy()

@@ -694,7 +694,10 @@ def errorbar(table, metrics, param, *, ax=None, labels=None, ddof=0, scale=1.0, 
     **where
         Values of the other parameters, when more than one varies.
 
-    Returns the Figure; ``ax.errorbar_data`` holds ``{metric: (x, mean, std, n)}``.
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure; ``ax.errorbar_data`` holds ``{metric: (x, mean, std, n)}``.
     """
     plt = _pyplot()
     if isinstance(metrics, str):

@@ -47,7 +47,9 @@ _PHASE_MODES = ("per_set", "per_sample", "per_epoch")
 
 #: Header constants of the data options (spikeloc.h): word of the per-epoch phase offset
 #: (drawn on stream index ``epoch``) and first word of the phase-delay noise.
+#: Base counter word of the per-epoch phase offsets (word + epoch).
 WORD_EPOCH_PHASE = 2**62 + 2**40
+#: Base counter word of the phase-delay noise (word + fibre).
 WORD_DELAY_NOISE = 2**62 + 2**61
 
 
@@ -238,7 +240,7 @@ class Stimulus:
 
         Parameters
         ----------
-        ipd : array_like of float, shape (n,)
+        ipd : float (n,)
             IPDs [rad] (finite).
         seed, first_index : int
             Random stream: sample ``b`` uses the stream ``(seed, first_index + b)``.

@@ -356,8 +356,9 @@ def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, ba
 
     Parameters
     ----------
-    model : SNN or MembraneOnly (or an object with ``parameters()``, ``loss_and_grad(spikes,
-        labels, index=)`` and ``logits(spikes, index=)`` or ``forward(...).logits``)
+    model : SNN or MembraneOnly
+        Or any object with ``parameters()``, ``loss_and_grad(spikes, labels, index=)`` and
+        ``logits(spikes, index=)`` or ``forward(...).logits``.
     ipd : float (n,) or None
         IPDs [rad] of the training samples; classes from ``stimulus.labels(ipd)``, or without
         a stimulus ``labels_from_ipd(ipd, C)`` with ``C = model.n_out`` (MODEL.md section 1).

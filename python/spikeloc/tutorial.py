@@ -13,43 +13,43 @@ than the import.
 
 Mapping, seed function -> what it does here -> spikeloc equivalent
 
-==========================================  =================================================
-``input_signal(ipd, envelope_power)``       ``(spikes, theta)``; spikes from
-                                            :meth:`spikeloc.Stimulus.spikes_for`
-``random_ipd_input_signal(n, ..., tensor)`` ``(ipd, spikes, theta)``; :meth:`Stimulus.generate`
-``discretise(ipds)``                        class indices; :meth:`Stimulus.labels`
-``continuise(ipd_indices)``                 class midpoints; :meth:`Stimulus.midpoints`
-``init_weight_matrix()``                    ``W`` (input_size, num_classes) float32
-``init_weight_matrices()``                  ``(W1, W2)`` float32
-``membrane_only(input_spikes, W, tau)``     membrane (B, T, C);
-                                            ``MembraneOnly(...).forward(x).output_membrane``
-``snn(input_spikes, W1, W2, tau)``          ``v_rec`` (B, T, C);
-                                            ``SNN(...).forward(x).output_membrane``
-``data_generator(ipds, spikes)``            shuffled ``(spike_batch, ipd_batch)``, drops last
-training loop (membrane only, ``sum*0.01``) :func:`train_membrane_only`; ``MembraneOnly``
-                                            (readout ``"sum"``) + :class:`spikeloc.Adam`
-training loop (SNN, ``mean``)               :func:`train_snn`; ``SNN`` (readout ``"mean"``)
-                                            + :class:`spikeloc.Adam`
-``test_accuracy(ipds, spikes, run)``        ``(ipd_true, ipd_est, confusion, accs)``
-                                            (seeds 000/001)
-``analyse(ipds, spikes, label, run, ...)``  prints accuracy / error, optional plots, returns
-                                            (acc mean, acc std, err mean, err std)
-``softmax``, ``log_softmax``                the notebook's NumPy helpers (over axis 0)
-``log_softmax_fn``, ``loss_fn``             ``nn.LogSoftmax(dim=1)`` and ``nn.NLLLoss()`` as
-                                            functions (axis 1: classes)
-``SurrGradSpike`` / ``spike_fn``            not provided: the surrogate gradient is inside
-                                            the kernels (``beta`` below)
-seeds 000/001:
-``get_dales_mask(n_in, n_out, ie_ratio)``   ±1 mask, inhibitory rows at random (seed 001;
-                                            ``inhibitory="first"``: seed 000)
-``get_signed_weights(w, sign)``             ``|w| * sign``
-``init_weight_matrices(ie_ratio=...)``      ``(w1, w2, signs)``
-``snn(x, w1, w2, signs, tau=5 ms)``         seed 001 (sum readout in training)
-``snn(x, w1, w2, signs, tau_h, tau_o)``     seed 000 (signs applied when ``DALES_LAW``)
-``train(w1, w2, signs, ipds, spikes,        Adam with validation, best weights, the seeds'
-ipds_val, spikes_val[, tau_h, tau_o])``     early stopping; ``(w1, w2, signs)`` signed
-``analyse_accuracy(ipds, spikes, run, l)``  accuracy in % (prints it, plots the analysis)
-==========================================  =================================================
+==============================================  =================================================
+``input_signal(ipd, envelope_power)``           ``(spikes, theta)``; spikes from
+                                                :meth:`spikeloc.Stimulus.spikes_for`
+``random_ipd_input_signal(n, ..., tensor)``     ``(ipd, spikes, theta)``; :meth:`Stimulus.generate`
+``discretise(ipds)``                            class indices; :meth:`Stimulus.labels`
+``continuise(ipd_indices)``                     class midpoints; :meth:`Stimulus.midpoints`
+``init_weight_matrix()``                        ``W`` (input_size, num_classes) float32
+``init_weight_matrices()``                      ``(W1, W2)`` float32
+``membrane_only(input_spikes, W, tau)``         membrane (B, T, C);
+                                                ``MembraneOnly(...).forward(x).output_membrane``
+``snn(input_spikes, W1, W2, tau)``              ``v_rec`` (B, T, C);
+                                                ``SNN(...).forward(x).output_membrane``
+``data_generator(ipds, spikes)``                shuffled ``(spike_batch, ipd_batch)``, drops last
+training loop (membrane only, ``sum*0.01``)     :func:`train_membrane_only`; ``MembraneOnly``
+                                                (readout ``"sum"``) + :class:`spikeloc.Adam`
+training loop (SNN, ``mean``)                   :func:`train_snn`; ``SNN`` (readout ``"mean"``)
+                                                + :class:`spikeloc.Adam`
+``test_accuracy(ipds, spikes, run)``            ``(ipd_true, ipd_est, confusion, accs)``
+                                                (seeds 000/001)
+``analyse(ipds, spikes, label, run, ...)``      prints accuracy / error, optional plots, returns
+                                                (acc mean, acc std, err mean, err std)
+``softmax``, ``log_softmax``                    the notebook's NumPy helpers (over axis 0)
+``log_softmax_fn``, ``loss_fn``                 ``nn.LogSoftmax(dim=1)`` and ``nn.NLLLoss()`` as
+                                                functions (over the classes, axis 1)
+``SurrGradSpike`` / ``spike_fn``                not provided: the surrogate gradient is inside
+                                                the kernels (``beta`` below)
+``get_dales_mask(n_in, n_out, ie_ratio)``       seeds 000/001: a +1/-1 mask (n_in, n_out), inhibitory
+                                                rows at random (seed 001) or the first ones
+                                                (``inhibitory="first"``, seed 000)
+``get_signed_weights(w, sign)``                 ``|w| * sign``
+``init_weight_matrices(ie_ratio=r)``            seeds 000/001: ``(w1, w2, signs)``
+``snn(x, w1, w2, signs, tau=5 ms)``             seed 001's network
+``snn(x, w1, w2, signs, tau_h, tau_o)``         seed 000's (signs applied when ``DALES_LAW``)
+``train(w1, w2, signs, ipds, spikes, ...)``     seeds 000/001's training, :func:`train_with_signs`:
+                                                validation, best weights, early stopping
+``analyse_accuracy(ipds, spikes, run, label)``  seeds 000/001: prints, plots, returns accuracy %
+==============================================  =================================================
 
 Arrays returned by these functions are :class:`TensorArray` s: NumPy arrays that also answer
 ``.detach()``, ``.cpu()`` and ``.numpy()``, and index like torch where the two differ
@@ -133,8 +133,11 @@ __all__ = [
 ]
 
 # ---- units and parameters (the seed's values) -----------------------------------------------
+#: One second (the tutorial's unit of time).
 second = 1
+#: One millisecond in seconds.
 ms = 1e-3
+#: One hertz.
 Hz = 1
 
 dt = 1 * ms                 # time step
@@ -262,6 +265,7 @@ class Theta:
 
     @property
     def shape(self) -> tuple:
+        """(samples, steps, inputs), the shape of the phase array it stands for."""
         return (self._ipd.shape[0], self._stim.steps, self._stim.n_in)
 
     ndim = 3

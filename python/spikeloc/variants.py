@@ -29,7 +29,7 @@ LAYERS = ("w1", "w2")
 @dataclass(frozen=True)
 class Dale:
     """Dale's law: every presynaptic unit (a row of a weight matrix) is excitatory (+1) or
-    inhibitory (-1); the network uses W_eff = |W| * sign, and dW = dW_eff * sign * sgn(W)
+    inhibitory (-1); the network uses ``W_eff = |W| * sign``, and dW = dW_eff * sign * sgn(W)
     (a weight that reaches exactly 0 stays there, as in the seeds).
 
     ie_ratio : float in [0, 1]
@@ -40,7 +40,7 @@ class Dale:
     layers : tuple of "w1", "w2"
         The layers under Dale's law (rows of w1 are inputs, rows of w2 hidden units).
     excitatory_only : tuple of "w1", "w2"
-        Layers whose units are all excitatory (all signs +1, i.e. W_eff = |W| >= 0). The Dale's
+        Layers whose units are all excitatory (all signs +1, i.e. ``W_eff = |W| >= 0``). The Dale's
         law notebook's "where is inhibition needed" runs are one line each:
         ``Dale(0.5, excitatory_only=("w1",))`` ("W1 positive") and
         ``Dale(0.5, excitatory_only=("w2",))`` ("W2 positive").
@@ -83,6 +83,7 @@ class Dale:
         return signs
 
     def to_dict(self) -> dict:
+        """The fields as JSON-ready values (lists for the layer tuples)."""
         d = asdict(self)
         d["layers"], d["excitatory_only"] = list(self.layers), list(self.excitatory_only)
         return d
@@ -107,6 +108,7 @@ class RateRegularizer:
         object.__setattr__(self, "r_max", check_positive(self.r_max, "rate_regularizer.r_max"))
 
     def strength(self, n_classes: int) -> float:
+        """The coefficient c for ``n_classes`` classes (ln C when ``c`` is None)."""
         return math.log(n_classes) if self.c is None else self.c
 
 

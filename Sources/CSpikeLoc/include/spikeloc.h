@@ -1,7 +1,7 @@
 /*
  * spikeloc.h: the C ABI of the spikeloc Swift kernels.
  *
- * Conventions (see shared/design/MODEL.md for the mathematics):
+ * Conventions (see docs/MODEL.md, "What spikeloc computes", for the mathematics):
  *   - Every entry point returns SPK_OK (0) or a negative status code and, on failure, stores a
  *     message retrievable with spk_last_error() (thread-local, valid until the next failing
  *     call on the same thread). No entry point aborts on bad input.

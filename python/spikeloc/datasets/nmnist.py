@@ -48,7 +48,9 @@ __all__ = [
 
 #: Sensor width and height [pixels] and the number of polarities.
 WIDTH = 34
+#: Sensor height in pixels.
 HEIGHT = 34
+#: Event polarities (off, on).
 POLARITIES = 2
 #: Number of pixel indices ``p 34 34 + y 34 + x``.
 N_PIXELS = POLARITIES * HEIGHT * WIDTH

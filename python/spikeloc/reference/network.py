@@ -43,6 +43,7 @@ __all__ = [
     "init_weights",
 ]
 
+#: Aggregations of the readout membrane over time.
 READOUTS = ("mean", "sum", "max")
 SUM_SCALE = 0.01  # the tutorial's scale of the "sum" readout
 

@@ -44,6 +44,7 @@ _U64 = np.uint64
 _MASK64 = (1 << 64) - 1
 
 #: SplitMix64 increment (the golden ratio times 2**64, odd).
+#: SplitMix64's increment (the golden-ratio constant).
 GAMMA = 0x9E3779B97F4A7C15
 _M1 = _U64(0xBF58476D1CE4E5B9)
 _M2 = _U64(0x94D049BB133111EB)

@@ -74,6 +74,7 @@ class StimulusParams:
 
 
 #: Number of IPD classes of the tutorial (15 degrees each over [-pi/2, pi/2)).
+#: IPD classes of the tutorial.
 NUM_CLASSES = 12
 
 
