@@ -361,16 +361,27 @@ class DataSet:
 class RunResult:
     """What :meth:`Experiment.run` returns.
 
-    experiment : the :class:`Experiment` that ran (its resolved configuration)
-    model : the trained model
-    history : :class:`~spikeloc.History`
-    metrics : dict of floats: ``train_accuracy``, ``test_accuracy`` (fractions),
-        ``train_error_deg``, ``test_error_deg`` (IPD experiments), ``final_loss``
-    train, test : :class:`~spikeloc.Evaluation` (IPD experiments; None for N-MNIST)
-    stimulus : the :class:`~spikeloc.Stimulus` (None for N-MNIST)
-    status : ``history.stop_reason`` ("completed", "early_stopping", "interrupted (...)")
-    seconds : wall-clock seconds of "data", "training", "evaluation" and "total"
-    data : the :class:`DataSet` s ("train", "validation" if any, "test")
+    Attributes
+    ----------
+    experiment : Experiment
+        The experiment that ran (its resolved configuration).
+    model : SNN, MembraneOnly or EPropNetwork
+        The trained model.
+    history : History
+        What :func:`spikeloc.train` recorded.
+    metrics : dict
+        Floats: ``train_accuracy``, ``test_accuracy`` (fractions), ``train_error_deg``,
+        ``test_error_deg`` (degrees; IPD experiments), ``final_loss`` (nats).
+    train, test : Evaluation or None
+        The evaluations on the training and test sets (IPD experiments; None for N-MNIST).
+    stimulus : Stimulus or None
+        The stimulus (None for N-MNIST).
+    status : str
+        ``history.stop_reason``: "completed", "early_stopping", "interrupted (...)", ...
+    seconds : dict
+        Wall-clock seconds of "data", "training", "evaluation" and "total".
+    data : dict
+        The :class:`DataSet` s: "train", "validation" (if any), "test".
     """
 
     experiment: "Experiment"
@@ -482,10 +493,12 @@ class Experiment:
 
     @property
     def name(self) -> str:
+        """The experiment's ``name`` ("" if the file gives none)."""
         return self._config["name"]
 
     @property
     def seed(self) -> int:
+        """The experiment's ``seed`` (weights, shuffling; data streams seed, seed + 1, + 2)."""
         return self._config["seed"]
 
     @property
@@ -495,6 +508,7 @@ class Experiment:
 
     @property
     def has_sweep(self) -> bool:
+        """Whether the experiment has a ``[sweep]`` section (:meth:`sweep` runs it)."""
         return "sweep" in self._config
 
     def replace(self, overrides) -> "Experiment":
@@ -709,11 +723,18 @@ class Experiment:
             log: Optional[Callable[[str], None]] = None) -> RunResult:
         """Generate (or read) the data, train, evaluate; returns a :class:`RunResult`.
 
-        progress : a tqdm bar over the training batches (on stderr)
-        threads : kernel threads (None: ``SPIKELOC_NUM_THREADS`` or all cores; results are
-            the same for every count)
-        log : called with a line of text at each stage (e.g. ``print``), or None
+        Parameters
+        ----------
+        progress : bool
+            A tqdm bar over the training batches (on stderr).
+        threads : int or None
+            Kernel threads (None: ``SPIKELOC_NUM_THREADS`` or all cores; results are the same
+            for every count).
+        log : callable or None
+            Called with a line of text at each stage (e.g. ``print``).
 
+        Notes
+        -----
         Ctrl-C stops training at the next batch (the result then has ``interrupted``); a
         second Ctrl-C raises KeyboardInterrupt. A non-finite loss raises
         :class:`~spikeloc.NonFiniteLossError`.
@@ -776,9 +797,16 @@ class Experiment:
         grid, ``repeats`` times (job seeds from ``seed``). Returns the
         :class:`~spikeloc.SweepResult` (metrics as :attr:`RunResult.metrics`).
 
-        results : JSON-lines file that records each job as it finishes (rerun to resume)
-        executor : an executor or Dask client (default: ``scheduler`` if set, else local
-            threads); workers : threads of the local pool (default: ``[sweep] workers``)
+        Parameters
+        ----------
+        results : path or None
+            JSON-lines file that records each job as it finishes (run again to resume).
+        progress : bool
+            A progress bar over the jobs.
+        executor : executor, Dask client or None
+            Where the jobs run (default: the ``scheduler`` if set, else local threads).
+        workers : int or None
+            Threads of the local pool (default: ``[sweep] workers``, else one per core).
         """
         if not self.has_sweep:
             raise ExperimentError(f"{self._origin}: has no [sweep] section")

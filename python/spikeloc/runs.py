@@ -2,21 +2,21 @@
 
 ``spikeloc run ... --out DIR`` and :meth:`spikeloc.experiment.RunResult.save` write:
 
-=================  ==========================================================================
-``config.toml``    the experiment, fully resolved (``spikeloc run DIR/config.toml`` repeats
-                   the run and reproduces ``metrics.json`` bit for bit)
-``status.json``    how the run ended: ``status`` ("completed", "early_stopping",
-                   "interrupted" or "failed"), ``stop_reason``, ``message``, ``seconds``,
-                   ``summary`` (the one-line summary)
-``metrics.json``   ``test_accuracy``, ``train_accuracy`` (fractions), ``test_error_deg``,
-                   ``train_error_deg`` (IPD runs), ``final_loss`` (NaN as null)
+====================  ==========================================================================
+``config.toml``       the experiment, fully resolved (``spikeloc run DIR/config.toml`` repeats
+                      the run and reproduces ``metrics.json`` bit for bit)
+``status.json``       how the run ended: ``status`` ("completed", "early_stopping",
+                      "interrupted" or "failed"), ``stop_reason``, ``message``, ``seconds``,
+                      ``summary`` (the one-line summary)
+``metrics.json``      ``test_accuracy``, ``train_accuracy`` (fractions), ``test_error_deg``,
+                      ``train_error_deg`` (IPD runs), ``final_loss`` (NaN as null)
 ``environment.json``  spikeloc, NumPy and Python versions, the C ABI version and build
-                   information, platform, CPU model, cores, kernel threads, the command line
-``history.json``   :meth:`spikeloc.History.to_json`; ``history.csv`` one row per epoch
-``model.npz``      the trained model (:func:`spikeloc.load` or ``EPropNetwork.load``)
-``*.png``          figures: loss curve, test-set IPD histograms and confusion matrix, input
-                   examples, weight matrices and W1 profiles (SNN); none without matplotlib
-=================  ==========================================================================
+                      information, platform, CPU model, cores, kernel threads, the command line
+``history.json``      :meth:`spikeloc.History.to_json`; ``history.csv`` one row per epoch
+``model.npz``         the trained model (:func:`spikeloc.load` or ``EPropNetwork.load``)
+``*.png``             figures: loss curve, test-set IPD histograms and confusion matrix, input
+                      examples, weight matrices and W1 profiles (SNN); none without matplotlib
+====================  ==========================================================================
 
 A run folder is written **atomically**: everything goes into a hidden staging folder
 ``.<name>.partial-<random>`` beside ``DIR``, which is renamed to ``DIR`` once complete. A run
@@ -76,12 +76,14 @@ def _clean(value):
 
 
 def write_json(path, value) -> None:
+    """Write ``value`` as indented JSON (NaN and infinities as null)."""
     with open(path, "w", encoding="utf-8") as f:
         json.dump(_clean(value), f, indent=2, allow_nan=False)
         f.write("\n")
 
 
 def read_json(path):
+    """Read a JSON file (UTF-8)."""
     with open(path, "r", encoding="utf-8") as f:
         return json.load(f)
 
@@ -133,21 +135,21 @@ class RunFolder:
                 raise OutputError(f"--out {path}: exists and is not a folder")
             if os.listdir(path):
                 raise OutputError(f"--out {path}: the folder exists and is not empty (a run "
-                                  f"folder is written once; choose a new name)")
+                                f"folder is written once; choose a new name)")
         parent = os.path.dirname(path)
         try:
             os.makedirs(parent, exist_ok=True)
         except FileExistsError:
             raise OutputError(f"--out {path}: {_first_file(parent)} is a file, not a "
-                              f"folder") from None
+                            f"folder") from None
         except NotADirectoryError:
             raise OutputError(f"--out {path}: {_first_file(parent)} is a file, not a "
-                              f"folder") from None
+                            f"folder") from None
         except OSError as exc:
             raise OutputError(f"--out {path}: cannot create {parent} "
-                              f"({exc.strerror or exc})") from None
+                            f"({exc.strerror or exc})") from None
         self.staging = os.path.join(parent, f".{os.path.basename(path)}.partial-"
-                                            f"{secrets.token_hex(4)}")
+                                          f"{secrets.token_hex(4)}")
         try:
             os.mkdir(self.staging)
             probe = os.path.join(self.staging, ".probe")
@@ -157,7 +159,7 @@ class RunFolder:
         except OSError as exc:
             self.discard()
             raise OutputError(f"--out {path}: cannot write in {parent} "
-                              f"({exc.strerror or exc})") from None
+                            f"({exc.strerror or exc})") from None
         self.committed = False
 
     def file(self, name: str) -> str:
@@ -173,6 +175,7 @@ class RunFolder:
         return self.path
 
     def discard(self) -> None:
+        """Remove the staging folder and what is in it."""
         shutil.rmtree(self.staging, ignore_errors=True)
 
     def __enter__(self):
@@ -230,7 +233,7 @@ def write_failed(folder: RunFolder, experiment, *, message: str, history=None,
     environment, the history up to the failure and ``status.json`` with the message."""
     _write_record(folder, experiment, environment, history,
                   _status(status="failed", message=message,
-                          stop_reason=getattr(history, "stop_reason", None)))
+                        stop_reason=getattr(history, "stop_reason", None)))
     return folder.commit()
 
 
@@ -281,7 +284,7 @@ def _write_figures(folder, result) -> list:
         figures["weights.png"] = plots.weight_matrices(result.model, sort_by_phase=True)
         if result.stimulus is not None:
             figures["w1_profiles.png"] = plots.w1_profiles(result.model,
-                                                           stimulus=result.stimulus)
+                                                         stimulus=result.stimulus)
     for name, fig in figures.items():
         fig.savefig(folder.file(name), dpi=100)
         plt.close(fig)
@@ -308,7 +311,7 @@ def sweep_figure(table, metrics=("train_accuracy", "test_accuracy")):
     if numeric:
         fixed = {p: table[0].get(p) for p in table.params if p not in varying}
         fig = plots.errorbar(table, metrics, varying[0], scale=100, ylabel="accuracy (%)",
-                             **fixed)
+                           **fixed)
         return fig
     rows = table.summary(metrics)
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows)), 5), layout="constrained")

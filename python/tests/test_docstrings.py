@@ -20,7 +20,8 @@ PUBLIC_MODULES = ["spikeloc", "spikeloc.stimulus", "spikeloc.events", "spikeloc.
                   "spikeloc.variants", "spikeloc.optim", "spikeloc.training",
                   "spikeloc.evaluation", "spikeloc.analysis", "spikeloc.checkpoint",
                   "spikeloc.sweep", "spikeloc.eprop", "spikeloc.plots", "spikeloc.tutorial",
-                  "spikeloc.datasets", "spikeloc.datasets.nmnist", "spikeloc.reference"]
+                  "spikeloc.datasets", "spikeloc.datasets.nmnist", "spikeloc.reference",
+                  "spikeloc.experiment", "spikeloc.runs"]
 OPTIONAL = {"spikeloc.plots": "matplotlib", "spikeloc.nir": "nir"}
 
 
