@@ -25,7 +25,6 @@ Exit status: 0 done, 1 the run failed (e.g. a non-finite loss; the run folder sa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -331,8 +330,7 @@ def cmd_sweep(exp, out, threads, progress, scheduler, workers) -> int:
 
 
 def cmd_evaluate(folder, threads) -> int:
-    import numpy as np
-    from spikeloc.checkpoint import CheckpointError, read_header
+    from spikeloc.checkpoint import CheckpointError
     from spikeloc.experiment import Experiment, ExperimentError
     from spikeloc.runs import read_json
     threads = _check_threads(threads)
@@ -349,20 +347,11 @@ def cmd_evaluate(folder, threads) -> int:
         model = _load_model(model_path, threads)
     except (ExperimentError, CheckpointError, OSError) as exc:
         raise _Fail(str(exc)) from None
-    from spikeloc.evaluation import evaluate
-    data = exp.data(threads=threads, sets=("train", "test"))
-    stim = exp.stimulus()
-    silence = exp.config["evaluation"]["silence"]
-    metrics = {}
+    metrics, evals = exp.evaluate(model, exp.data(threads=threads, sets=("train", "test")))
     for name in ("train", "test"):
-        d = data[name]
-        if stim is not None:
-            ev = evaluate(model, d.ipd, d.spikes, stim, labels=d.labels, silence=silence)
-            print(ev.report(name.capitalize()))
-            metrics[f"{name}_accuracy"] = ev.accuracy
-            metrics[f"{name}_error_deg"] = ev.mean_abs_error_deg
+        if name in evals:
+            print(evals[name].report(name.capitalize()))
         else:
-            metrics[f"{name}_accuracy"] = float(np.mean(model.predict(d.spikes) == d.labels))
             print(f"{name.capitalize()} classifier accuracy: "
                   f"{100 * metrics[f'{name}_accuracy']:.1f}%")
     recorded_path = os.path.join(folder, "metrics.json")

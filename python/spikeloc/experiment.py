@@ -739,10 +739,9 @@ class Experiment:
         second Ctrl-C raises KeyboardInterrupt. A non-finite loss raises
         :class:`~spikeloc.NonFiniteLossError`.
         """
-        from .evaluation import evaluate
         from .training import train
         say = log or (lambda text: None)
-        tr, ev = self._config["training"], self._config["evaluation"]
+        tr = self._config["training"]
         start = time.perf_counter()
         data = self.data(threads=threads)
         stim = self.stimulus()
@@ -770,20 +769,7 @@ class Experiment:
                         patience=tr["patience"], restore_best=tr["restore_best"],
                         seed=self.seed, progress=progress, regenerate=regenerate)
         t_train = time.perf_counter()
-        metrics, evals = {}, {}
-        for name in ("train", "test"):
-            d = data[name]
-            if stim is not None:
-                evals[name] = evaluate(model, d.ipd, d.spikes, stim, labels=d.labels,
-                                       silence=ev["silence"])
-                metrics[f"{name}_accuracy"] = evals[name].accuracy
-                metrics[f"{name}_error_deg"] = evals[name].mean_abs_error_deg
-            else:
-                net = model
-                if ev["silence"] is not None:
-                    from .analysis import silenced
-                    net = silenced(model, ev["silence"])
-                metrics[f"{name}_accuracy"] = float(np.mean(net.predict(d.spikes) == d.labels))
+        metrics, evals = self.evaluate(model, data)
         metrics["final_loss"] = history.train_loss[-1] if history.train_loss else math.nan
         end = time.perf_counter()
         return RunResult(experiment=self, model=model, history=history, metrics=metrics,
@@ -791,6 +777,30 @@ class Experiment:
                          status=history.stop_reason, data=data,
                          seconds={"data": t_data - start, "training": t_train - t_data,
                                   "evaluation": end - t_train, "total": end - start})
+
+    def evaluate(self, model, data: dict) -> tuple:
+        """Score ``model`` on the "train" and "test" sets of ``data`` (:meth:`data`) as
+        :meth:`run` does, with ``[evaluation] silence``: returns ``(metrics, evaluations)``,
+        metrics ``{train,test}_accuracy`` and, for IPD experiments,
+        ``{train,test}_error_deg``; evaluations the :class:`~spikeloc.Evaluation` s (IPD
+        experiments only)."""
+        from .evaluation import evaluate
+        stim, silence = self.stimulus(), self._config["evaluation"]["silence"]
+        metrics, evals = {}, {}
+        for name in ("train", "test"):
+            d = data[name]
+            if stim is not None:
+                evals[name] = evaluate(model, d.ipd, d.spikes, stim, labels=d.labels,
+                                       silence=silence)
+                metrics[f"{name}_accuracy"] = evals[name].accuracy
+                metrics[f"{name}_error_deg"] = evals[name].mean_abs_error_deg
+            else:
+                net = model
+                if silence is not None:
+                    from .analysis import silenced
+                    net = silenced(model, silence)
+                metrics[f"{name}_accuracy"] = float(np.mean(net.predict(d.spikes) == d.labels))
+        return metrics, evals
 
     def sweep(self, *, results=None, progress: bool = True, executor=None, workers=None):
         """Run the ``[sweep]`` section with :func:`spikeloc.sweep`: every combination of the

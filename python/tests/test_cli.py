@@ -150,6 +150,23 @@ def test_cli_sweep_writes_its_folder_and_resumes(tmp_path, capsys):
     assert code == 2 and "holds another experiment" in capsys.readouterr().err
 
 
+def test_cli_sweep_on_a_dask_scheduler(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    experiment = ["envelope_power", *TINY, "--set", "sweep.repeats=1",
+                  "--set", "sweep.grid={\"stimulus.envelope_power\" = [1.0, 8.0]}"]
+    local, remote = tmp_path / "local", tmp_path / "dask"
+    assert main(["sweep", *experiment, "--out", str(local), "--no-progress"]) == 0
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                  dashboard_address=None) as cluster:
+        assert main(["sweep", *experiment, "--out", str(remote), "--no-progress",
+                     "--scheduler", cluster.scheduler_address]) == 0
+
+    def metrics(folder):
+        records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+        return sorted((r["key"], r["metrics"]) for r in records)
+    assert metrics(remote) == metrics(local) and len(metrics(local)) == 2
+
+
 # ---------------------------------------------------------------------------- failures
 
 
