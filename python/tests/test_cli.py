@@ -162,7 +162,8 @@ def test_cli_sweep_on_a_dask_scheduler(tmp_path):
                      "--scheduler", cluster.scheduler_address]) == 0
 
     def metrics(folder):
-        records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+        lines = (folder / "results.jsonl").read_text().splitlines()
+        records = [json.loads(line) for line in lines]
         return sorted((r["key"], r["metrics"]) for r in records)
     assert metrics(remote) == metrics(local) and len(metrics(local)) == 2
 
