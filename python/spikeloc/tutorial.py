@@ -39,9 +39,9 @@ training loop (SNN, ``mean``)                   :func:`train_snn`; ``SNN`` (read
                                                 functions (over the classes, axis 1)
 ``SurrGradSpike`` / ``spike_fn``                not provided: the surrogate gradient is inside
                                                 the kernels (``beta`` below)
-``get_dales_mask(n_in, n_out, ie_ratio)``       seeds 000/001: a +1/-1 mask (n_in, n_out), inhibitory
-                                                rows at random (seed 001) or the first ones
-                                                (``inhibitory="first"``, seed 000)
+``get_dales_mask(n_in, n_out, ie_ratio)``       seeds 000/001: a +1/-1 mask (n_in, n_out),
+                                                inhibitory rows at random (seed 001) or the
+                                                first ones (``inhibitory="first"``, seed 000)
 ``get_signed_weights(w, sign)``                 ``|w| * sign``
 ``init_weight_matrices(ie_ratio=r)``            seeds 000/001: ``(w1, w2, signs)``
 ``snn(x, w1, w2, signs, tau=5 ms)``             seed 001's network
