@@ -334,3 +334,11 @@ def test_run_folder_is_complete_and_reproducible(tmp_path):
     assert np.array_equal(model.w1, result.model.w1)
     with pytest.raises(ValueError, match="not empty"):
         result.save(tmp_path / "run")
+
+
+def test_an_eprop_run_folder_reloads_and_evaluates_the_same(tmp_path, capsys):
+    from spikeloc.__main__ import main
+    result = small(Experiment.preset("eprop")).run(progress=False)
+    folder = result.save(tmp_path / "eprop")
+    assert main(["evaluate", folder]) == 0
+    assert "identical to metrics.json" in capsys.readouterr().out
