@@ -82,7 +82,8 @@ _LAZY = {
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib,
 #: nir the ``nir`` package.
-_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir", "experiment", "runs")
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir", "checkpoint", "experiment",
+               "runs")
 
 # ---- data options, analysis and data sets (issue 4 items 8-9, issue 5 item 4) -------------
 #: Base counter word of the per-epoch phase offsets (word + epoch).

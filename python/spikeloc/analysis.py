@@ -1,4 +1,4 @@
-"""Analysis of trained networks (MODEL.md section 4, issue 4 item 9): ablation of hidden
+"""Analysis of trained networks (MODEL.md section 4): ablation of hidden
 units and tuning curves (hidden firing rate against IPD).
 
 Units: IPDs in radians (bin edges and preferred IPDs), firing rates in Hz (spikes per
@@ -16,70 +16,20 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._native_api import check_int, real_array
+from .evaluation import evaluate
+from .events import as_events
+from .silencing import check_units, hidden_size, silenced
 
 __all__ = ["silenced", "ablation", "Ablation", "tuning_curves", "TuningCurves"]
 
 #: Samples per forward call in :func:`tuning_curves` (bounds the hidden-spike recording).
 CHUNK = 1024
-
-
-def _hidden_size(model) -> int:
-    params = model.parameters() if callable(getattr(model, "parameters", None)) else {}
-    w2 = params.get("w2")
-    if w2 is None or np.ndim(w2) != 2:
-        raise TypeError(
-            f"silencing hidden units needs a feed-forward spiking network with a hidden-to-"
-            f"output weight matrix 'w2' (N_h, C), such as spikeloc.SNN; got "
-            f"{type(model).__name__}")
-    return int(np.shape(w2)[0])
-
-
-def _check_units(units, n_hidden: int, name: str = "silence") -> np.ndarray:
-    """Sorted unique hidden-unit indices from a sequence of ints in [0, n_hidden)."""
-    arr = np.asarray([] if units is None else units)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name} must be a sequence of hidden-unit indices (ints), got "
-                        f"dtype {arr.dtype}")
-    arr = arr.reshape(-1).astype(np.int64)
-    if arr.min() < 0 or arr.max() >= n_hidden:
-        raise ValueError(f"{name} must hold hidden-unit indices in [0, {n_hidden}), got "
-                         f"values in [{int(arr.min())}, {int(arr.max())}]")
-    return np.unique(arr)
-
-
-def silenced(model, units):
-    """A copy of ``model`` whose hidden units ``units`` never reach the output.
-
-    Forcing a hidden unit's spikes to 0 is, for the feed-forward network of MODEL.md section 2
-    (and its variants: Dale's law, time constants, resets, adaptive threshold, spiking
-    readout), *exactly* the same as zeroing its row of ``w2``: hidden units do not interact
-    (there are no hidden-to-hidden weights and each unit's voltage, reset and threshold depend
-    only on its own input ``x W1`` and its own spikes), so the other units' spikes are
-    unchanged, and the readout sees the hidden layer only through ``J = S W2``, where a zero
-    row of ``W2`` contributes exactly what a zero column of ``S`` would: nothing. With Dale's
-    law the effective weight ``|W| sign`` of a zeroed raw weight is 0 as well. The silenced
-    units' own spike recordings (``forward().hidden_spikes``) still show their spikes; only
-    their effect is removed.
-
-    ``model`` is not modified (the copy is a ``copy.deepcopy``); ``units`` is a sequence of
-    indices in [0, N_h) (duplicates allowed, empty: an unchanged copy).
-    """
-    n_hidden = _hidden_size(model)
-    units = _check_units(units, n_hidden)
-    clone = copy.deepcopy(model)
-    w2 = clone.parameters()["w2"]
-    if units.size:
-        w2[units, :] = 0
-    return clone
 
 
 @dataclass
@@ -130,14 +80,11 @@ def ablation(model, ipd, spikes, stimulus=None, *, labels=None, units=None) -> A
     -------
     Ablation (the model is not modified).
     """
-    from .evaluation import evaluate
-    from .events import as_events
-
     # convert dense spikes to event lists once, not in each of the N_h + 1 evaluations
     spikes = as_events(spikes, threads=getattr(model, "threads", None))
-    n_hidden = _hidden_size(model)
+    n_hidden = hidden_size(model)
     units = (np.arange(n_hidden, dtype=np.int64) if units is None
-             else _check_units(units, n_hidden, "units"))
+             else check_units(units, n_hidden, "units"))
     base = evaluate(model, ipd, spikes, stimulus, labels=labels)
     acc = np.empty(units.size)
     err = np.empty(units.size)
@@ -226,7 +173,6 @@ def tuning_curves(model, ipd, spikes, *, bins=None, dt=None) -> TuningCurves:
     -------
     TuningCurves (rates in Hz: a unit's spike count in a sample divided by ``T dt``).
     """
-    from .events import as_events
 
     ipd = real_array(ipd, "ipd").astype(np.float64)
     if ipd.ndim != 1:
@@ -259,7 +205,7 @@ def tuning_curves(model, ipd, spikes, *, bins=None, dt=None) -> TuningCurves:
                 f"N_h), such as spikeloc.SNN; {type(model).__name__}.forward returns "
                 f"{type(out).__name__}")
         counts_per_sample.append(hidden.sum(axis=1, dtype=np.int64))
-    n_hidden = counts_per_sample[0].shape[1] if counts_per_sample else _hidden_size(model)
+    n_hidden = counts_per_sample[0].shape[1] if counts_per_sample else hidden_size(model)
     sample_rates = (np.concatenate(counts_per_sample, axis=0).astype(np.float64) / duration
                     if n else np.zeros((0, n_hidden)))
     n_bins = edges.size - 1

@@ -20,16 +20,14 @@ Class scores (``logits``) are the readout averaged over the learning window (the
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from typing import NamedTuple
 
 import numpy as np
 
 from ._native_api import (_native, as_float32_matrix, check_finite_array, check_int,
                           check_labels, check_positive, check_real)
-from .network import _Model
+from .network import _locked, _Model, check_choice, draw_in_blocks
 
 __all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS", "CONVENTIONS"]
 
@@ -74,7 +72,7 @@ def _mask(value, name, shape, sparsity, rng, diagonal=True):
         if arr.size and (arr.min() < 0 or arr.max() > 1):
             raise ValueError(f"{name} must contain only 0 and 1")
         return np.ascontiguousarray(arr, dtype=np.uint8)
-    mask = (rng.random(shape) >= sparsity).astype(np.uint8)
+    mask = draw_in_blocks(lambda size: rng.random(size) >= sparsity, shape, np.uint8)
     if not diagonal:
         np.fill_diagonal(mask, 0)
     return mask
@@ -174,12 +172,8 @@ class EPropNetwork(_Model):
         self.gamma = check_real(gamma, "gamma")
         if self.gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {self.gamma}")
-        if feedback not in FEEDBACKS:
-            raise ValueError(f"feedback must be one of {FEEDBACKS}, got {feedback!r}")
-        self.feedback = feedback
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
-        self.loss = loss
+        self.feedback = check_choice(feedback, "feedback", FEEDBACKS)
+        self.loss = check_choice(loss, "loss", LOSSES)
         self.window = check_int(window, "window", minimum=1, maximum=65535)
         self.reg_c = check_real(reg_c, "reg_c")
         if self.reg_c < 0:
@@ -203,26 +197,28 @@ class EPropNetwork(_Model):
         N_in, N_h, C = self.n_in, self.n_hidden, self.n_out
         rng = np.random.default_rng(self.seed)
         limit = math.sqrt(3.0 / max(1.0, (N_h + C) / 2.0))
-        w_in = rng.standard_normal((N_in, N_h)) / math.sqrt(N_in)
-        w_rec = rng.standard_normal((N_h, N_h)) / math.sqrt(N_h)
-        w_out = rng.uniform(-limit, limit, (N_h, C))
-        if conventions == "nest":   # seed 003: w_out * scale_factor, randn / scale_factor
-            scale = self._nest_scale()
-            w_out = w_out * scale
-            fb = rng.standard_normal((N_h, C)) / scale
-        else:
-            fb = rng.uniform(-limit, limit, (N_h, C))
+        nest = conventions == "nest"   # seed 003: w_out * scale_factor, randn / scale_factor
+        scale = self._nest_scale() if nest else 1.0
+        w_in = draw_in_blocks(lambda size: rng.standard_normal(size) / math.sqrt(N_in),
+                              (N_in, N_h))
+        w_rec = draw_in_blocks(lambda size: rng.standard_normal(size) / math.sqrt(N_h),
+                               (N_h, N_h))
+        w_out = draw_in_blocks(lambda size: rng.uniform(-limit, limit, size) * scale, (N_h, C))
+        self._feedback = draw_in_blocks(
+            (lambda size: rng.standard_normal(size) / scale) if nest
+            else (lambda size: rng.uniform(-limit, limit, size)), (N_h, C))
         mrng = np.random.default_rng([self.seed, 1])
         self._mask_in = _mask(mask_in, "mask_in", (N_in, N_h), self.sparsity_in, mrng)
         self._mask_rec = _mask(mask_rec, "mask_rec", (N_h, N_h), self.sparsity_rec, mrng,
                                diagonal=self.autapses) if self.recurrent else None
         self._mask_out = _mask(mask_out, "mask_out", (N_h, C), self.sparsity_out, mrng)
-        self._w_in = np.ascontiguousarray(w_in * self._mask_in, dtype=np.float32)
-        self._w_rec = (np.ascontiguousarray(w_rec * self._mask_rec, dtype=np.float32)
-                       if self.recurrent else None)
-        self._w_out = np.ascontiguousarray(w_out * self._mask_out, dtype=np.float32)
+        w_in *= self._mask_in
+        w_out *= self._mask_out
+        if self.recurrent:
+            w_rec *= self._mask_rec
+        self._w_in, self._w_out = w_in, w_out
+        self._w_rec = w_rec if self.recurrent else None
         self._b = np.zeros(C, dtype=np.float32)
-        self._feedback = np.ascontiguousarray(fb, dtype=np.float32)
 
     @classmethod
     def for_stimulus(cls, stimulus, n_hidden=100, *, tau_m=20e-3, tau_out=20e-3, v_th=1.0,
@@ -239,6 +235,7 @@ class EPropNetwork(_Model):
 
     # ---------------------------------------------------------------- parameters and masks
 
+    @_locked
     def _weight(self, name, value, shape, mask):
         new = as_float32_matrix(value, name, shape)
         if mask is not None:
@@ -339,6 +336,7 @@ class EPropNetwork(_Model):
         if self.feedback == "random":
             check_finite_array(self._feedback, "feedback")
 
+    @_locked
     def record(self, spikes, labels=None, index=None) -> EPropOutput:
         """Forward pass with recordings (:class:`EPropOutput`): voltages, spikes, psi,
         learning signals (with ``labels``), readout and logits.
@@ -369,6 +367,7 @@ class EPropNetwork(_Model):
 
     forward = record
 
+    @_locked
     def _logits(self, spikes, index) -> np.ndarray:
         ev, idx, batch = self._batch(spikes, index)
         self._check_params()
@@ -382,6 +381,7 @@ class EPropNetwork(_Model):
         """Class scores, float32 (B, C): the readout averaged over the learning window."""
         return self._logits(spikes, index)
 
+    @_locked
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
         """Mean loss over the batch and its e-prop gradients (computed online, forward in time).
 
@@ -421,101 +421,39 @@ class EPropNetwork(_Model):
         """
         return BPTTView(self, reset_in_gradient=reset_in_gradient)
 
-    # ---------------------------------------------------------------- save / load
+    # ---------------------------------------------------------------- checkpoints
+    # save/load are the models' (spikeloc.checkpoint): the file also holds the masks and the
+    # fixed feedback weights.
 
-    def save(self, path, *, extra=None) -> str:
-        """Write the network (configuration, weights, masks, feedback) to an ``.npz`` file
-        ``path`` (written to a temporary file first, then renamed); returns the path."""
-        path = os.fspath(path)
-        header = {"format": "spikeloc-eprop", "format_version": 1, "config": self.config,
-                  "extra": extra}
-        arrays = {name: arr for name, arr in self.parameters().items()}
-        arrays.update({"mask_" + k[2:]: v for k, v in self.masks.items()})
+    def _checkpoint_arrays(self) -> dict:
+        arrays = dict(self.parameters())
+        arrays.update({"mask_" + name[2:]: mask for name, mask in self.masks.items()})
         arrays["feedback"] = self._feedback
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-        return path
+        return arrays
 
     @classmethod
-    def load(cls, path, *, threads=None) -> "EPropNetwork":
-        """Read a network written by :meth:`save`.
+    def _checkpoint_layout(cls, config: dict) -> dict:
+        n_in, n_hidden, n_out = (check_int(config.get(k), k, minimum=1)
+                                 for k in ("n_in", "n_hidden", "n_out"))
+        recurrent = config.get("recurrent", True)
+        if not isinstance(recurrent, bool):
+            raise TypeError(f"recurrent must be a bool, got {type(recurrent).__name__}")
+        shapes = {"in": (n_in, n_hidden), "out": (n_hidden, n_out)}
+        if recurrent:
+            shapes["rec"] = (n_hidden, n_hidden)
+        layout = {"b": ((n_out,), np.float32), "feedback": ((n_hidden, n_out), np.float32)}
+        for name, shape in shapes.items():
+            layout["w_" + name] = (shape, np.float32)
+            layout["mask_" + name] = (shape, np.uint8)
+        return layout
 
-        Raises ``FileNotFoundError`` if ``path`` does not exist and
-        :class:`spikeloc.CheckpointError` (a ``ValueError``) naming the file for anything
-        wrong with its contents: truncated or damaged, not an EPropNetwork file, or a
-        configuration, weight or mask that does not fit.
-        """
-        from .checkpoint import CheckpointError
-
-        path = os.fspath(path)
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-
-        def fail(why):
-            return CheckpointError(f"{path}: {why}")
-
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"EPropNetwork file not found: {path}")
-        if os.path.isdir(path):
-            raise fail("is a directory, not an EPropNetwork file")
-        try:
-            z = np.load(path, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise fail("is not an npz archive; not an EPropNetwork file")
-            with z:
-                arrays = {key: z[key] for key in z.files}
-        except CheckpointError:
-            raise
-        except MemoryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - zip, npy and OS errors of a damaged file
-            raise fail(f"file is truncated or not an EPropNetwork file "
-                       f"({type(exc).__name__}: {exc})") from exc
-        raw = arrays.get("header")
-        if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
-            raise fail("no 1-d uint8 'header' array; not an EPropNetwork file")
-        try:
-            header = json.loads(raw.tobytes().decode("utf-8"))
-        except ValueError as exc:
-            raise fail(f"header is not valid UTF-8 JSON ({exc})") from None
-        if not isinstance(header, dict) or header.get("format") != "spikeloc-eprop":
-            raise fail("not an EPropNetwork file (header format is not 'spikeloc-eprop')")
-        cfg = header.get("config")
-        if not isinstance(cfg, dict):
-            raise fail("header field 'config' is missing or not an object")
-        cfg = dict(cfg)
-        cfg.pop("model", None)
-        for key in ("mask_in", "mask_rec", "mask_out", "threads"):
-            if key in cfg:
-                raise fail(f"unexpected configuration field {key!r}")
-        recurrent = cfg.get("recurrent", True)
-        needed = ["mask_in", "mask_out", "feedback"] + (["mask_rec"] if recurrent is True else [])
-        missing = [name for name in needed if name not in arrays]
-        if missing:
-            raise fail(f"missing array(s) {missing}")
-        try:
-            net = cls(**cfg, mask_in=arrays["mask_in"], mask_out=arrays["mask_out"],
-                      mask_rec=arrays["mask_rec"] if recurrent is True else None,
-                      threads=threads)
-        except (TypeError, ValueError) as exc:
-            raise fail(f"invalid EPropNetwork configuration or masks: {exc}") from exc
-        for name in net._param_names + ("feedback",):
-            if name not in arrays:
-                raise fail(f"missing array {name!r}")
-            arr, target = arrays[name], getattr(net, "_" + name)
-            if arr.dtype.kind not in "fiu":
-                raise fail(f"array {name!r} must be real numbers, got dtype {arr.dtype}")
-            if arr.shape != target.shape:
-                raise fail(f"array {name!r} has shape {arr.shape}, the configuration needs "
-                           f"{target.shape}")
-            with np.errstate(over="ignore"):
-                values = arr.astype(np.float32)
-            if not np.isfinite(values).all():
-                raise fail(f"array {name!r} contains NaN or infinite values (as float32)")
-            np.copyto(target, values)
+    @classmethod
+    def _from_checkpoint(cls, config: dict, arrays: dict, threads) -> "EPropNetwork":
+        net = cls(**config, mask_in=arrays["mask_in"], mask_rec=arrays.get("mask_rec"),
+                  mask_out=arrays["mask_out"], threads=threads)
+        for name in net._param_names:
+            setattr(net, name, arrays[name])  # the setters apply the masks
+        np.copyto(net._feedback, arrays["feedback"])
         return net
 
     def __repr__(self) -> str:
@@ -541,6 +479,11 @@ class BPTTView:
     def threads(self):
         """Worker threads of the underlying network."""
         return self.net.threads
+
+    @property
+    def lock(self):
+        """The network's lock (see :attr:`spikeloc.SNN.lock`)."""
+        return self.net.lock
 
     def parameters(self) -> dict:
         """The network's live weight arrays."""
@@ -571,6 +514,10 @@ class BPTTView:
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
         """Loss and gradients by back-propagation through time (NumPy reference, float64,
         cast to float32), in the form of :meth:`EPropNetwork.loss_and_grad`."""
+        with self.net.lock:
+            return self._loss_and_grad(spikes, labels, index, return_logits)
+
+    def _loss_and_grad(self, spikes, labels, index, return_logits):
         from .reference.eprop import bptt_loss_and_grad
         net = self.net
         x = self._dense_batch(spikes, index)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._native_api import real_array
+from .silencing import silenced
 
 __all__ = ["Evaluation", "evaluate", "cross_entropy", "labels_from_ipd", "class_midpoints"]
 
@@ -194,14 +195,13 @@ def evaluate(model, ipd, spikes, stimulus=None, *, labels=None, silence=None) ->
     silence : sequence of int, optional
         Hidden units to silence (their spikes forced to 0) for this evaluation (ablation);
         done on a copy, exactly, by zeroing their rows of ``w2``
-        (:func:`spikeloc.analysis.silenced` says why that is exact). The model is unchanged.
+        (:func:`spikeloc.silencing.silenced` says why that is exact). The model is unchanged.
 
     Returns
     -------
     Evaluation
     """
-    if silence is not None:  # ablation (issue 4 item 9)
-        from .analysis import silenced
+    if silence is not None:  # ablation
         model = silenced(model, silence)
     num_classes = _num_classes_of(model, stimulus)
     ipd = real_array(ipd, "ipd").astype(np.float64)

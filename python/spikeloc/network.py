@@ -8,7 +8,9 @@ arrays, which the optimisers update in place.
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +18,7 @@ import numpy as np
 from ._native_api import (READOUTS, _native, as_float32_matrix, check_finite_array, check_index,
                           check_int, check_labels, check_positive, check_real, real_array,
                           resolve_threads)
+from .checkpoint_io import read_model, write_model
 from .events import as_events
 
 __all__ = ["SNN", "MembraneOnly", "SNNOutput", "MembraneOutput"]
@@ -51,6 +54,51 @@ def _check_readout(readout) -> int:
     return READOUTS[readout]
 
 
+def check_choice(value, name: str, choices) -> str:
+    """``value`` if it is one of the strings ``choices``, else ValueError (TypeError for a
+    value that is not a string) naming ``name`` and the choices."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {sorted(choices)} (a string), got "
+                        f"{type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def _learned_layers(learn_tau) -> dict:
+    """{"hidden": bool, "output": bool}: the layers whose time constants ``learn_tau`` (False,
+    True, "hidden" or "output") learns. Only a bool or one of the two names is accepted: 1,
+    1.0 or an array would otherwise be read as True or fail in a comparison."""
+    if isinstance(learn_tau, (bool, np.bool_)):
+        return {"hidden": bool(learn_tau), "output": bool(learn_tau)}
+    if not isinstance(learn_tau, str):
+        raise TypeError(f"learn_tau must be False, True, 'hidden' or 'output', got "
+                        f"{type(learn_tau).__name__}")
+    if learn_tau not in ("hidden", "output"):
+        raise ValueError(f"learn_tau must be False, True, 'hidden' or 'output', got "
+                         f"{learn_tau!r}")
+    return {"hidden": learn_tau == "hidden", "output": learn_tau == "output"}
+
+
+#: Values drawn at a time by :func:`draw_in_blocks` (8 MB of float64).
+DRAW_BLOCK = 1 << 20
+
+
+def draw_in_blocks(draw, shape, dtype=np.float32) -> np.ndarray:
+    """``draw(shape)`` (a random draw, float64 or bool) as a C-contiguous ``dtype`` array,
+    drawn a block of rows at a time so that the float64 intermediate stays small (a model
+    of N values then needs little more than its own float32 arrays, also when a checkpoint
+    is loaded). The values are those of one draw of the whole shape: NumPy's generators fill
+    an array in C order, one value after another, whatever its shape."""
+    out = np.empty(shape, dtype=dtype)
+    rows = out.reshape(shape[0], -1) if out.size else out.reshape(-1, 1)
+    step = max(1, DRAW_BLOCK // max(1, rows.shape[1]))
+    for start in range(0, out.shape[0] if out.size else 0, step):
+        stop = min(start + step, out.shape[0])
+        rows[start:stop] = draw((stop - start,) + tuple(shape[1:])).reshape(stop - start, -1)
+    return out
+
+
 #: Initial weight bounds (MODEL.md section 2): "seeds" draws an (n_in, n_out) matrix from
 #: U(-1/sqrt(n_out), 1/sqrt(n_out)), as the seeds' ``nn.init`` calls compute it (PyTorch takes
 #: the fan-in of a 2-d tensor from its second dimension); "fan_in" uses the textbook bound
@@ -58,21 +106,28 @@ def _check_readout(readout) -> int:
 INITS = ("seeds", "fan_in")
 
 
-def _check_init(init) -> str:
-    if not isinstance(init, str) or init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    return init
-
-
 def _init_uniform(rng: np.random.Generator, n_in: int, n_out: int, init: str) -> np.ndarray:
     """(n_in, n_out) ~ U(-bound, bound) as float32, bound 1/sqrt(n_out) ("seeds") or
     1/sqrt(n_in) ("fan_in")."""
     bound = 1.0 / math.sqrt(n_out if init == "seeds" else n_in)
-    return np.ascontiguousarray(rng.uniform(-bound, bound, size=(n_in, n_out)), dtype=np.float32)
+    return draw_in_blocks(lambda size: rng.uniform(-bound, bound, size=size), (n_in, n_out))
+
+
+#: Most worker threads a kernel call accepts (the kernels' limit, Support.swift).
+MAX_THREADS = 4096
+
+
+def _locked(method):
+    """Run ``method`` holding the model's lock (:attr:`_Model.lock`)."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 class _Model:
-    """Shared plumbing: batch preparation, parameter access, thread count."""
+    """Shared plumbing: batch preparation, parameter access, thread count, the lock."""
 
     n_in: int
     n_out: int
@@ -91,6 +146,33 @@ class _Model:
         for name in self._param_names:
             check_finite_array(getattr(self, "_" + name), name)
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The model's lock (reentrant). Every kernel call (``forward``, ``logits``,
+        ``predict``, ``loss_and_grad``), every weight assignment (``net.w1 = ...``), ``save``
+        and each optimiser step of a spikeloc optimiser built on the model hold it, so that
+        threads sharing one model take turns: a kernel never reads weights half assigned,
+        and ``train`` holds it from a batch's gradient to its optimiser step, so that an
+        assignment from another thread lands between steps. Hold it yourself to read or
+        write the arrays of ``parameters()`` in place while other threads use the model::
+
+            with net.lock:
+                w1 = net.w1.copy()
+        """
+        lock = self.__dict__.get("_lock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_lock", threading.RLock())
+        return lock
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_lock", None)  # a lock cannot be copied or pickled; a copy gets its own
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    @_locked
     def _set_param(self, name, value, shape):
         new = as_float32_matrix(value, name, shape)
         # Copy into the existing array: optimisers holding it stay attached.
@@ -107,29 +189,49 @@ class _Model:
 
     @threads.setter
     def threads(self, value):
-        self._threads = resolve_threads(value)
+        threads = resolve_threads(value)
+        if threads > MAX_THREADS:  # refused now, not at the model's first kernel call
+            raise ValueError(f"threads must be in [0, {MAX_THREADS}] (0: one per core), got "
+                             f"{threads}")
+        self._threads = threads
 
     def predict(self, spikes, index=None) -> np.ndarray:
         """Predicted classes ``argmax(logits)``, int64 (B,)."""
         return np.argmax(self._logits(spikes, index), axis=1).astype(np.int64)
 
+    @_locked
     def save(self, path, stimulus=None, *, extra=None) -> str:
         """Write this model to the checkpoint file ``path`` (atomically), optionally with the
         :class:`~spikeloc.Stimulus` it was trained on and a JSON-serialisable ``extra``.
         See :func:`spikeloc.checkpoint.save`; returns the path written."""
-        from .checkpoint import save
-        return save(self, path, stimulus=stimulus, extra=extra)
+        return write_model(self, path, stimulus=stimulus, extra=extra)
 
     @classmethod
     def load(cls, path, *, threads=None):
         """Read a model of this class from a checkpoint file (see
         :func:`spikeloc.checkpoint.load`); raises ``CheckpointError`` if the file holds
         another model class."""
-        from .checkpoint import CheckpointError, load
-        model = load(path, threads=threads)
-        if not isinstance(model, cls):
-            raise CheckpointError(
-                f"{path}: holds a {type(model).__name__}, not a {cls.__name__}")
+        return read_model(path, {cls.__name__: cls}, threads=threads)[0]
+
+    # What a checkpoint holds (spikeloc.checkpoint_io): the arrays by name, their layout
+    # computed from the configuration alone (so that a file's sizes are checked before
+    # anything is allocated), and the model rebuilt from both.
+
+    def _checkpoint_arrays(self) -> dict:
+        """The arrays a checkpoint of this model holds (by default its parameters)."""
+        return self.parameters()
+
+    @classmethod
+    def _checkpoint_layout(cls, config: dict) -> dict:
+        """name -> (shape, dtype) of the arrays of a checkpoint with this configuration."""
+        raise NotImplementedError
+
+    @classmethod
+    def _from_checkpoint(cls, config: dict, arrays: dict, threads):
+        """The model of a checkpoint: ``cls(**config)`` with the saved parameters."""
+        model = cls(**config, threads=threads)
+        for name, target in model.parameters().items():
+            np.copyto(target, arrays[name])
         return model
 
 
@@ -207,7 +309,7 @@ class SNN(_Model):
         self.beta = check_positive(beta, "beta")
         self.seed = check_int(seed, "seed", minimum=0)
         self.threads = threads
-        self.init = _check_init(init)
+        self.init = check_choice(init, "init", INITS)
         rng = np.random.default_rng(self.seed)
         self._w1 = _init_uniform(rng, self.n_in, self.n_hidden, self.init)
         self._w2 = _init_uniform(rng, self.n_hidden, self.n_out, self.init)
@@ -257,6 +359,17 @@ class SNN(_Model):
         cfg.update(self._variant_config())
         return cfg
 
+    @classmethod
+    def _checkpoint_layout(cls, config: dict) -> dict:
+        n_in, n_hidden, n_out = (check_int(config.get(k), k, minimum=1)
+                                 for k in ("n_in", "n_hidden", "n_out"))
+        learned = _learned_layers(config.get("learn_tau", False))
+        layout = {"w1": ((n_in, n_hidden), np.float32), "w2": ((n_hidden, n_out), np.float32)}
+        for layer, n in (("hidden", n_hidden), ("output", n_out)):
+            if learned[layer]:
+                layout[f"tau_{layer}"] = ((n,), np.float32)
+        return layout
+
     def _abi_config(self, steps: int) -> tuple:
         if self._variant:
             return (self.n_in, self.n_hidden, self.n_out, steps, self.dt,
@@ -265,6 +378,7 @@ class SNN(_Model):
         return (self.n_in, self.n_hidden, self.n_out, steps, self.dt, self.tau_hidden,
                 self.tau_output, self._readout_code, self.beta)
 
+    @_locked
     def forward(self, spikes, index=None) -> SNNOutput:
         """Forward pass with recordings.
 
@@ -286,6 +400,7 @@ class SNN(_Model):
                                 logits, hidden, membrane, self._threads)
         return SNNOutput(hidden, membrane, logits)
 
+    @_locked
     def _logits(self, spikes, index) -> np.ndarray:
         ev, idx, batch = self._batch(spikes, index)
         self._check_params()
@@ -303,6 +418,7 @@ class SNN(_Model):
         """Class scores, float32 (B, C) (forward pass without recordings)."""
         return self._logits(spikes, index)
 
+    @_locked
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
         """Mean cross-entropy loss and its surrogate gradient.
 
@@ -341,16 +457,10 @@ class SNN(_Model):
                        tau_min, tau_sigma, tau_var_penalty, adapt_tau, adapt_strength, dale,
                        rate_regularizer, dropout):
         from .variants import RESETS, SURROGATES, as_dale, as_rate_regularizer
-        if reset not in RESETS:
-            raise ValueError(f"reset must be one of {sorted(RESETS)}, got {reset!r}")
-        if surrogate not in SURROGATES:
-            raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {surrogate!r}")
-        self.reset, self.surrogate = reset, surrogate
-        if learn_tau not in (False, True, "hidden", "output"):
-            raise ValueError(f"learn_tau must be False, True, 'hidden' or 'output', "
-                             f"got {learn_tau!r}")
-        self.learn_tau = learn_tau
-        learned = {"hidden": learn_tau in (True, "hidden"), "output": learn_tau in (True, "output")}
+        self.reset = check_choice(reset, "reset", RESETS)
+        self.surrogate = check_choice(surrogate, "surrogate", SURROGATES)
+        learned = _learned_layers(learn_tau)
+        self.learn_tau = learn_tau if isinstance(learn_tau, str) else bool(learn_tau)
         self.tau_min = self.dt if tau_min is None else check_positive(tau_min, "tau_min")
         self.tau_sigma = check_real(tau_sigma, "tau_sigma")
         if self.tau_sigma < 0:
@@ -470,6 +580,7 @@ class SNN(_Model):
         return {"w1": None if self._sign1 is None else self._sign1.copy(),
                 "w2": None if self._sign2 is None else self._sign2.copy()}
 
+    @_locked
     def after_step(self) -> None:
         """Clamp learned time constants to >= tau_min (``train`` calls this after each step)."""
         for layer in ("hidden", "output"):
@@ -546,7 +657,7 @@ class MembraneOnly(_Model):
         self.readout = readout
         self.seed = check_int(seed, "seed", minimum=0)
         self.threads = threads
-        self.init = _check_init(init)
+        self.init = check_choice(init, "init", INITS)
         self._w = _init_uniform(np.random.default_rng(self.seed), self.n_in, self.n_out,
                                 self.init)
 
@@ -571,11 +682,17 @@ class MembraneOnly(_Model):
                 "dt": self.dt, "tau": self.tau, "readout": self.readout, "seed": self.seed,
                 "init": self.init}
 
+    @classmethod
+    def _checkpoint_layout(cls, config: dict) -> dict:
+        n_in, n_out = (check_int(config.get(k), k, minimum=1) for k in ("n_in", "n_out"))
+        return {"w": ((n_in, n_out), np.float32)}
+
     def _abi_config(self, steps: int) -> tuple:
         # n_hidden, tau_hidden and beta are ignored by the membrane-only kernels.
         return (self.n_in, 0, self.n_out, steps, self.dt, self.tau, self.tau,
                 self._readout_code, 5.0)
 
+    @_locked
     def forward(self, spikes, index=None) -> MembraneOutput:
         """Forward pass with the membrane recording; returns :class:`MembraneOutput`."""
         ev, idx, batch = self._batch(spikes, index)
@@ -586,6 +703,7 @@ class MembraneOnly(_Model):
                            membrane, self._threads)
         return MembraneOutput(membrane, logits)
 
+    @_locked
     def _logits(self, spikes, index) -> np.ndarray:
         ev, idx, batch = self._batch(spikes, index)
         self._check_params()
@@ -598,6 +716,7 @@ class MembraneOnly(_Model):
         """Class scores, float32 (B, C)."""
         return self._logits(spikes, index)
 
+    @_locked
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
         """Mean cross-entropy loss and its exact gradient: ``(loss, {"w": grad (N_in, C)})``,
         plus the logits if ``return_logits``."""

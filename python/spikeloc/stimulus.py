@@ -37,8 +37,8 @@ from typing import Tuple, Union
 import numpy as np
 
 from .evaluation import class_midpoints, labels_from_ipd
-from ._native_api import (SET_INDEX, WORD_IPD, WORD_PHASE, _native, check_int, check_real,
-                          check_seed, real_array, resolve_threads)
+from ._native_api import (MAX_EVENT_DIM, SET_INDEX, WORD_IPD, WORD_PHASE, _native, check_int,
+                          check_real, check_seed, real_array, resolve_threads)
 
 __all__ = ["Stimulus", "PRESETS", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "WORD_EPOCH_PHASE",
            "WORD_DELAY_NOISE"]
@@ -70,11 +70,12 @@ class Stimulus:
     dt : float
         Time step [s], > 0 (tutorial: 1 ms).
     duration : float
-        Duration of a sample [s], > 0; ``steps = round(duration / dt)`` (tutorial: 100 ms).
+        Duration of a sample [s], > 0; ``steps = round(duration / dt)`` (tutorial: 100 ms),
+        between 1 and 65535 (the most time steps spike events hold).
     freq : float
         Tone frequency [Hz] (tutorial: 20 Hz).
     anf_per_ear : int
-        Auditory nerve fibres per ear N_a >= 1; ``n_in = 2 N_a`` (tutorial: 100).
+        Auditory nerve fibres per ear, 1 <= N_a <= 32767; ``n_in = 2 N_a`` (tutorial: 100).
     rate_max : float
         Peak firing rate [Hz], >= 0 (tutorial: 600 Hz).
     envelope_power : float
@@ -119,12 +120,19 @@ class Stimulus:
         if duration <= 0:
             raise ValueError(f"duration must be > 0, got {duration}")
         set_("duration", duration)
-        if round(duration / dt) < 1:
+        steps = duration / dt  # may overflow to inf for a tiny dt
+        if not math.isfinite(steps) or round(steps) > MAX_EVENT_DIM:
+            raise ValueError(
+                f"dt = {dt} s gives round(duration / dt) = {steps:.6g} time steps for "
+                f"duration = {duration} s; at most {MAX_EVENT_DIM} steps fit in spike events "
+                f"(choose a larger dt or a shorter duration)")
+        if round(steps) < 1:
             raise ValueError(
                 f"duration must be at least one time step: round(duration / dt) = "
                 f"round({duration} / {dt}) = 0")
         set_("freq", check_real(self.freq, "freq"))
-        set_("anf_per_ear", check_int(self.anf_per_ear, "anf_per_ear", minimum=1))
+        set_("anf_per_ear", check_int(self.anf_per_ear, "anf_per_ear", minimum=1,
+                                      maximum=MAX_EVENT_DIM // 2))
         rate_max = check_real(self.rate_max, "rate_max")
         if rate_max < 0:
             raise ValueError(f"rate_max must be >= 0, got {rate_max}")

@@ -42,7 +42,11 @@ Results file
     is interrupted (Ctrl-C, a killed process, a lost cluster) keeps what finished; running it
     again with the same file skips the jobs that succeeded and runs the rest (and, with
     ``retry_failed=True``, the ones that failed). A job is identified by a stable key, a hash
-    of its parameters and its seed, so the grid may be extended and the file reused.
+    of its parameters and its seed, so the grid may be extended and the file reused. Lines
+    that cannot be read (cut short, not UTF-8, not a record) are skipped with a warning
+    naming the line, and their jobs run again. The file is standard JSON: NaN and infinite
+    metrics are written as the strings "NaN", "Infinity" and "-Infinity" and read back as
+    floats.
 """
 
 from __future__ import annotations
@@ -475,24 +479,74 @@ def _record(job, outcome) -> dict:
     return rec
 
 
+#: Non-finite metric values in a results file. Standard JSON has no NaN or infinity, so they
+#: are written as these strings and read back as floats (a metric that is one of these
+#: strings is read back as the float too).
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _finite_json(value):
+    """``value`` with every non-finite float replaced by its name in :data:`NON_FINITE`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_json(v) for v in value]
+    return value
+
+
+def _restore_non_finite(value):
+    """The inverse of :func:`_finite_json` (the strings of :data:`NON_FINITE` as floats)."""
+    if isinstance(value, str):
+        return NON_FINITE.get(value, value)
+    if isinstance(value, dict):
+        return {k: _restore_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore_non_finite(v) for v in value]
+    return value
+
+
+def _parse_record(line: bytes):
+    """(record, None) for a usable line of a results file, else (None, why)."""
+    try:
+        rec = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except ValueError:
+        return None, "not JSON (a line cut short?)"
+    if not isinstance(rec, dict):
+        return None, "not a JSON object"
+    if not isinstance(rec.get("key"), str) or rec.get("status") not in ("ok", "error"):
+        return None, "no job key or status"
+    if rec["status"] == "ok":
+        if not isinstance(rec.get("metrics"), dict):
+            return None, "a finished job without metrics"
+        rec["metrics"] = _restore_non_finite(rec["metrics"])
+    return rec, None
+
+
 def load_results(path) -> dict:
     """The records of a results file, key -> record (a record that succeeded wins over failed
-    ones; otherwise the last one). Unreadable lines (e.g. the last line of a process killed
-    while writing) are skipped with a warning."""
+    ones; otherwise the last one). Unreadable lines (the last line of a process killed while
+    writing, bytes that are not UTF-8, JSON nested too deeply, a record without a key, a
+    status or, for a finished job, its metrics) are skipped with a RuntimeWarning naming the
+    line: their jobs run again."""
     out = {}
     if not os.path.exists(path):
         return out
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, "rb") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            try:
-                rec = json.loads(line)
-                key, status = rec["key"], rec["status"]
-            except (ValueError, KeyError, TypeError):
-                warnings.warn(f"{path}:{lineno}: unreadable record skipped", RuntimeWarning,
-                              stacklevel=2)
+            rec, why = _parse_record(line)
+            if rec is None:
+                warnings.warn(f"{path}:{lineno}: unreadable record skipped ({why})",
+                              RuntimeWarning, stacklevel=2)
                 continue
+            key, status = rec["key"], rec["status"]
             if status == "ok" or out.get(key, {}).get("status") != "ok":
                 out[key] = rec
     return out
@@ -515,7 +569,7 @@ class _Appender:
                 self.f.write(b"\n")
 
     def write(self, rec: dict):
-        line = json.dumps(rec, separators=(",", ":")) + "\n"
+        line = json.dumps(_finite_json(rec), separators=(",", ":"), allow_nan=False) + "\n"
         self.f.write(line.encode("utf-8"))
         self.f.flush()
         os.fsync(self.f.fileno())

@@ -22,6 +22,7 @@ nats; times are wall-clock seconds.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -37,7 +38,7 @@ import numpy as np
 from ._native_api import real_array
 from .evaluation import cross_entropy, labels_from_ipd
 from .events import as_events
-from .optim import SGD, Adam
+from .optim import SGD, Adam, NonFiniteStepError, Snapshot
 
 __all__ = ["train", "History", "NonFiniteLossError"]
 
@@ -48,11 +49,12 @@ _warned_no_tqdm = False
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A training batch gave a NaN or infinite loss (or gradient).
+    """A training batch gave a NaN or infinite loss or gradient, or its optimiser step would
+    have made a weight NaN or infinite.
 
-    Raised *before* that batch's optimiser step, so the model's weights are those after the
-    last good step. Attributes: ``epoch``, ``batch`` (both from 0), ``loss`` and ``history``
-    (the :class:`History` up to the last completed epoch).
+    The step is not taken (or undone), so the model's weights, and the optimiser's state, are
+    those after the last good step. Attributes: ``epoch``, ``batch`` (both from 0), ``loss``
+    and ``history`` (the :class:`History` up to the last completed epoch).
     """
 
     def __init__(self, message, *, epoch, batch, loss, history):
@@ -93,7 +95,8 @@ class History:
         Training was stopped by Ctrl-C (KeyboardInterrupt).
     stop_reason : str
         ``"completed"``, ``"early_stopping"``, ``"patience"``, ``"callback"``,
-        ``"interrupted (epoch e, batch b)"`` or ``"non-finite loss (epoch e, batch b)"``.
+        ``"interrupted (epoch e, batch b)"``, ``"non-finite loss (epoch e, batch b)"`` or
+        ``"non-finite step (epoch e, batch b)"``.
     steps : int
         Optimiser steps taken.
     restored_best : bool
@@ -279,6 +282,55 @@ def _make_optimizer(optimizer, model, lr):
     return optimizer
 
 
+def _train_step(model, opt, undo, events, labels, index, epoch, batch, history) -> float:
+    """One optimiser step on the batch ``index``; returns its loss (before the step).
+
+    Holds the model's lock from the gradient to the step (another thread assigning weights
+    waits for the step to finish). Raises NonFiniteLossError, the weights untouched, for a
+    non-finite loss or gradient or a step that would make a weight non-finite."""
+    where = f"epoch {epoch}, batch {batch}"
+
+    def stop(kind, why, loss, cause=None):
+        history.stop_reason = f"non-finite {kind} ({where})"
+        raise NonFiniteLossError(
+            f"{why} in {where} (both from 0) after {history.steps} steps; the weights are "
+            f"those after the last good step (try a smaller lr)", epoch=epoch, batch=batch,
+            loss=loss, history=history) from cause
+
+    with getattr(model, "lock", None) or contextlib.nullcontext():
+        loss, grads = model.loss_and_grad(events, labels[index], index=index)
+        loss = float(loss)
+        if not math.isfinite(loss):
+            stop("loss", f"non-finite loss (loss = {loss})", loss)
+        for name, g in grads.items():
+            if not np.isfinite(g).all():
+                stop("loss", f"non-finite gradient of {name} (loss = {loss})", loss)
+        try:
+            _checked_step(opt, grads, undo)
+        except NonFiniteStepError as exc:
+            stop("step", str(exc), loss, exc)
+        after_step = getattr(model, "after_step", None)
+        if callable(after_step):
+            after_step()  # e.g. clamping learned time constants
+    return loss
+
+
+def _checked_step(opt, grads, undo) -> None:
+    """``opt.step(grads)``; with a snapshot ``undo`` of the parameters (an optimiser of the
+    user's, which may not check), the parameters are restored and NonFiniteStepError raised
+    if the step left one of them non-finite."""
+    if undo is None:
+        opt.step(grads)
+        return
+    undo.take()
+    opt.step(grads)
+    bad = undo.first_non_finite()
+    if bad is not None:
+        undo.restore()
+        raise NonFiniteStepError(f"the optimiser step made {bad!r} NaN or infinite; the "
+                                 f"weights were restored", name=bad)
+
+
 def _positive_int(value, name, minimum=1):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -427,8 +479,10 @@ def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, ba
     Raises
     ------
     NonFiniteLossError (a FloatingPointError)
-        When a batch's loss or gradient is NaN or infinite, naming the epoch and batch; the
-        offending step is not taken, so the weights are those after the last good step.
+        When a batch's loss or gradient is NaN or infinite, or its optimiser step would make
+        a weight NaN or infinite (a huge lr, Adam with ``eps=0``), naming the epoch and
+        batch; the offending step is not taken (or is undone), so the weights are those after
+        the last good step.
 
     Returns
     -------
@@ -467,6 +521,8 @@ def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, ba
 
     opt = _make_optimizer(optimizer, model, lr)
     params = model.parameters()
+    # spikeloc's optimisers undo a step that goes non-finite; for any other, train does
+    undo = None if isinstance(opt, (SGD, Adam)) else Snapshot(params)
     rng = np.random.default_rng(seed)
     history = History()
     bar, print_epochs = _progress_bar(epochs * n_batches, progress and epochs > 0)
@@ -485,25 +541,8 @@ def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, ba
                         if guard.requested:
                             raise KeyboardInterrupt
                         index = order[b * batch_size:(b + 1) * batch_size]
-                        loss, grads = model.loss_and_grad(events, y[index], index=index)
-                        loss = float(loss)
-                        bad = None if math.isfinite(loss) else "loss"
-                        if bad is None:
-                            for name, g in grads.items():
-                                if not np.isfinite(g).all():
-                                    bad = f"gradient of {name}"
-                                    break
-                        if bad is not None:
-                            history.stop_reason = f"non-finite loss (epoch {epoch}, batch {b})"
-                            raise NonFiniteLossError(
-                                f"non-finite {bad} (loss = {loss}) in epoch {epoch}, batch {b} "
-                                f"(both from 0) after {history.steps} steps; the weights are "
-                                f"those after the last good step (try a smaller lr)",
-                                epoch=epoch, batch=b, loss=loss, history=history)
-                        opt.step(grads)
-                        after_step = getattr(model, "after_step", None)
-                        if callable(after_step):
-                            after_step()  # e.g. clamping learned time constants
+                        loss = _train_step(model, opt, undo, events, y, index, epoch, b,
+                                           history)
                         history.steps += 1
                         total += loss
                         if bar is not None:

@@ -10,7 +10,9 @@ values in the config / options / params tuples) and the public API (Stimulus and
 options, SpikeEvents, SNN with its research variants, MembraneOnly, EPropNetwork, optimisers,
 train / evaluate, ablation and tuning curves, the N-MNIST readers on random bytes, files,
 directories and structured arrays, and damaged model files for sl.load and
-EPropNetwork.load).
+EPropNetwork.load), and hostile checkpoint files (absurd sizes in headers, members of absurd
+decompressed size, damaged zip directories and .npy headers, deep or bloated JSON), which
+must fail with CheckpointError within a memory bound.
 
 Every call gets random shapes, dtypes, layouts and values (NaN, infinities, zero sizes, sizes
 far too large to allocate, corrupted event lists, wrong types) and must return or raise one of
@@ -37,6 +39,7 @@ import tempfile
 import time
 import traceback
 import warnings
+import zlib
 
 faulthandler.enable()
 
@@ -49,6 +52,9 @@ from spikeloc import _native  # noqa: E402
 from spikeloc.evaluation import cross_entropy, labels_from_ipd  # noqa: E402
 
 ALLOWED = (ValueError, TypeError, MemoryError, OverflowError)
+#: train() documents NonFiniteLossError (a FloatingPointError) for a batch whose loss,
+#: gradient or optimiser step is not finite.
+TRAIN_ERRORS = (sl.NonFiniteLossError,)
 ADDRESS_SPACE_LIMIT = 3 << 30  # bytes
 
 # ---------------------------------------------------------------------------- value strategies
@@ -209,16 +215,16 @@ RETURNED: dict = {}
 UNEXPECTED: dict = {}
 
 
-def attempt(target, fn, *args, _also=(), **kw):
-    """Call and classify: allowed exceptions (ALLOWED, plus ``_also``: types a function
-    documents, such as FileNotFoundError for a missing file) are fine, others are recorded
-    (not raised)."""
+def attempt(target, fn, *args, _also=(), _allowed=ALLOWED, **kw):
+    """Call and classify: allowed exceptions (``_allowed``, by default ALLOWED, plus
+    ``_also``: types a function documents, such as FileNotFoundError for a missing file) are
+    fine, others are recorded (not raised)."""
     COUNTS[target] = COUNTS.get(target, 0) + 1
     try:
         out = fn(*args, **kw)
         RETURNED[target] = RETURNED.get(target, 0) + 1
         return out
-    except ALLOWED + tuple(_also):
+    except tuple(_allowed) + tuple(_also):
         return None
     except Exception as exc:  # noqa: BLE001 - recorded for the report
         sig = (target, type(exc).__name__, str(exc)[:120])
@@ -506,7 +512,8 @@ def optim_api(kind, params, lr, betas, eps, grads, steps):
         grads = {k: np.full(v.shape, lr if isinstance(lr, float) else 1.0, dtype=np.float64)
                  for k, v in opt.params.items()}
     for _ in range(steps):
-        attempt("optim_api", opt.step, grads)
+        # a step that would make a weight non-finite is undone and reported (documented)
+        attempt("optim_api", opt.step, grads, _also=(sl.optim.NonFiniteStepError,))
 
 
 @given(model_inputs(), arrays(dtypes=["float64", "float32", "int64", "object", "complex64"],
@@ -533,7 +540,7 @@ def evaluate_api(inputs, ipd, what, logits, num, epochs):
     else:
         attempt("evaluate_api", sl.train, net, ipd if ipd.size % 3 else IPD, spikes,
                 stimulus=STIM, epochs=epochs, batch_size=num if isinstance(num, int) else 2,
-                progress=False)
+                progress=False, _also=TRAIN_ERRORS)
 
 
 # ---------------------------------------------------------------------------- configurations
@@ -696,7 +703,7 @@ def variant_api(over, inputs, method, arr):
                 attempt("variant_api", back.loss_and_grad, EVENTS, LABELS)
     else:
         attempt("variant_api", sl.train, net, IPD, spikes, stimulus=STIM, epochs=1,
-                batch_size=2, progress=False)
+                batch_size=2, progress=False, _also=TRAIN_ERRORS)
 
 
 def VAR0_FACTORY():
@@ -753,7 +760,7 @@ def data_options_api(kw, phase, noise, method, n, seed, epoch, arr, regen, epoch
         net = sl.SNN.for_stimulus(stim if same else STIM, n_hidden=3, threads=1)
         attempt("data_options_api", sl.train, net, IPD, SPIKES if same else SPIKES,
                 stimulus=STIM, epochs=epochs, batch_size=2, progress=False,
-                regenerate=_regenerators(stim if same else STIM)[regen]())
+                regenerate=_regenerators(stim if same else STIM)[regen](), _also=TRAIN_ERRORS)
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -1020,25 +1027,23 @@ def eprop_api(over, inputs, method, weight, arr):
         attempt("eprop_api", net.bptt().loss_and_grad, spikes, labels, index)
     elif method == "train":
         attempt("eprop_api", sl.train, net, IPD, spikes, stimulus=STIM, epochs=1, batch_size=2,
-                progress=False)
+                progress=False, _also=TRAIN_ERRORS)
     else:
         attempt("eprop_api", sl.evaluate, net, IPD, spikes, STIM, labels=labels)
 
 
 def _damaged_file(model, kind, draw):
-    """Bytes of a damaged EPropNetwork file (model "eprop") or checkpoint (sl.save of an SNN,
-    a variant SNN or a MembraneOnly)."""
+    """Bytes of a damaged checkpoint (sl.save of an EPropNetwork, an SNN, a variant SNN or a
+    MembraneOnly)."""
     buf = io.BytesIO()
     path = os.path.join(TMP, "good.npz")
     if model == "eprop":
         net = sl.EPropNetwork(NIN, 3, 4, window=2, threads=1,
                               recurrent=draw.draw(st.booleans()))
-        net.save(path)
-        key = "header"
     else:
         net = {"snn": lambda: SNN0, "variant": VAR0_FACTORY, "membrane": lambda: MO0}[model]()
-        sl.save(net, path, stimulus=STIM if draw.draw(st.booleans()) else None)
-        key = "__spikeloc_header__"
+    sl.save(net, path, stimulus=STIM if draw.draw(st.booleans()) else None)
+    key = checkpoint.HEADER_KEY
     with open(path, "rb") as f:
         good = f.read()
     if kind == "truncated":
@@ -1120,13 +1125,155 @@ def model_files(model, kind, draw):
         attempt("model_files", net.loss_and_grad, EVENTS, LABELS)
 
 
+# ---------------------------------------------------------------------------- hostile files
+# Checkpoints built to make a reader allocate: headers announcing absurd sizes, members of
+# absurd (declared or decompressed) size, damaged zip directories and .npy headers, JSON
+# nested deeply or bloated up to the header limit. Loading must raise CheckpointError (or
+# FileNotFoundError) and nothing else, MemoryError included, with a peak resident memory
+# at most 64 MB + 4 x the file's size above what the process used before.
+
+import hostile_files  # noqa: E402
+from spikeloc import checkpoint_io  # noqa: E402
+
+HOSTILE_MODELS = {"snn": lambda: SNN0, "variant": lambda: VAR0_FACTORY(),
+                  "membrane": lambda: MO0, "eprop": lambda: EP0}
+_GOOD_FILES: dict = {}
+
+
+def _good_file(model) -> bytes:
+    if model not in _GOOD_FILES:
+        path = os.path.join(TMP, "hostile-good.npz")
+        sl.save(HOSTILE_MODELS[model](), path, stimulus=STIM, extra={"note": "good"})
+        with open(path, "rb") as f:
+            _GOOD_FILES[model] = f.read()
+    return _GOOD_FILES[model]
+
+
+def _status_bytes(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+SIZES = st.one_of(st.integers(-2, 70000), st.sampled_from(
+    [15000, 30000, 65535, 65536, 2**20, 2**31 - 1, 2**31, 2**40, 2**62, 10**18]))
+
+
+@st.composite
+def hostile_bytes(draw):
+    """(model, kind, bytes of a hostile checkpoint)."""
+    H = hostile_files
+    model = draw(st.sampled_from(sorted(HOSTILE_MODELS)))
+    data = _good_file(model)
+    members = H.members_of(data)
+    header = H.header_of(data)
+    kind = draw(st.sampled_from(["config_sizes", "deep_json", "json_bloat", "huge_member",
+                                 "npy_header", "member_sizes", "many_members", "directory",
+                                 "aliases", "builder", "flipped"]))
+    if kind == "config_sizes":
+        for key in draw(st.lists(st.sampled_from(["n_in", "n_hidden", "n_out"]), min_size=1,
+                                 unique=True)):
+            header["config"][key] = draw(SIZES)
+        if draw(st.booleans()):   # the declared shapes agree with the configuration
+            header["params"] = {k: {"shape": [draw(SIZES)] * 2, "dtype": "float32"}
+                                for k in header["params"]}
+        out = H.with_header(data, json.dumps(header).encode())
+    elif kind == "deep_json":
+        out = H.deep_json(data, draw(st.integers(50, 300_000)))
+    elif kind == "json_bloat":   # heavy Python objects per byte, near the header limit
+        unit = draw(st.sampled_from(["[[]],", "{},", '{"a":[]},', "1e5,", '"ab",']))
+        limit = checkpoint_io.max_header_bytes(len(data))
+        count = draw(st.integers(1, limit // len(unit) + 10))
+        text = json.dumps(header).replace('"extra": {"note": "good"}',
+                                          '"extra": [' + unit * count + "0]")
+        out = H.with_header(data, text.encode())
+    elif kind == "huge_member":
+        dtype = draw(st.sampled_from(["uint8", "float32", "<f8"]))
+        size = draw(st.sampled_from([1 << 20, 16 << 20, 64 << 20, 256 << 20]))
+        big = H._deflated_npy(dtype, size // np.dtype(dtype).itemsize)
+        names = [m.name for m in members]
+        big.name = draw(st.sampled_from(names + ["big.npy"]))
+        if draw(st.booleans()):   # store it: the zip directory then lies about its size
+            big.method, big.payload = 0, big.payload[:draw(st.integers(0, 4096))]
+        out = H.archive([m for m in members if m.name != big.name] + [big])
+    elif kind == "npy_header":
+        m = draw(st.sampled_from(members))
+        shape = draw(st.sampled_from(["(2**40,)", "(15000, 15000)", "(-1,)", "((),)", "(1.5,)",
+                                      "(" + "(" * 300 + ")" * 300 + ",)", "()", "(3,"]))
+        descr = draw(st.sampled_from(["'<f4'", "'|u1'", "'O'", "'<U100000'", "'|V99999999'",
+                                      "[('a', '<f4')]", "'<f4'" + "," * 5, "1"]))
+        text = ("{'descr': " + descr + ", 'fortran_order': " +
+                draw(st.sampled_from(["False", "True", "0"])) + ", 'shape': " + shape + ", }")
+        version = draw(st.sampled_from([1, 2, 3]))
+        length = draw(st.one_of(st.just(len(text)), st.integers(0, 2**32 - 1)))
+        pre = b"\x93NUMPY" + bytes([version, 0]) + (
+            (length % 2**16).to_bytes(2, "little") if version == 1
+            else length.to_bytes(4, "little"))
+        m.payload = pre + text.encode("latin1") + m.payload[len(pre) + len(text):]
+        m.crc, m.size = zlib.crc32(m.payload), len(m.payload)
+        out = H.archive(members)
+    elif kind == "member_sizes":
+        m = draw(st.sampled_from(members))
+        m.size = draw(st.one_of(st.integers(0, 2**32 - 1), st.just(len(m.payload) + 1)))
+        out = H.archive(members)
+    elif kind == "many_members":
+        out = H.many_members(data, draw(st.integers(1, 30000)))
+    elif kind == "directory":
+        out = H.archive(members, entries=draw(st.integers(0, 65535)),
+                        directory_size=draw(st.integers(0, 2**32 - 1)))
+    elif kind == "aliases":
+        out = H.archive(members, aliases=[(draw(st.sampled_from([m.name for m in members])),
+                                           draw(st.integers(0, len(members) - 1)))
+                                          for _ in range(draw(st.integers(1, 80)))])
+    elif kind == "builder":
+        out = H.BUILDERS[draw(st.sampled_from(sorted(H.BUILDERS)))](data)
+    else:
+        out = bytearray(H.BUILDERS[draw(st.sampled_from(sorted(H.BUILDERS)))](data))
+        for _ in range(draw(st.integers(1, 8))):
+            out[draw(st.integers(0, len(out) - 1))] = draw(st.integers(0, 255))
+        out = bytes(out)
+    return model, kind, out
+
+
+@given(hostile_bytes(), st.sampled_from(["load", "load_with_metadata", "read_header",
+                                         "class_load"]))
+@counted
+def hostile_checkpoints(case, how):
+    model, kind, data = case
+    path = os.path.join(TMP, "hostile.npz")
+    with open(path, "wb") as f:
+        f.write(data)
+    del data
+    fn = {"load": sl.load, "load_with_metadata": checkpoint.load_with_metadata,
+          "read_header": checkpoint.read_header,
+          "class_load": type(HOSTILE_MODELS[model]()).load}[how]
+    measured = os.path.exists("/proc/self/clear_refs")
+    if measured:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status_bytes("VmRSS")
+    attempt("hostile_checkpoints", fn, path, _allowed=(checkpoint.CheckpointError,
+                                                       FileNotFoundError))
+    if measured:
+        peak = _status_bytes("VmHWM") - before
+        bound = 64 * 2**20 + 4 * os.path.getsize(path)
+        if peak > bound:
+            sig = ("hostile_checkpoints", "memory", kind)
+            UNEXPECTED.setdefault(sig, {"target": "hostile_checkpoints", "type": "memory",
+                                        "message": f"{model} {kind} {how}: peak +{peak} bytes "
+                                                   f"> {bound}", "call": "", "traceback": ""})
+
+
 TMP = tempfile.mkdtemp(prefix="spikeloc-fuzz-")
 atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 
 TARGETS = {f.__name__: f for f in (native_mutated, native_random, events_corrupted,
                                     native_configs, stimulus_api, events_api, snn_api, mo_api,
                                     optim_api, evaluate_api, variant_api, data_options_api,
-                                    analysis_api, nmnist_api, eprop_api, model_files)}
+                                    analysis_api, nmnist_api, eprop_api, model_files,
+                                    hostile_checkpoints)}
 
 
 def main(argv=None):
@@ -1161,11 +1308,11 @@ def main(argv=None):
 
 
 SCALE = 1.0
-_BUDGET = {"native_mutated": 2400, "native_random": 500, "events_corrupted": 1000,
+_BUDGET = {"native_mutated": 2200, "native_random": 500, "events_corrupted": 1000,
            "native_configs": 1200, "stimulus_api": 600, "events_api": 400, "snn_api": 600,
            "mo_api": 400, "optim_api": 500, "evaluate_api": 400, "variant_api": 700,
            "data_options_api": 500, "analysis_api": 400, "nmnist_api": 900, "eprop_api": 700,
-           "model_files": 400}
+           "model_files": 300, "hostile_checkpoints": 300}
 
 if __name__ == "__main__":
     sys.exit(main())

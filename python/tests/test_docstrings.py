@@ -18,7 +18,8 @@ import spikeloc as sl
 
 PUBLIC_MODULES = ["spikeloc", "spikeloc.stimulus", "spikeloc.events", "spikeloc.network",
                   "spikeloc.variants", "spikeloc.optim", "spikeloc.training",
-                  "spikeloc.evaluation", "spikeloc.analysis", "spikeloc.checkpoint",
+                  "spikeloc.evaluation", "spikeloc.analysis", "spikeloc.silencing",
+                  "spikeloc.checkpoint", "spikeloc.checkpoint_io",
                   "spikeloc.sweep", "spikeloc.eprop", "spikeloc.plots", "spikeloc.tutorial",
                   "spikeloc.datasets", "spikeloc.datasets.nmnist", "spikeloc.reference",
                   "spikeloc.experiment", "spikeloc.runs"]

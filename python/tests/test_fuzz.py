@@ -89,6 +89,7 @@ def test_damaged_eprop_files_raise_checkpoint_error_naming_the_file(tmp_path, da
     """Used to escape as EOFError, zipfile.BadZipFile, KeyError or AttributeError."""
     net, path = _eprop_file(tmp_path)
     raw = open(path, "rb").read()
+    key = sl.checkpoint.HEADER_KEY
     if damage == "empty":
         open(path, "wb").close()
     elif damage == "truncated":
@@ -98,9 +99,9 @@ def test_damaged_eprop_files_raise_checkpoint_error_naming_the_file(tmp_path, da
         data[raw.rindex(b"\x93NUMPY") + 140] ^= 0xFF
         open(path, "wb").write(bytes(data))
     elif damage == "header_list":
-        _rewrite(path, header=_header([1, 2]))
+        _rewrite(path, **{key: _header([1, 2])})
     elif damage == "header_json":
-        _rewrite(path, header=np.frombuffer(b"{", np.uint8))
+        _rewrite(path, **{key: np.frombuffer(b"{", np.uint8)})
     elif damage == "no_feedback":
         _rewrite(path, feedback=None)
     elif damage == "feedback_shape":
@@ -108,9 +109,9 @@ def test_damaged_eprop_files_raise_checkpoint_error_naming_the_file(tmp_path, da
     elif damage == "feedback_complex":
         _rewrite(path, feedback=np.zeros(net.feedback_weights.shape, np.complex64))
     elif damage == "config_field":
-        cfg = dict(net.config, window="x")
-        _rewrite(path, header=_header({"format": "spikeloc-eprop", "format_version": 1,
-                                       "config": cfg}))
+        header = sl.checkpoint.read_header(path)
+        header["config"]["window"] = "x"
+        _rewrite(path, **{key: _header(header)})
     else:
         np.save(path + ".npy", np.zeros(3))
         path = path + ".npy"

@@ -3,6 +3,7 @@ interruption or a killed process), failing jobs, thread scoping and determinism 
 executors (threads, processes, a Dask cluster)."""
 
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -219,6 +220,57 @@ def test_torn_last_line_is_skipped_and_the_file_repaired(tmp_path):
     assert [r["y"] for r in again] == [r["y"] for r in full]
     text = path.read_text().splitlines()
     assert len(text) == 4 and json.loads(text[3])["status"] == "ok"
+
+
+@pytest.mark.parametrize("damage", ["invalid_utf8", "deeply_nested", "no_metrics",
+                                    "metrics_not_a_dict", "no_key", "a_list"])
+def test_resume_skips_each_kind_of_unreadable_line(tmp_path, damage):
+    """Each damaged line is skipped with a warning naming it, and its job runs again. They
+    used to stop the sweep with UnicodeDecodeError, RecursionError or KeyError."""
+    path = tmp_path / "r.jsonl"
+    run = lambda p, s: {"y": p["a"] * 10}   # noqa: E731
+    full = sl.sweep(run, {"a": [1, 2, 3]}, results=path, progress=False)
+    lines = path.read_bytes().splitlines()
+    rec = json.loads(lines[1])
+    bad = {"invalid_utf8": lines[1][:-2] + b"\xff\xfe}",
+           "deeply_nested": b"[" * 200_000 + b"]" * 200_000,
+           "no_metrics": json.dumps({k: v for k, v in rec.items() if k != "metrics"}).encode(),
+           "metrics_not_a_dict": json.dumps(dict(rec, metrics=[1])).encode(),
+           "no_key": json.dumps({k: v for k, v in rec.items() if k != "key"}).encode(),
+           "a_list": b"[1, 2]"}[damage]
+    path.write_bytes(b"\n".join([lines[0], bad, lines[2]]) + b"\n")
+    with pytest.warns(RuntimeWarning, match=r"r\.jsonl:2: unreadable record skipped"):
+        assert sorted(load_results(path)) == sorted(r["key"] for r in full
+                                                    if r["key"] != rec["key"])
+    calls = []
+
+    def counting(p, s):
+        calls.append(p["a"])
+        return run(p, s)
+
+    with pytest.warns(RuntimeWarning, match=r"r\.jsonl:2: unreadable"):
+        again = sl.sweep(counting, {"a": [1, 2, 3]}, results=path, progress=False)
+    assert calls == [rec["params"]["a"]] and [r["y"] for r in again] == [10, 20, 30]
+
+
+def test_non_finite_metrics_are_standard_json_and_read_back(tmp_path):
+    path = tmp_path / "r.jsonl"
+    values = {1: math.nan, 2: math.inf, 3: -math.inf}
+    run = lambda p, s: {"loss": values[p["a"]], "curve": [1.0, values[p["a"]]],   # noqa: E731
+                        "label": "NaN" if p["a"] == 1 else "x"}
+    first = sl.sweep(run, {"a": [1, 2, 3]}, results=path, progress=False)
+    for line in path.read_text().splitlines():
+        json.loads(line, parse_constant=lambda name: pytest.fail(f"non-standard {name}"))
+    assert '"loss":"NaN"' in path.read_text() and '"loss":"-Infinity"' in path.read_text()
+    again = sl.sweep(lambda p, s: pytest.fail("rerun"), {"a": [1, 2, 3]}, results=path,
+                     progress=False)
+    for a, r, f in zip((1, 2, 3), again, first):
+        assert isinstance(r["loss"], float) and math.isnan(r["loss"]) == math.isnan(values[a])
+        if not math.isnan(values[a]):
+            assert r["loss"] == values[a] == f["loss"]
+        assert r["curve"][0] == 1.0 and isinstance(r["curve"][1], float)
+    assert isinstance(again[0]["label"], float)    # the documented price: "NaN" reads as NaN
+    assert again[1]["label"] == "x"
 
 
 class _InterruptOnce:

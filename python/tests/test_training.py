@@ -378,6 +378,111 @@ def test_nonfinite_gradient_raises(stim, data):
     assert_weights_equal(net.model, opt.after_step[0])
 
 
+def test_adam_without_eps_and_a_silent_unit_keeps_the_weights(stim, data):
+    """eps=0: a hidden unit that never spikes has m = v = 0 for its row of w2, so Adam's
+    step is 0/0. It used to leave NaN in w2 (the loss and gradients were finite)."""
+    ipd, spikes, _, _ = data
+    net = make_net(stim)
+    net.w1 = np.where(np.arange(net.n_hidden) == 2, 0.0, net.w1 * 4)   # unit 2 is silent
+    opt = sl.Adam(net, lr=0.01, eps=0.0)
+    before = snapshot(net)
+    with pytest.raises(NonFiniteLossError, match=r"'w2' NaN or infinite.*epoch 0, batch 0") \
+            as info:
+        train(net, ipd, spikes, stimulus=stim, epochs=2, batch_size=16, optimizer=opt,
+              progress=False)
+    assert info.value.history.stop_reason == "non-finite step (epoch 0, batch 0)"
+    assert_weights_equal(net, before)
+    assert opt.steps_taken == 0
+    assert all(not st["m"].any() and not st["v"].any() for st in opt.state.values())
+
+
+@pytest.mark.parametrize("optimizer", [sl.SGD, sl.Adam])
+def test_a_huge_learning_rate_stops_with_the_last_good_weights(stim, data, optimizer):
+    """lr = 3e38 takes the weights past the float32 range within a few steps; it used to
+    leave NaN or infinities in them."""
+    ipd, spikes, _, _ = data
+    net = make_net(stim)
+    kept = [snapshot(net)]
+
+    class Recording(optimizer):
+        def step(self, grads):
+            super().step(grads)
+            kept.append(snapshot(net))
+
+    with pytest.raises(NonFiniteLossError, match=r"(non-finite|NaN or infinite).*epoch \d+, "
+                                                 r"batch \d+") as info:
+        train(net, ipd, spikes, stimulus=stim, epochs=3, batch_size=16,
+              optimizer=Recording(net, lr=3e38), progress=False)
+    assert info.value.history.steps == len(kept) - 1
+    assert_weights_equal(net, kept[-1])
+    assert all(np.isfinite(w).all() for w in net.parameters().values())
+
+
+def test_an_optimiser_step_is_all_or_nothing():
+    """Adam and SGD undo a step that would make any parameter or moment non-finite,
+    including the parameters updated before the offending one ("a" changes in every step,
+    "b" goes non-finite: by overflow for SGD, by 0/0 for Adam without eps)."""
+    rng = np.random.default_rng(0)
+    cases = [(lambda p: sl.SGD(p, lr=3e38), {"a": 1e-30, "b": 1.0}),
+             (lambda p: sl.Adam(p, lr=0.01, eps=0.0), {"a": 1.0, "b": 0.0})]
+    for make, g in cases:
+        params = {"a": rng.normal(size=(3, 4)).astype(np.float32),
+                  "b": rng.normal(size=5).astype(np.float32)}
+        opt = make(params)
+        grads = {k: np.full(params[k].shape, g[k], np.float32) for k in params}
+        for step in range(10):
+            before = {k: v.copy() for k, v in params.items()}
+            state = {k: {"m": st["m"].copy(), "v": st["v"].copy(), "step": st["step"]}
+                     for k, st in getattr(opt, "state", {}).items()}
+            try:
+                opt.step(grads)
+            except sl.optim.NonFiniteStepError as exc:
+                assert exc.name == "b"
+                break
+            assert not np.array_equal(params["a"], before["a"])
+        else:
+            raise AssertionError("the step never went non-finite")
+        for k in params:
+            np.testing.assert_array_equal(params[k], before[k])
+        for k, st in state.items():
+            assert opt.state[k]["step"] == st["step"]
+            np.testing.assert_array_equal(opt.state[k]["m"], st["m"])
+            np.testing.assert_array_equal(opt.state[k]["v"], st["v"])
+    # gradients whose square overflows float32 would leave Adam's v infinite
+    params = {"w": np.zeros(3, np.float32)}
+    opt = sl.Adam(params, lr=0.01)
+    with pytest.raises(sl.optim.NonFiniteStepError, match="'w'"):
+        opt.step({"w": np.full(3, 1e30, np.float32)})
+    assert opt.steps_taken == 0 and not opt.state["w"]["v"].any()
+
+
+def test_train_undoes_a_non_finite_step_of_an_optimiser_of_the_users(stim, data):
+    ipd, spikes, _, _ = data
+    net = make_net(stim)
+
+    class Exploding:
+        params = net.parameters()
+
+        def __init__(self):
+            self.calls = 0
+
+        def step(self, grads):
+            self.calls += 1
+            for name, w in self.params.items():
+                w -= 0.01 * grads[name]
+                if self.calls == 3:
+                    w[0] = np.nan
+
+    kept = []
+    opt = Exploding()
+    real = opt.step
+    opt.step = lambda grads: (real(grads), kept.append(snapshot(net)))[0]
+    with pytest.raises(NonFiniteLossError, match=r"made 'w1' NaN.*epoch 0, batch 2"):
+        train(net, ipd, spikes, stimulus=stim, epochs=1, batch_size=16, optimizer=opt,
+              progress=False)
+    assert_weights_equal(net, kept[1])
+
+
 # ---------------------------------------------------------------------------- output
 
 

@@ -40,8 +40,11 @@ from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from .._files import open_regular
+
 __all__ = [
-    "WIDTH", "HEIGHT", "POLARITIES", "N_PIXELS", "T_MAX_US", "EVENT_DTYPE", "NMNISTFormatError",
+    "WIDTH", "HEIGHT", "POLARITIES", "N_PIXELS", "T_MAX_US", "EVENT_DTYPE", "MAX_FILE_BYTES",
+    "NMNISTFormatError",
     "decode", "read_events", "check_events", "pixel_index", "read_blocklist", "active_pixels",
     "events_to_spikes", "list_files", "iterate", "load", "event_counts", "inactive_pixels",
 ]
@@ -58,6 +61,10 @@ N_PIXELS = POLARITIES * HEIGHT * WIDTH
 T_MAX_US = 336040
 #: Structured dtype of decoded events (tonic's layout: x, y, t [us], p).
 EVENT_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+
+#: Largest event file :func:`read_events` reads [bytes] (N-MNIST's samples hold a few
+#: thousand events, some tens of kilobytes).
+MAX_FILE_BYTES = 64 << 20
 
 _BYTES_PER_EVENT = 5
 _TIME_MASK = 0x7FFFFF
@@ -102,17 +109,22 @@ def _check_coordinates(x, y, name: str) -> None:
             f"{WIDTH} x {HEIGHT} sensor ({int(bad.sum())} such events): not an N-MNIST file?")
 
 
-def read_events(path) -> np.ndarray:
+def read_events(path, *, max_bytes: int = MAX_FILE_BYTES) -> np.ndarray:
     """Read one N-MNIST ``.bin`` file: events (:data:`EVENT_DTYPE`) in file order.
 
-    Raises FileNotFoundError for a missing file and :class:`NMNISTFormatError` (naming the
-    file) for a malformed one or a directory.
+    Only a regular file of at most ``max_bytes`` bytes is read (a FIFO would block, a device
+    such as ``/dev/zero`` never ends). Raises FileNotFoundError for a missing file and
+    :class:`NMNISTFormatError` (naming the file) for a malformed one, a directory, a file that
+    is not regular or one larger than ``max_bytes``.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise NMNISTFormatError(f"{os.fsdecode(path)}: is a directory, not an N-MNIST event file")
-    with open(path, "rb") as f:
-        data = f.read()
+    path = os.fsdecode(os.fspath(path))
+    max_bytes = int(max_bytes)
+    with open_regular(path, NMNISTFormatError, "an N-MNIST event file") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise NMNISTFormatError(f"{path}: larger than {max_bytes} bytes ({max_bytes // 5} "
+                                f"events), far more than an N-MNIST sample holds; pass "
+                                f"max_bytes= to read it anyway")
     return decode(data, name=path)
 
 
@@ -256,11 +268,16 @@ def events_to_spikes(events, steps: int = 100, *, t_max: float = T_MAX_US, block
 
 # ---------------------------------------------------------------------------- directories
 
-def _split_dir(root, split) -> str:
+def _split_dir(root, split) -> Tuple[str, str]:
+    """(the split directory, the real path of the data root)."""
     if not isinstance(split, str):
         raise TypeError(f"split must be a string such as 'Train' or 'Test', got "
                         f"{type(split).__name__}")
-    root = os.fspath(root)
+    seps = {os.sep, os.altsep} - {None}
+    if split in ("", ".", "..") or any(sep in split for sep in seps) or os.path.isabs(split):
+        raise ValueError(f"split must name a directory inside the data root, such as 'Train' "
+                         f"or 'Test', got {split!r}")
+    root = os.fsdecode(os.fspath(root))
     if not os.path.isdir(root):
         raise FileNotFoundError(f"N-MNIST root directory {root!r} does not exist")
     path = os.path.join(root, split)
@@ -268,7 +285,18 @@ def _split_dir(root, split) -> str:
         raise FileNotFoundError(
             f"N-MNIST split directory {path!r} does not exist (expected {root}/Train/<label>/"
             f"*.bin and {root}/Test/<label>/*.bin)")
-    return path
+    real_root = os.path.realpath(root)
+    _check_inside(path, real_root)
+    return path, real_root
+
+
+def _check_inside(path: str, real_root: str) -> None:
+    """NMNISTFormatError if ``path`` resolves (symbolic links followed) outside the data
+    root: the reader never leaves the directory it was given."""
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, real_root]) != real_root:
+        raise NMNISTFormatError(f"{path}: resolves to {real}, outside the data root "
+                                f"{real_root} (a symbolic link out of the data set)")
 
 
 def list_files(root, split: str = "Train", *,
@@ -278,8 +306,10 @@ def list_files(root, split: str = "Train", *,
     Class directories are the subdirectories of ``root/split`` whose names are integers
     (``0`` .. ``9``), in numerical order; in each, the ``*.bin`` files in name order, the first
     ``max_per_class`` of them if given. Returns ``(paths, labels int64)``. Raises
-    FileNotFoundError when ``root/split`` is missing and ValueError when it holds no class
-    directory.
+    FileNotFoundError when ``root/split`` is missing, ValueError when it holds no class
+    directory or ``split`` is not a directory name (an absolute path, ``..``, a path with a
+    separator), and :class:`NMNISTFormatError` for a directory or file that resolves outside
+    ``root`` (a symbolic link out of the data set).
     """
     if max_per_class is not None:
         if isinstance(max_per_class, (bool, np.bool_)) or not isinstance(
@@ -288,11 +318,12 @@ def list_files(root, split: str = "Train", *,
                             f"{type(max_per_class).__name__}")
         if max_per_class < 0:
             raise ValueError(f"max_per_class must be >= 0, got {max_per_class}")
-    path = _split_dir(root, split)
+    path, real_root = _split_dir(root, split)
     classes = []
     for entry in os.listdir(path):
         full = os.path.join(path, entry)
         if os.path.isdir(full) and entry.isdigit():
+            _check_inside(full, real_root)
             classes.append((int(entry), full))
     if not classes:
         raise ValueError(f"N-MNIST split directory {path!r} has no class directories "
@@ -305,6 +336,8 @@ def list_files(root, split: str = "Train", *,
                        if f.endswith(".bin") and os.path.isfile(os.path.join(folder, f)))
         if max_per_class is not None:
             files = files[:max_per_class]
+        for f in files:
+            _check_inside(os.path.join(folder, f), real_root)
         paths.extend(os.path.join(folder, f) for f in files)
         labels.extend([label] * len(files))
     return paths, np.asarray(labels, dtype=np.int64)
