@@ -330,7 +330,7 @@ def cmd_sweep(exp, out, threads, progress, scheduler, workers) -> int:
 
 
 def cmd_evaluate(folder, threads) -> int:
-    from spikeloc.checkpoint import CheckpointError
+    from spikeloc.checkpoint import CheckpointError, load
     from spikeloc.experiment import Experiment, ExperimentError
     from spikeloc.runs import read_json
     threads = _check_threads(threads)
@@ -344,7 +344,7 @@ def cmd_evaluate(folder, threads) -> int:
                         f"missing)")
     try:
         exp = Experiment.from_file(config)
-        model = _load_model(model_path, threads)
+        model = load(model_path, threads=threads)
     except (ExperimentError, CheckpointError, OSError) as exc:
         raise _Fail(str(exc)) from None
     metrics, evals = exp.evaluate(model, exp.data(threads=threads, sets=("train", "test")))
@@ -362,20 +362,6 @@ def cmd_evaluate(folder, threads) -> int:
               f"(test accuracy {100 * recorded.get('test_accuracy', float('nan')):.1f}%)")
         return 0 if same else 1
     return 0
-
-
-def _load_model(path, threads):
-    import zipfile
-    from spikeloc.checkpoint import HEADER_KEY, load
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-    except (zipfile.BadZipFile, OSError):
-        names = []
-    if HEADER_KEY + ".npy" in names:
-        return load(path, threads=threads)
-    from spikeloc.eprop import EPropNetwork
-    return EPropNetwork.load(path, threads=threads)
 
 
 def cmd_show(target, overrides, raw) -> int:

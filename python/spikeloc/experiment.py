@@ -400,8 +400,8 @@ class Experiment:
                 from ._native_api import check_int
                 check_int(ev["n_test"], "n_test", minimum=1)
             if ev["silence"] is not None:
-                from .analysis import _check_units, _hidden_size
-                _check_units(ev["silence"], _hidden_size(model))
+                from .silencing import check_units, hidden_size
+                check_units(ev["silence"], hidden_size(model))
         except (TypeError, ValueError) as exc:
             raise self._fail("evaluation", exc) from None
         if self.has_sweep:
@@ -561,7 +561,7 @@ class Experiment:
             else:
                 net = model
                 if silence is not None:
-                    from .analysis import silenced
+                    from .silencing import silenced
                     net = silenced(model, silence)
                 metrics[f"{name}_accuracy"] = float(np.mean(net.predict(d.spikes) == d.labels))
         return metrics, evals

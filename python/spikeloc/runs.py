@@ -13,7 +13,7 @@
 ``environment.json``  spikeloc, NumPy and Python versions, the C ABI version and build
                       information, platform, CPU model, cores, kernel threads, the command line
 ``history.json``      :meth:`spikeloc.History.to_json`; ``history.csv`` one row per epoch
-``model.npz``         the trained model (:func:`spikeloc.load` or ``EPropNetwork.load``)
+``model.npz``         the trained model (:func:`spikeloc.load`)
 ``*.png``             figures: loss curve, test-set IPD histograms and confusion matrix, input
                       examples, weight matrices and W1 profiles (SNN); none without matplotlib
 ====================  ==========================================================================
@@ -248,12 +248,8 @@ def _write_record(folder, experiment, env, history, status) -> None:
 
 
 def _save_model(result, path) -> None:
-    from .eprop import EPropNetwork
     extra = {"metrics": _clean(result.metrics), "experiment": result.experiment.name}
-    if isinstance(result.model, EPropNetwork):
-        result.model.save(path, extra=extra)
-    else:
-        result.model.save(path, stimulus=result.stimulus, extra=extra)
+    result.model.save(path, stimulus=result.stimulus, extra=extra)
 
 
 def _pyplot():
