@@ -88,7 +88,7 @@ from ._schema import (NMNIST_CLASSES, ExperimentError, model_classes, parse_over
                       resolve, set_key, where)
 
 __all__ = ["Experiment", "ExperimentError", "RunResult", "DataSet", "presets",
-           "parse_override"]
+           "parse_override", "tutorial_experiment", "TUTORIAL_PARAMETERS"]
 
 _PRESET_DIR = "presets"
 
@@ -622,6 +622,44 @@ def run_job(config: dict, params: dict, seed: int) -> dict:
     """
     exp = Experiment(config, origin="sweep job").replace(dict(params, seed=seed))
     return exp.run(progress=False).metrics
+
+
+#: The parameters of :func:`tutorial_experiment` and the keys of the ``tutorial`` experiment
+#: preset they set (``tau`` sets both layers' time constant).
+TUTORIAL_PARAMETERS = {
+    "envelope_power": ("stimulus.envelope_power",), "rate_max": ("stimulus.rate_max",),
+    "anf_per_ear": ("stimulus.anf_per_ear",), "duration": ("stimulus.duration",),
+    "phase_offset": ("stimulus.phase_offset",), "n_hidden": ("model.n_hidden",),
+    "tau": ("model.tau_hidden", "model.tau_output"), "readout": ("model.readout",),
+    "n_train": ("training.n_train",), "epochs": ("training.epochs",), "lr": ("training.lr",),
+    "batch_size": ("training.batch_size",), "n_test": ("evaluation.n_test",)}
+
+
+def tutorial_experiment(params: dict, seed: int) -> dict:
+    """The Cosyne tutorial's training run as a sweep job (seed 002's envelope-power project).
+
+    The ``tutorial`` experiment preset (:class:`spikeloc.Experiment`) with ``seed`` and the
+    parameters in ``params`` (:data:`TUTORIAL_PARAMETERS`: ``envelope_power`` (k),
+    ``rate_max`` [Hz], ``anf_per_ear``, ``duration`` [s], ``phase_offset`` (cycles, or
+    "per_sample"/"per_set"), ``n_hidden``, ``tau`` [s] (both layers), ``readout``,
+    ``n_train``, ``epochs``, ``lr``, ``batch_size``, ``n_test``); the preset gives the rest.
+    The training set uses stream ``seed``, the test set ``seed + 1``; the initial weights
+    and the shuffling use ``seed``. (The seed notebook's sweep never passed k on to its
+    stimulus; here it does.) For any other key, sweep an experiment file instead
+    (``[sweep]``, :meth:`spikeloc.Experiment.sweep`).
+
+    Returns :attr:`spikeloc.experiment.RunResult.metrics`: ``train_accuracy``,
+    ``test_accuracy`` (fractions), ``train_error_deg``, ``test_error_deg`` (degrees) and
+    ``final_loss`` (mean loss of the last epoch, nats).
+    """
+    unknown = sorted(set(params) - set(TUTORIAL_PARAMETERS))
+    if unknown:
+        raise ValueError(f"tutorial_experiment: unknown parameters {unknown}; known: "
+                         f"{sorted(TUTORIAL_PARAMETERS)}")
+    overrides = {key: value for name, value in params.items()
+                 for key in TUTORIAL_PARAMETERS[name]}
+    overrides["seed"] = seed
+    return Experiment.preset("tutorial").replace(overrides).run(progress=False).metrics
 
 
 def preset_text(name: str) -> str:

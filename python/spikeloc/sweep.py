@@ -1,13 +1,13 @@
 """Parameter sweeps with repeats: on local threads, any ``concurrent.futures`` executor, or a
 Dask cluster; results appended to a file as jobs finish, so nothing is lost.
 
-``spikeloc.sweep`` is this module, and calling it calls :func:`sweep`: ``sl.sweep(run, grid)``,
-``from spikeloc.sweep import tutorial_experiment`` and ``import spikeloc.sweep`` all work.
+``spikeloc.sweep`` is this module, and calling it calls :func:`sweep`: ``sl.sweep(run, grid)``
+and ``import spikeloc.sweep`` both work.
 
 Example (the tutorial's envelope-power experiment, seed 002)::
 
     import spikeloc as sl
-    from spikeloc.sweep import tutorial_experiment
+    from spikeloc.experiment import tutorial_experiment
 
     table = sl.sweep(tutorial_experiment,
                      {"envelope_power": [0, 1, 2, 3, 4, 5, 10, 30, 40, 50, 100]},
@@ -65,7 +65,7 @@ import warnings
 from typing import Callable, Iterable, List, Optional
 
 __all__ = ["sweep", "SweepResult", "Summary", "SweepInterrupted", "job_seed", "job_key",
-           "load_results", "expand_grid", "tutorial_experiment"]
+           "load_results", "expand_grid"]
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15
@@ -773,46 +773,6 @@ def sweep(run: Callable, grid, *, repeats: int = 1, executor=None, progress: boo
 
 
 # ---------------------------------------------------------------------------- tutorial job
-
-
-#: The parameters of :func:`tutorial_experiment` and the keys of the ``tutorial`` experiment
-#: preset they set (``tau`` sets both layers' time constant).
-TUTORIAL_PARAMETERS = {
-    "envelope_power": ("stimulus.envelope_power",), "rate_max": ("stimulus.rate_max",),
-    "anf_per_ear": ("stimulus.anf_per_ear",), "duration": ("stimulus.duration",),
-    "phase_offset": ("stimulus.phase_offset",), "n_hidden": ("model.n_hidden",),
-    "tau": ("model.tau_hidden", "model.tau_output"), "readout": ("model.readout",),
-    "n_train": ("training.n_train",), "epochs": ("training.epochs",), "lr": ("training.lr",),
-    "batch_size": ("training.batch_size",), "n_test": ("evaluation.n_test",)}
-
-
-def tutorial_experiment(params: dict, seed: int) -> dict:
-    """The Cosyne tutorial's training run as a sweep job (seed 002's envelope-power project).
-
-    The ``tutorial`` experiment preset (:class:`spikeloc.Experiment`) with ``seed`` and the
-    parameters in ``params`` (:data:`TUTORIAL_PARAMETERS`: ``envelope_power`` (k),
-    ``rate_max`` [Hz], ``anf_per_ear``, ``duration`` [s], ``phase_offset`` (cycles, or
-    "per_sample"/"per_set"), ``n_hidden``, ``tau`` [s] (both layers), ``readout``,
-    ``n_train``, ``epochs``, ``lr``, ``batch_size``, ``n_test``); the preset gives the rest.
-    The training set uses stream ``seed``, the test set ``seed + 1``; the initial weights
-    and the shuffling use ``seed``. (The seed notebook's sweep never passed k on to its
-    stimulus; here it does.) For any other key, sweep an experiment file instead
-    (``[sweep]``, :meth:`spikeloc.Experiment.sweep`).
-
-    Returns :attr:`spikeloc.experiment.RunResult.metrics`: ``train_accuracy``,
-    ``test_accuracy`` (fractions), ``train_error_deg``, ``test_error_deg`` (degrees) and
-    ``final_loss`` (mean loss of the last epoch, nats).
-    """
-    from .experiment import Experiment
-
-    unknown = sorted(set(params) - set(TUTORIAL_PARAMETERS))
-    if unknown:
-        raise ValueError(f"tutorial_experiment: unknown parameters {unknown}; known: "
-                         f"{sorted(TUTORIAL_PARAMETERS)}")
-    overrides = {key: value for name, value in params.items()
-                 for key in TUTORIAL_PARAMETERS[name]}
-    overrides["seed"] = seed
-    return Experiment.preset("tutorial").replace(overrides).run(progress=False).metrics
 
 
 # ---------------------------------------------------------------------------- callable module
