@@ -310,7 +310,8 @@ class Stimulus:
 
         Sample ``b`` is the sample of index ``first_index + b`` of the seed's stream, so
         ``generate(10, s)`` equals ``generate(5, s)`` followed by ``generate(5, s,
-        first_index=5)``: draw a test set from another seed than the training set. ``epoch`` selects the phase offset of ``phase_offset="per_epoch"``.
+        first_index=5)``: draw a test set from another seed than the training set.
+        ``epoch`` selects the phase offset of ``phase_offset="per_epoch"``.
         """
         ipd = self.draw_ipd(n, seed, first_index)
         return ipd, self.spikes_for(ipd, seed, first_index, threads, epoch=epoch)
