@@ -263,9 +263,9 @@ def _sweep_folder(out, exp):
             previous = Experiment.from_file(config)
         except ExperimentError as exc:
             raise _Fail(f"--out {path}: cannot resume: {exc}") from None
-        if previous != exp:
-            raise _Fail(f"--out {path}: holds another experiment (its config.toml differs); "
-                        f"choose a new folder to run this one")
+        if previous.without_sweep() != exp.without_sweep():
+            raise _Fail(f"--out {path}: holds another experiment (its config.toml differs "
+                        f"outside [sweep]); choose a new folder to run this one")
         return path
     try:
         os.makedirs(path, exist_ok=True)

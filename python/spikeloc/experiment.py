@@ -444,9 +444,11 @@ class Experiment:
         except (TypeError, ValueError) as exc:
             raise self._fail("sweep", exc) from None
         for combo in combos:        # every point of the grid is a valid experiment
-            self._without_sweep().replace(combo)
+            self.without_sweep().replace(combo)
 
-    def _without_sweep(self) -> "Experiment":
+    def without_sweep(self) -> "Experiment":
+        """The experiment without its ``[sweep]`` section: the point every sweep job starts
+        from."""
         config = self.config
         config.pop("sweep", None)
         return Experiment(config, origin=self._origin)
@@ -587,19 +589,40 @@ class Experiment:
         self.check_files()
         from .sweep import sweep
         sw = self._config["sweep"]
+        if results is not None:
+            self._claim(results)
         client = None
         if executor is None and sw["scheduler"]:
             executor = client = _dask_client(sw["scheduler"])
         if executor is None and workers is None:
             workers = sw["workers"]
         try:
-            return sweep(functools.partial(run_job, self._without_sweep().config), sw["grid"],
+            return sweep(functools.partial(run_job, self.without_sweep().config), sw["grid"],
                          repeats=sw["repeats"], executor=executor, progress=progress,
                          results=results, seed=self.seed, workers=workers,
                          job_threads=sw["job_threads"], retry_failed=sw["retry_failed"])
         finally:
             if client is not None:
                 client.close()
+
+
+    def _claim(self, results) -> None:
+        """A results file belongs to one experiment: its jobs are keyed by the grid point and
+        the seed only. ``<results>.experiment.toml`` records the experiment without its sweep
+        (the grid and the repeats may grow between runs); another one fails."""
+        stamp = os.fspath(results) + ".experiment.toml"
+        base = str(self.without_sweep())
+        if os.path.exists(stamp):
+            with open(stamp, encoding="utf-8") as f:
+                if f.read() != base:
+                    raise ExperimentError(
+                        f"{self._origin}: {os.fspath(results)} holds the results of another "
+                        f"experiment ({stamp} differs); use another results file")
+            return
+        directory = os.path.dirname(os.path.abspath(stamp))
+        os.makedirs(directory, exist_ok=True)
+        with open(stamp, "w", encoding="utf-8") as f:
+            f.write(base)
 
 
 def _dask_client(address: str):

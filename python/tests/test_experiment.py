@@ -247,16 +247,20 @@ def test_sweep_of_an_experiment(tmp_path):
     # each job is the experiment at that point, with the sweep's seed
     first = table[0]
     again = exp.replace({"stimulus.envelope_power": 1.0, "seed": first["seed"]})
-    direct = again._without_sweep().run(progress=False).metrics
+    direct = again.without_sweep().run(progress=False).metrics
     assert {k: first[k] for k in direct} == direct
     # resuming from the results file runs nothing again
     assert exp.sweep(results=results, progress=False).without_timing() == \
         table.without_timing()
     assert len(results.read_text().splitlines()) == 4
+    # more repeats resume into the same file; another experiment may not use it
+    assert len(exp.replace({"sweep.repeats": 3}).sweep(results=results, progress=False)) == 6
+    with pytest.raises(ExperimentError, match="holds the results of another experiment"):
+        exp.replace({"training.lr": 0.5}).sweep(results=results, progress=False)
     text = str(table.summary("test_accuracy"))
     assert "stimulus.envelope_power" in text and "test_accuracy" in text and "+/-" in text
     # jobs travel to process pools and Dask workers
-    job = functools.partial(run_job, exp._without_sweep().config)
+    job = functools.partial(run_job, exp.without_sweep().config)
     assert pickle.loads(pickle.dumps(job)).args == job.args
 
 
