@@ -28,7 +28,8 @@ folder; it is checked (and its parent created) before any data is generated.
 
 A sweep folder (``spikeloc sweep ... --out DIR``) is written as the sweep goes, so that it can
 be resumed: ``config.toml``, ``environment.json`` and ``status.json`` ("running", then
-"completed" or "interrupted") first, ``results.jsonl`` one line per finished job, and at the
+"completed" or "interrupted") first, ``results.jsonl`` one line per finished job (and
+``results.jsonl.experiment.toml``, the experiment it belongs to), and at the
 end ``summary.csv``, ``summary.md`` (mean, standard deviation, min and max of each metric per
 combination) and ``sweep.png`` (the error-bar figure). Running the same sweep into the same
 folder again skips the jobs already recorded.
