@@ -78,7 +78,8 @@ def command(args) -> tuple:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="runs per configuration")
-    parser.add_argument("--studies", default="tutorial,250hz", help="comma-separated")
+    parser.add_argument("--studies", default="tutorial,250hz",
+                        help="comma-separated (empty: only the commands)")
     parser.add_argument("--skip-commands", action="store_true",
                         help="do not time the commands")
     args = parser.parse_args()
@@ -87,7 +88,7 @@ def main() -> None:
     print(f"spikeloc {sl.__version__}, {sl.default_threads()} threads, seeds {list(seeds)}",
           flush=True)
     tables = []
-    for study in args.studies.split(","):
+    for study in filter(None, args.studies.split(",")):
         rows = [(label, runs(study, phase, seeds)) for phase, label in PHASES[study]]
         lines = [f"\n| {study} preset | test accuracy mean [min, max] | test error (deg) | "
                  f"train accuracy | seconds per run (data, training, evaluation) |",
