@@ -7,6 +7,8 @@
 
 then compiles python/spikeloc/_native.c against Sources/CSpikeLoc/include, links it with
 -lSpikeLocKernels and rpath $ORIGIN, and copies libSpikeLocKernels.so next to the extension.
+The extension uses CPython's limited API of 3.10 (Py_LIMITED_API), so the one file it builds,
+_native.abi3.so, serves every CPython >= 3.10.
 The Swift runtime is linked statically into the library, so the installed package needs no
 Swift toolchain at run time.
 
@@ -16,6 +18,7 @@ Environment:
   SPIKELOC_TARGET_CPU  target CPU of the kernels (read by Package.swift; default haswell)
   SPIKELOC_SWIFT_FLAGS extra arguments for `swift build` (split on whitespace)
 """
+import glob
 import os
 import shlex
 import shutil
@@ -79,12 +82,23 @@ class SwiftBuildExt(build_ext):
             # setuptools builds in build/lib and copies the extension into the source tree;
             # the kernels library goes there too.
             build_py = self.get_finalized_command("build_py")
-            self._copy_lib(os.path.abspath(build_py.get_package_dir("spikeloc")))
+            package_dir = os.path.abspath(build_py.get_package_dir("spikeloc"))
+            self._copy_lib(package_dir)
+            self._remove_stale_extensions(package_dir)
 
     def build_extension(self, ext):
         super().build_extension(ext)
         # The kernels library goes next to the extension, found there via rpath $ORIGIN.
-        self._copy_lib(os.path.dirname(os.path.abspath(self.get_ext_fullpath(ext.name))))
+        dest_dir = os.path.dirname(os.path.abspath(self.get_ext_fullpath(ext.name)))
+        self._copy_lib(dest_dir)
+        self._remove_stale_extensions(dest_dir)
+
+    def _remove_stale_extensions(self, dest_dir):
+        # The extension is _native.abi3.so (limited API); one built earlier for a single
+        # interpreter (_native.cpython-3XX-*.so) would be imported before it.
+        for stale in glob.glob(os.path.join(dest_dir, "_native.cpython-*")):
+            os.remove(stale)
+            print(f"spikeloc: removed the stale extension {stale}", flush=True)
 
     def _copy_lib(self, dest_dir):
         os.makedirs(dest_dir, exist_ok=True)
@@ -96,6 +110,7 @@ class SwiftBuildExt(build_ext):
 
 
 rpath = "@loader_path" if sys.platform == "darwin" else "$ORIGIN"
+LIMITED_API = "0x030A0000"  # CPython 3.10, the oldest version the package supports
 
 setup(
     ext_modules=[
@@ -104,6 +119,8 @@ setup(
             sources=["python/spikeloc/_native.c"],
             include_dirs=["Sources/CSpikeLoc/include"],
             libraries=[LIB_NAME],
+            define_macros=[("Py_LIMITED_API", LIMITED_API)],
+            py_limited_api=True,
             extra_compile_args=["-O2", "-Wall"],
             extra_link_args=[f"-Wl,-rpath,{rpath}"],
             depends=["Sources/CSpikeLoc/include/spikeloc.h"],

@@ -21,7 +21,7 @@ import CSpikeLoc
     return p
 }
 
-@_cdecl("spk_abi_version") public func spk_abi_version() -> Int32 { 1 }
+@_cdecl("spk_abi_version") public func spk_abi_version() -> Int32 { SPK_ABI_VERSION }
 
 @_cdecl("spk_default_threads") public func spk_default_threads() -> Int32 { Int32(clamping: onlineCPUs()) }
 
@@ -51,16 +51,6 @@ public func spk_stimulus_uniforms(_ seed: UInt64, _ index: Int64, _ n: Int64, _ 
         let key = CounterRNG.key(seed: seed, index: UInt64(index))
         for e in 0..<Int(n) { out[e] = Float(CounterRNG.stimulusBits(key: key, element: UInt64(e))) * 0x1p-24 }
     }
-}
-
-// MARK: - stimulus
-
-@_cdecl("spk_stimulus")
-public func spk_stimulus(_ params: UnsafePointer<spk_stimulus_params>?, _ ipd: UnsafePointer<Double>?,
-                         _ phase: UnsafePointer<Double>?, _ n: Int64, _ seed: UInt64, _ firstIndex: Int64,
-                         _ spikes: UnsafeMutablePointer<UInt8>?, _ threads: Int32) -> Int32 {
-    // the noisy stimulus with sigma = 0 (CABIData.swift): the same spikes, one code path
-    spk_stimulus_noisy(params, ipd, phase, n, seed, firstIndex, 0, spikes, threads)
 }
 
 // MARK: - events

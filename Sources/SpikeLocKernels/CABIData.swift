@@ -1,5 +1,6 @@
-// C ABI of the data options (spikeloc.h, "data options"): the stimulus with phase-delay noise.
-// Every argument is checked before memory is touched; errors become status codes.
+// C ABI of the stimulus (spikeloc.h, "IPD stimulus" and "data options"): the spikes, with or
+// without phase-delay noise, and the noise's normals. Every argument is checked before memory
+// is touched; errors become status codes.
 import CSpikeLoc
 
 @_cdecl("spk_stimulus_noisy")

@@ -75,7 +75,8 @@ final class BadInputTests: XCTestCase {
         XCTAssertTrue(p.loss.isFinite && p.loss > 0)
         XCTAssertEqual(p.moForward(), SPK_OK, lastError())
         XCTAssertEqual(p.moLossGrad(), SPK_OK, lastError())
-        XCTAssertEqual(SpikeLocKernels.spk_abi_version(), 1)
+        XCTAssertEqual(SpikeLocKernels.spk_abi_version(), SPK_ABI_VERSION)
+        XCTAssertEqual(SPK_ABI_VERSION, 2)
         XCTAssertGreaterThanOrEqual(SpikeLocKernels.spk_default_threads(), 1)
     }
 
@@ -191,10 +192,10 @@ final class BadInputTests: XCTestCase {
         let good = params
         let ipd = [0.1, 0.2], phase = [0.0, 0.5]
         var spikes = [UInt8](repeating: 0, count: 2 * 10 * 8)
-        XCTAssertEqual(spk_stimulus(&params, ipd, phase, 2, 1, 0, &spikes, 1), SPK_OK, lastError())
-        expect(spk_stimulus(nil, ipd, phase, 2, 1, 0, &spikes, 1), SPK_ERR_TYPE, naming: "params", "NULL params")
-        expect(spk_stimulus(&params, nil, phase, 2, 1, 0, &spikes, 1), SPK_ERR_TYPE, naming: "ipd", "NULL ipd")
-        expect(spk_stimulus(&params, ipd, phase, 2, 1, 0, nil, 1), SPK_ERR_TYPE, naming: "spikes", "NULL spikes")
+        XCTAssertEqual(spk_stimulus_noisy(&params, ipd, phase, 2, 1, 0, 0, &spikes, 1), SPK_OK, lastError())
+        expect(spk_stimulus_noisy(nil, ipd, phase, 2, 1, 0, 0, &spikes, 1), SPK_ERR_TYPE, naming: "params", "NULL params")
+        expect(spk_stimulus_noisy(&params, nil, phase, 2, 1, 0, 0, &spikes, 1), SPK_ERR_TYPE, naming: "ipd", "NULL ipd")
+        expect(spk_stimulus_noisy(&params, ipd, phase, 2, 1, 0, 0, nil, 1), SPK_ERR_TYPE, naming: "spikes", "NULL spikes")
         let cases: [(String, (inout spk_stimulus_params) -> Void)] = [
             ("dt", { $0.dt = 0 }),
             ("steps", { $0.steps = 0 }),
@@ -206,16 +207,16 @@ final class BadInputTests: XCTestCase {
         for (name, mutate) in cases {
             params = good
             mutate(&params)
-            expect(spk_stimulus(&params, ipd, phase, 2, 1, 0, &spikes, 1), SPK_ERR_VALUE, naming: name, "stimulus, bad \(name)")
+            expect(spk_stimulus_noisy(&params, ipd, phase, 2, 1, 0, 0, &spikes, 1), SPK_ERR_VALUE, naming: name, "stimulus, bad \(name)")
         }
         params = good
-        expect(spk_stimulus(&params, [0.1, .nan], phase, 2, 1, 0, &spikes, 1), SPK_ERR_VALUE, naming: "ipd[1]", "NaN ipd")
-        expect(spk_stimulus(&params, ipd, [.infinity, 0], 2, 1, 0, &spikes, 1), SPK_ERR_VALUE, naming: "phase[0]", "inf phase")
-        expect(spk_stimulus(&params, ipd, phase, -1, 1, 0, &spikes, 1), SPK_ERR_VALUE, naming: "n", "n = -1")
-        expect(spk_stimulus(&params, ipd, phase, 2, 1, -3, &spikes, 1), SPK_ERR_VALUE, naming: "first_index", "first_index -3")
+        expect(spk_stimulus_noisy(&params, [0.1, .nan], phase, 2, 1, 0, 0, &spikes, 1), SPK_ERR_VALUE, naming: "ipd[1]", "NaN ipd")
+        expect(spk_stimulus_noisy(&params, ipd, [.infinity, 0], 2, 1, 0, 0, &spikes, 1), SPK_ERR_VALUE, naming: "phase[0]", "inf phase")
+        expect(spk_stimulus_noisy(&params, ipd, phase, -1, 1, 0, 0, &spikes, 1), SPK_ERR_VALUE, naming: "n", "n = -1")
+        expect(spk_stimulus_noisy(&params, ipd, phase, 2, 1, -3, 0, &spikes, 1), SPK_ERR_VALUE, naming: "first_index", "first_index -3")
         // sample streams stay below SPK_SET_INDEX (the stream of the per-set draws)
-        XCTAssertEqual(spk_stimulus(&params, ipd, phase, 2, 1, Int64.max - 2, &spikes, 1), SPK_OK, lastError())
-        expect(spk_stimulus(&params, ipd, phase, 2, 1, Int64.max - 1, &spikes, 1), SPK_ERR_VALUE, naming: "first_index",
+        XCTAssertEqual(spk_stimulus_noisy(&params, ipd, phase, 2, 1, Int64.max - 2, 0, &spikes, 1), SPK_OK, lastError())
+        expect(spk_stimulus_noisy(&params, ipd, phase, 2, 1, Int64.max - 1, 0, &spikes, 1), SPK_ERR_VALUE, naming: "first_index",
                "sample stream SPK_SET_INDEX")
         var u = [Double](repeating: 0, count: 2)
         expect(spk_uniform53(1, 0, 0, 2, nil), SPK_ERR_TYPE, naming: "out", "NULL out")

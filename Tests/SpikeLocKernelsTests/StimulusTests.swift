@@ -98,9 +98,9 @@ final class StimulusTests: XCTestCase {
                                      envelope_power: c.params.envelopePower,
                                      null_phase_delays: c.params.nullPhaseDelays ? 1 : 0)
         var viaC = [UInt8](repeating: 0xAA, count: c.spikes.count)
-        XCTAssertEqual(spk_stimulus(&cp, c.ipd, c.phase, Int64(c.batch), c.seed, Int64(c.firstIndex), &viaC, 0), SPK_OK,
+        XCTAssertEqual(spk_stimulus_noisy(&cp, c.ipd, c.phase, Int64(c.batch), c.seed, Int64(c.firstIndex), 0, &viaC, 0), SPK_OK,
                        lastError())
-        XCTAssertEqual(viaC, c.spikes, "\(name): spk_stimulus")
+        XCTAssertEqual(viaC, c.spikes, "\(name): spk_stimulus_noisy")
     }
 
     func testTutorialFixture() throws { try checkFixture("stimulus_tutorial") }

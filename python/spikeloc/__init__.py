@@ -37,15 +37,13 @@ ms = 1e-3
 #: One hertz.
 Hz = 1.0
 
-# Header constants of spikeloc.h (random-number words and the per-set stream index).
-#: Counter word of a sample's IPD draw (spikeloc.h).
-WORD_IPD = 2**62
-#: Counter word of a sample's phase-offset draw (spikeloc.h).
-WORD_PHASE = 2**62 + 1
-#: Sample index of the per-set stream (the one phase offset of a generated set).
-SET_INDEX = 2**63 - 1
-
 _LAZY = {
+    # header constants of spikeloc.h: random-number words and the per-set stream index
+    "WORD_IPD": "_abi",
+    "WORD_PHASE": "_abi",
+    "WORD_EPOCH_PHASE": "_abi",
+    "WORD_DELAY_NOISE": "_abi",
+    "SET_INDEX": "_abi",
     "Stimulus": "stimulus",
     "PRESETS": "stimulus",
     "SpikeEvents": "events",
@@ -85,11 +83,7 @@ _LAZY = {
 _SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir", "checkpoint", "experiment",
                "runs")
 
-# ---- data options, analysis and data sets (issue 4 items 8-9, issue 5 item 4) -------------
-#: Base counter word of the per-epoch phase offsets (word + epoch).
-WORD_EPOCH_PHASE = 2**62 + 2**40
-#: Base counter word of the phase-delay noise (word + fibre).
-WORD_DELAY_NOISE = 2**62 + 2**61
+# ---- data options, analysis and data sets -------------------------------------------------
 _LAZY.update({
     "silenced": "analysis",
     "ablation": "analysis",
@@ -100,9 +94,7 @@ _LAZY.update({
 _SUBMODULES += ("analysis", "datasets")
 # ---- end of data options block ------------------------------------------------------------
 
-__all__ = ["ms", "Hz", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "default_threads",
-           "abi_version", "sweep", *_LAZY]
-__all__ += ["WORD_EPOCH_PHASE", "WORD_DELAY_NOISE"]  # data options
+__all__ = ["ms", "Hz", "default_threads", "abi_version", "sweep", *_LAZY]
 
 
 def __getattr__(name):

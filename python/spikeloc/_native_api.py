@@ -34,17 +34,8 @@ __all__ = [
     "check_labels",
 ]
 
-#: Header constants (spikeloc.h).
-#: Counter word of a sample's IPD draw (spikeloc.h).
-WORD_IPD = 2**62
-#: Counter word of a sample's phase-offset draw (spikeloc.h).
-WORD_PHASE = 2**62 + 1
-#: Sample index of the per-set stream (the one phase offset of a generated set).
-SET_INDEX = 2**63 - 1
 MAX_INT32 = 2**31 - 1
 MAX_EVENT_DIM = 65535  # T and N_in of an event list (uint16 entries)
-
-READOUTS = {"mean": 0, "sum": 1, "max": 2}
 
 THREADS_ENV = "SPIKELOC_NUM_THREADS"
 

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._abi import EPROP_LOSSES, EPropConfig
 from ._native_api import (_native, as_float32_matrix, check_finite_array, check_int,
                           check_labels, check_positive, check_real)
 from .network import _locked, _Model, check_choice, draw_in_blocks
@@ -32,7 +33,7 @@ from .network import _locked, _Model, check_choice, draw_in_blocks
 __all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS", "CONVENTIONS"]
 
 #: e-prop loss name -> kernel code (cross-entropy or mean squared error on the window).
-LOSSES = {"cross_entropy": 0, "mse": 1}
+LOSSES = EPROP_LOSSES
 #: Feedback weights of the learning signal: fixed random, or the readout weights transposed.
 FEEDBACKS = ("random", "symmetric")
 #: How ``gamma``, ``reg_c``, the learning rate and the readout/feedback initialisation are
@@ -323,13 +324,15 @@ class EPropNetwork(_Model):
         return (self.gamma * self.v_th,
                 self.reg_c * self.n_hidden * steps * self.dt / (1000.0 * s2w), s2w)
 
-    def _abi_config(self, steps: int) -> tuple:
+    def _abi_config(self, steps: int) -> EPropConfig:
         if self.window > steps:
             raise ValueError(f"window={self.window} is longer than the samples (T={steps} steps)")
         gamma, reg_c, _ = self._kernel_terms(steps)
-        return (self.n_in, self.n_hidden, self.n_out, steps, self.window, self.dt, self.tau_m,
-                self.tau_out, self.v_th, gamma, reg_c, self.f_target,
-                LOSSES[self.loss], int(self.recurrent))
+        return EPropConfig(n_in=self.n_in, n_hidden=self.n_hidden, n_out=self.n_out,
+                           steps=steps, window=self.window, dt=self.dt, tau_m=self.tau_m,
+                           tau_out=self.tau_out, v_th=self.v_th, gamma=gamma,
+                           reg_c=reg_c, f_target=self.f_target, loss=LOSSES[self.loss],
+                           recurrent=int(self.recurrent))
 
     def _check_params(self):
         super()._check_params()

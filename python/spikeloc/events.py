@@ -10,20 +10,29 @@ A data set of binary spikes ``x`` of shape ``(n_samples, T, N_in)`` is held twic
 ``step_ptr`` (int64, ``n_samples*T + 1``) and ``input_ptr`` (int64, ``n_samples*N_in + 1``)
 start at 0 and end at ``n_events``; the event arrays are uint16, so ``T`` and ``N_in`` are at
 most 65535. The networks read this form; a dense array is converted on the fly.
+
+A :class:`SpikeEvents` owns its arrays and nobody can change them: they are read-only views of
+``bytes`` objects (NumPy refuses to make such a view writable again), and the attributes are
+read-only. The kernels index memory with these arrays, so they must not change while a kernel
+that checked them runs in another thread; the extension reads such arrays in place, and copies
+any other event arrays it is handed for the duration of the call.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._abi import Events
 from ._native_api import MAX_EVENT_DIM, _native, resolve_threads
 
 __all__ = ["SpikeEvents", "as_events"]
 
+_FIELDS = ("step_ptr", "step_events", "input_ptr", "input_events")
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """An immutable copy of the 1-D array ``a``: a read-only view of a ``bytes`` object."""
+    return np.frombuffer(a.tobytes(), dtype=a.dtype)
 
 
 def _check_dense(spikes, name: str = "spikes") -> np.ndarray:
@@ -52,25 +61,25 @@ def _check_dense(spikes, name: str = "spikes") -> np.ndarray:
 class SpikeEvents:
     """Compact event-list form of a binary spike array of shape (n_samples, T, N_in).
 
-    Build one with :meth:`from_dense`; the arrays are read-only. ``len(events)`` is the number
-    of samples.
+    Build one with :meth:`from_dense`; its arrays are immutable (read-only views of ``bytes``).
+    ``len(events)`` is the number of samples.
     """
 
-    __slots__ = ("_n_samples", "_steps", "_n_in", "step_ptr", "step_events", "input_ptr",
-                 "input_events")
+    __slots__ = ("_n_samples", "_steps", "_n_in", "_step_ptr", "_step_events", "_input_ptr",
+                 "_input_events")
 
     def __init__(self, n_samples, steps, n_in, step_ptr, step_events, input_ptr, input_events):
-        """Wrap existing arrays (checked for shapes and dtypes; contents are checked by the
-        kernels that read them). Prefer :meth:`from_dense`."""
+        """Immutable copies of existing arrays (checked for shapes and dtypes; contents are
+        checked by the kernels that read them). Prefer :meth:`from_dense`."""
         from ._native_api import check_int
-        self._n_samples = check_int(n_samples, "n_samples", minimum=0)
-        self._steps = check_int(steps, "steps", minimum=1, maximum=MAX_EVENT_DIM)
-        self._n_in = check_int(n_in, "n_in", minimum=1, maximum=MAX_EVENT_DIM)
+        n_samples = check_int(n_samples, "n_samples", minimum=0)
+        steps = check_int(steps, "steps", minimum=1, maximum=MAX_EVENT_DIM)
+        n_in = check_int(n_in, "n_in", minimum=1, maximum=MAX_EVENT_DIM)
         arrays = {}
         for name, value, dtype, length in (
-                ("step_ptr", step_ptr, np.int64, self._n_samples * self._steps + 1),
+                ("step_ptr", step_ptr, np.int64, n_samples * steps + 1),
                 ("step_events", step_events, np.uint16, None),
-                ("input_ptr", input_ptr, np.int64, self._n_samples * self._n_in + 1),
+                ("input_ptr", input_ptr, np.int64, n_samples * n_in + 1),
                 ("input_events", input_events, np.uint16, None)):
             arr = np.asarray(value)
             if arr.dtype != dtype:
@@ -79,7 +88,7 @@ class SpikeEvents:
                 raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
             if length is not None and arr.shape[0] != length:
                 raise ValueError(f"{name} must have {length} entries, got {arr.shape[0]}")
-            arrays[name] = _readonly(np.array(arr, order="C", copy=True))
+            arrays[name] = _frozen(arr)
         n_events = arrays["step_events"].shape[0]
         if arrays["input_events"].shape[0] != n_events:
             raise ValueError("step_events and input_events must have the same length")
@@ -87,19 +96,17 @@ class SpikeEvents:
             a = arrays[name]
             if a[0] != 0 or a[-1] != n_events:
                 raise ValueError(f"{name} must start at 0 and end at n_events={n_events}")
-        for name, value in arrays.items():
-            object.__setattr__(self, name, value)
+        self._set(n_samples, steps, n_in, *(arrays[name] for name in _FIELDS))
 
-    @classmethod
-    def _from_arrays(cls, n_samples, steps, n_in, step_ptr, step_events, input_ptr,
-                     input_events):
-        self = cls.__new__(cls)
-        self._n_samples, self._steps, self._n_in = int(n_samples), int(steps), int(n_in)
-        self.step_ptr = _readonly(step_ptr)
-        self.step_events = _readonly(step_events)
-        self.input_ptr = _readonly(input_ptr)
-        self.input_events = _readonly(input_events)
-        return self
+    def _set(self, n_samples, steps, n_in, step_ptr, step_events, input_ptr, input_events):
+        for name, value in zip(self.__slots__, (n_samples, steps, n_in, step_ptr, step_events,
+                                                input_ptr, input_events)):
+            setattr(self, name, value)
+
+    def __reduce__(self):
+        # through the constructor, which checks and freezes the arrays
+        return (SpikeEvents, (self._n_samples, self._steps, self._n_in, self._step_ptr,
+                              self._step_events, self._input_ptr, self._input_events))
 
     @classmethod
     def from_dense(cls, spikes, threads=None) -> "SpikeEvents":
@@ -111,13 +118,17 @@ class SpikeEvents:
         input_ptr = np.zeros(n * n_in + 1, dtype=np.int64)
         if n:
             _native.events_index(x, n, steps, n_in, step_ptr, input_ptr, threads)
+        step_ptr, input_ptr = _frozen(step_ptr), _frozen(input_ptr)
         n_events = int(step_ptr[-1])
         step_events = np.empty(n_events, dtype=np.uint16)
         input_events = np.empty(n_events, dtype=np.uint16)
         if n:
             _native.events_fill(x, n, steps, n_in, step_ptr, input_ptr, step_events,
                                 input_events, threads)
-        return cls._from_arrays(n, steps, n_in, step_ptr, step_events, input_ptr, input_events)
+        self = cls.__new__(cls)
+        self._set(n, steps, n_in, step_ptr, _frozen(step_events), input_ptr,
+                  _frozen(input_events))
+        return self
 
     def to_dense(self, threads=None) -> np.ndarray:
         """The dense uint8 spike array (n_samples, T, N_in)."""
@@ -127,10 +138,32 @@ class SpikeEvents:
             _native.events_to_dense(self._abi(), x, threads)
         return x
 
-    def _abi(self) -> tuple:
-        """The ``spk_events`` struct as the tuple ``spikeloc._native`` takes."""
-        return (self._n_samples, self._steps, self._n_in, self.n_events, self.step_ptr,
-                self.step_events, self.input_ptr, self.input_events)
+    def _abi(self) -> Events:
+        """The ``spk_events`` struct that ``spikeloc._native`` takes."""
+        return Events(self._n_samples, self._steps, self._n_in, self.n_events, self._step_ptr,
+                      self._step_events, self._input_ptr, self._input_events)
+
+    @property
+    def step_ptr(self) -> np.ndarray:
+        """int64 (n_samples T + 1): events of (sample s, step t) are
+        ``step_events[step_ptr[s T + t] : step_ptr[s T + t + 1]]`` (read-only)."""
+        return self._step_ptr
+
+    @property
+    def step_events(self) -> np.ndarray:
+        """uint16 (n_events): the spiking inputs, in step order (read-only)."""
+        return self._step_events
+
+    @property
+    def input_ptr(self) -> np.ndarray:
+        """int64 (n_samples N_in + 1): spikes of (sample s, input i) are
+        ``input_events[input_ptr[s N_in + i] : input_ptr[s N_in + i + 1]]`` (read-only)."""
+        return self._input_ptr
+
+    @property
+    def input_events(self) -> np.ndarray:
+        """uint16 (n_events): the spike steps, in input order (read-only)."""
+        return self._input_events
 
     @property
     def n_samples(self) -> int:
@@ -155,7 +188,7 @@ class SpikeEvents:
     @property
     def n_events(self) -> int:
         """Total number of spikes."""
-        return int(self.step_events.shape[0])
+        return int(self._step_events.shape[0])
 
     @property
     def density(self) -> float:

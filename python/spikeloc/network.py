@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._native_api import (READOUTS, _native, as_float32_matrix, check_finite_array, check_index,
+from ._abi import READOUTS, RESETS, SURROGATES, NetConfig, VariantOptions
+from ._native_api import (_native, as_float32_matrix, check_finite_array, check_index,
                           check_int, check_labels, check_positive, check_real, real_array,
                           resolve_threads)
 from .checkpoint_io import read_model, write_model
@@ -48,10 +49,8 @@ class MembraneOutput(NamedTuple):
     logits: np.ndarray
 
 
-def _check_readout(readout) -> int:
-    if not isinstance(readout, str) or readout not in READOUTS:
-        raise ValueError(f"readout must be one of {sorted(READOUTS)}, got {readout!r}")
-    return READOUTS[readout]
+#: Readouts of a leaky (non-spiking) readout layer; the SNN also has "spike_count".
+MEMBRANE_READOUTS = ("mean", "sum", "max")
 
 
 def check_choice(value, name: str, choices) -> str:
@@ -63,6 +62,11 @@ def check_choice(value, name: str, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+def _check_readout(readout, allowed) -> int:
+    """The SPK_READOUT_* code of ``readout``, one of ``allowed``."""
+    return READOUTS[check_choice(readout, "readout", allowed)]
 
 
 def _learned_layers(learn_tau) -> dict:
@@ -304,7 +308,7 @@ class SNN(_Model):
         self.n_hidden = check_int(n_hidden, "n_hidden", minimum=1)
         self.n_out = check_int(n_out, "n_out", minimum=1)
         self.dt = check_positive(dt, "dt")
-        self._readout_code = 3 if readout == "spike_count" else _check_readout(readout)
+        self._readout_code = _check_readout(readout, READOUTS)
         self.readout = readout
         self.beta = check_positive(beta, "beta")
         self.seed = check_int(seed, "seed", minimum=0)
@@ -370,13 +374,15 @@ class SNN(_Model):
                 layout[f"tau_{layer}"] = ((n,), np.float32)
         return layout
 
-    def _abi_config(self, steps: int) -> tuple:
+    def _abi_config(self, steps: int) -> NetConfig:
         if self._variant:
-            return (self.n_in, self.n_hidden, self.n_out, steps, self.dt,
-                    float(np.mean(self._tau_seconds("hidden"))),
-                    float(np.mean(self._tau_seconds("output"))), self._readout_code, self.beta)
-        return (self.n_in, self.n_hidden, self.n_out, steps, self.dt, self.tau_hidden,
-                self.tau_output, self._readout_code, self.beta)
+            tau_hidden = float(np.mean(self._tau_seconds("hidden")))
+            tau_output = float(np.mean(self._tau_seconds("output")))
+        else:
+            tau_hidden, tau_output = self.tau_hidden, self.tau_output
+        return NetConfig(n_in=self.n_in, n_hidden=self.n_hidden, n_out=self.n_out, steps=steps,
+                         dt=self.dt, tau_hidden=tau_hidden, tau_output=tau_output,
+                         readout=self._readout_code, beta=self.beta)
 
     @_locked
     def forward(self, spikes, index=None) -> SNNOutput:
@@ -392,9 +398,9 @@ class SNN(_Model):
         hidden = np.empty((batch, T, self.n_hidden), dtype=np.uint8)
         membrane = np.empty((batch, T, self.n_out), dtype=np.float32)
         if self._variant:
-            _native.variant_forward(self._abi_config(T), self._abi_options(False), ev._abi(), idx,
-                                    batch, self._w1, self._w2, logits, hidden, membrane,
-                                    self._threads)
+            _native.variant_forward(self._abi_config(T), self._abi_options(training=False),
+                                    ev._abi(), idx, batch, self._w1, self._w2, logits, hidden,
+                                    membrane, self._threads)
         else:
             _native.snn_forward(self._abi_config(T), ev._abi(), idx, batch, self._w1, self._w2,
                                 logits, hidden, membrane, self._threads)
@@ -406,7 +412,7 @@ class SNN(_Model):
         self._check_params()
         logits = np.empty((batch, self.n_out), dtype=np.float32)
         if self._variant:
-            _native.variant_forward(self._abi_config(ev.steps), self._abi_options(False),
+            _native.variant_forward(self._abi_config(ev.steps), self._abi_options(training=False),
                                     ev._abi(), idx, batch, self._w1, self._w2, logits, None,
                                     None, self._threads)
             return logits
@@ -456,7 +462,7 @@ class SNN(_Model):
     def _init_variants(self, rng, tau_hidden, tau_output, *, reset, surrogate, learn_tau,
                        tau_min, tau_sigma, tau_var_penalty, adapt_tau, adapt_strength, dale,
                        rate_regularizer, dropout):
-        from .variants import RESETS, SURROGATES, as_dale, as_rate_regularizer
+        from .variants import as_dale, as_rate_regularizer
         self.reset = check_choice(reset, "reset", RESETS)
         self.surrogate = check_choice(surrogate, "surrogate", SURROGATES)
         learned = _learned_layers(learn_tau)
@@ -588,19 +594,22 @@ class SNN(_Model):
                 arr = getattr(self, f"_tau_{layer}")
                 np.maximum(arr, np.float32(self.tau_min / self.dt), out=arr)
 
-    def _abi_options(self, training: bool) -> tuple:
-        from .variants import RESETS, SURROGATES
+    def _abi_options(self, training: bool) -> VariantOptions:
+        """The variant options of a forward pass (``training=False``: no dropout) or of the
+        current training step (dropout with the mask seed of step ``_dropout_calls``: a fresh
+        mask for every step, reproducible from the model seed; the step advances the count)."""
         reg = self.rate_regularizer
         seed = 0
         if training and self.dropout > 0:
-            # a fresh mask for every call, reproducible from the model seed
             seed = (self.seed * 0x9E3779B97F4A7C15 + self._dropout_calls) % 2**64
-            self._dropout_calls += 1
-        return (RESETS[self.reset], SURROGATES[self.surrogate],
-                0.0 if self.adapt_tau is None else self.adapt_tau, self.adapt_strength,
-                self._tau_seconds("hidden"), self._tau_seconds("output"), self._sign1, self._sign2,
-                0.0 if reg is None else reg.strength(self.n_out),
-                100.0 if reg is None else reg.r_max, self.dropout, seed)
+        return VariantOptions(
+            reset=RESETS[self.reset], surrogate=SURROGATES[self.surrogate],
+            adapt_tau=0.0 if self.adapt_tau is None else self.adapt_tau,
+            adapt_strength=self.adapt_strength, tau_hidden=self._tau_seconds("hidden"),
+            tau_output=self._tau_seconds("output"), sign_w1=self._sign1, sign_w2=self._sign2,
+            rate_c=0.0 if reg is None else reg.strength(self.n_out),
+            rate_max=100.0 if reg is None else reg.r_max, dropout=self.dropout,
+            dropout_seed=seed)
 
     def _variant_loss_grad(self, ev, idx, batch, labels, g1, g2, logits):
         for layer in ("hidden", "output"):
@@ -609,9 +618,11 @@ class SNN(_Model):
                 raise ValueError(f"tau_{layer} must be finite and > 0 everywhere")
         gth = np.empty(self.n_hidden, dtype=np.float32)
         gto = np.empty(self.n_out, dtype=np.float32)
-        loss = _native.variant_loss_grad(self._abi_config(ev.steps), self._abi_options(True),
-                                         ev._abi(), idx, batch, labels, self._w1, self._w2, g1,
-                                         g2, gth, gto, logits, self._threads)
+        options = self._abi_options(training=True)
+        self._dropout_calls += 1  # the next training step draws fresh dropout masks
+        loss = _native.variant_loss_grad(self._abi_config(ev.steps), options, ev._abi(), idx,
+                                         batch, labels, self._w1, self._w2, g1, g2, gth, gto,
+                                         logits, self._threads)
         grads = {"w1": g1, "w2": g2}
         for layer, g in (("hidden", gth), ("output", gto)):
             if self._learned[layer]:
@@ -653,7 +664,7 @@ class MembraneOnly(_Model):
         self.n_out = check_int(n_out, "n_out", minimum=1)
         self.dt = check_positive(dt, "dt")
         self.tau = check_positive(tau, "tau")
-        self._readout_code = _check_readout(readout)
+        self._readout_code = _check_readout(readout, MEMBRANE_READOUTS)
         self.readout = readout
         self.seed = check_int(seed, "seed", minimum=0)
         self.threads = threads
@@ -687,10 +698,11 @@ class MembraneOnly(_Model):
         n_in, n_out = (check_int(config.get(k), k, minimum=1) for k in ("n_in", "n_out"))
         return {"w": ((n_in, n_out), np.float32)}
 
-    def _abi_config(self, steps: int) -> tuple:
+    def _abi_config(self, steps: int) -> NetConfig:
         # n_hidden, tau_hidden and beta are ignored by the membrane-only kernels.
-        return (self.n_in, 0, self.n_out, steps, self.dt, self.tau, self.tau,
-                self._readout_code, 5.0)
+        return NetConfig(n_in=self.n_in, n_hidden=0, n_out=self.n_out, steps=steps, dt=self.dt,
+                         tau_hidden=self.tau, tau_output=self.tau, readout=self._readout_code,
+                         beta=5.0)
 
     @_locked
     def forward(self, spikes, index=None) -> MembraneOutput:

@@ -37,20 +37,15 @@ from typing import Tuple, Union
 import numpy as np
 
 from .evaluation import class_midpoints, labels_from_ipd
-from ._native_api import (MAX_EVENT_DIM, SET_INDEX, WORD_IPD, WORD_PHASE, _native, check_int,
-                          check_real, check_seed, real_array, resolve_threads)
+from ._abi import (SET_INDEX, WORD_DELAY_NOISE, WORD_EPOCH_PHASE, WORD_IPD, WORD_PHASE,
+                   StimulusParams)
+from ._native_api import (MAX_EVENT_DIM, _native, check_int, check_real, check_seed, real_array,
+                          resolve_threads)
 
 __all__ = ["Stimulus", "PRESETS", "WORD_IPD", "WORD_PHASE", "SET_INDEX", "WORD_EPOCH_PHASE",
            "WORD_DELAY_NOISE"]
 
 _PHASE_MODES = ("per_set", "per_sample", "per_epoch")
-
-#: Header constants of the data options (spikeloc.h): word of the per-epoch phase offset
-#: (drawn on stream index ``epoch``) and first word of the phase-delay noise.
-#: Base counter word of the per-epoch phase offsets (word + epoch).
-WORD_EPOCH_PHASE = 2**62 + 2**40
-#: Base counter word of the phase-delay noise (word + fibre).
-WORD_DELAY_NOISE = 2**62 + 2**61
 
 
 def _check_first_index(first_index, n: int) -> int:
@@ -198,9 +193,11 @@ class Stimulus:
         """Number of inputs N_in = 2 anf_per_ear."""
         return 2 * self.anf_per_ear
 
-    def _params(self) -> tuple:
-        return (self.dt, self.steps, self.freq, self.anf_per_ear, self.rate_max,
-                self.envelope_power, int(self.null_phase_delays))
+    def _params(self) -> StimulusParams:
+        return StimulusParams(dt=self.dt, steps=self.steps, freq=self.freq,
+                              anf_per_ear=self.anf_per_ear, rate_max=self.rate_max,
+                              envelope_power=self.envelope_power,
+                              null_phase_delays=int(self.null_phase_delays))
 
     # ---- random draws --------------------------------------------------------------------
     def draw_ipd(self, n: int, seed: int, first_index: int = 0) -> np.ndarray:
@@ -273,11 +270,9 @@ class Stimulus:
         threads = resolve_threads(threads)
         phase = self.phases(n, seed, first_index, epoch=epoch)
         spikes = np.empty((n, self.steps, self.n_in), dtype=np.uint8)
-        if n and self.phase_delay_noise > 0:
+        if n:
             _native.stimulus_noisy(self._params(), ipd, phase, seed, first_index,
                                    self.phase_delay_noise, spikes, threads)
-        elif n:
-            _native.stimulus(self._params(), ipd, phase, seed, first_index, spikes, threads)
         return spikes
 
     def regenerator(self, ipd, seed: int, first_index: int = 0, threads=None):

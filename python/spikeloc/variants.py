@@ -14,14 +14,11 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ._abi import RESETS, SURROGATES  # name -> SPK_RESET_* / SPK_SURROGATE_* code
 from ._native_api import check_positive, check_real
 
 __all__ = ["Dale", "RateRegularizer", "RESETS", "SURROGATES", "LAYERS"]
 
-#: reset name -> SPK_RESET_* code
-RESETS = {"delayed": 0, "same_step": 1, "subtractive": 2}
-#: surrogate name -> SPK_SURROGATE_* code
-SURROGATES = {"sigmoid": 0, "fast_sigmoid": 1, "arctan": 2, "piecewise_linear": 3}
 #: weight layers Dale's law can constrain
 LAYERS = ("w1", "w2")
 

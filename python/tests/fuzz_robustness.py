@@ -6,7 +6,8 @@ abort is seen as the process dying, with faulthandler's traceback, instead of ki
     python python/tests/fuzz_robustness.py [--scale 1.0] [--only NAME ...]
 
 Targets: the raw entry points (random and mutated arguments, corrupted event lists, boundary
-values in the config / options / params tuples) and the public API (Stimulus and its data
+values in the config / options / params tuples, and valid calls while another thread writes
+hostile values into every array they were given) and the public API (Stimulus and its data
 options, SpikeEvents, SNN with its research variants, MembraneOnly, EPropNetwork, optimisers,
 train / evaluate, ablation and tuning curves, the N-MNIST readers on random bytes, files,
 directories and structured arrays, and damaged model files for sl.load and
@@ -36,6 +37,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -157,8 +159,6 @@ def base_calls():
     return {
         "uniform53": (_native.uniform53, [3, 0, 5, np.zeros(4)]),
         "stimulus_uniforms": (_native.stimulus_uniforms, [3, 2, f32(7)]),
-        "stimulus": (_native.stimulus, [STIM._params(), IPD.copy(), np.zeros(B), 3, 0,
-                                        np.zeros(B * T * NIN, np.uint8), 1]),
         "events_index": (_native.events_index, [SPIKES, B, T, NIN, np.zeros(B * T + 1, np.int64),
                                                 np.zeros(B * NIN + 1, np.int64), 1]),
         "events_fill": (_native.events_fill, [SPIKES, B, T, NIN, EVENTS.step_ptr,
@@ -343,6 +343,64 @@ def events_corrupted(ev, name, index, threads):
         args[pos + 1] = idx
     args[-1] = threads
     attempt("events_corrupted", fn, *args)
+
+
+# ---------------------------------------------------------------------------- concurrent writes
+
+#: values another thread writes into a call's arrays: out of range for every index and size
+HOSTILE = {np.dtype(np.int64): np.array([-1, 0, 1, 5, 2**31, 2**40, -2**62, 2**63 - 1]),
+           np.dtype(np.uint16): np.array([0, 1, 15, 16, 2**15, 2**16 - 1], np.uint16),
+           np.dtype(np.uint8): np.array([0, 1, 2, 255], np.uint8),
+           np.dtype(np.float32): np.array([0, 1, -1, NAN, INF, -INF, 1e30], np.float32),
+           np.dtype(np.float64): np.array([0, 1, -1, NAN, INF, -INF, 1e300, 5e-324])}
+CONCURRENT: set = set()
+
+
+def _writable(value):
+    """``value`` with every array, also inside (named) tuples, replaced by a writable copy."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, tuple):
+        return tuple(_writable(v) for v in value)
+    return value
+
+
+def _arrays_in(values):
+    for v in values:
+        if isinstance(v, np.ndarray):
+            yield v
+        elif isinstance(v, tuple):
+            yield from _arrays_in(v)
+
+
+def _scribble(arrays, rng, stop):
+    """Writes hostile values at random places of ``arrays`` until ``stop`` is set."""
+    flat = [a.reshape(-1) for a in arrays if a.size]
+    while not stop.is_set():
+        for a in flat:
+            a[rng.integers(0, a.size, 4)] = rng.choice(HOSTILE[a.dtype], 4)
+        time.sleep(0)
+
+
+@given(st.integers(0, 2**32 - 1))
+@counted
+def native_concurrent(seed):
+    """Every entry point, called with valid arguments while a thread writes hostile values
+    into all the arrays it was given (inputs, outputs, event lists)."""
+    rng = np.random.default_rng(seed)
+    for name in NATIVE_NAMES:
+        fn, args = base_calls()[name]
+        args = [_writable(a) for a in args]
+        stop = threading.Event()
+        writer = threading.Thread(target=_scribble, args=(list(_arrays_in(args)), rng, stop))
+        writer.start()
+        try:
+            for _ in range(10):
+                attempt("native_concurrent", fn, *args)
+        finally:
+            stop.set()
+            writer.join()
+        CONCURRENT.add(name)
 
 
 # ---------------------------------------------------------------------------- public API
@@ -582,7 +640,7 @@ def like(draw, value):
 
 
 #: kernel calls whose first argument (and, for variants, second) is a tuple of fields
-CONFIG_CALLS = ["stimulus", "stimulus_noisy", "snn_forward", "snn_loss_grad", "mo_forward",
+CONFIG_CALLS = ["stimulus_noisy", "snn_forward", "snn_loss_grad", "mo_forward",
                 "mo_loss_grad", "variant_forward", "variant_loss_grad", "eprop_forward",
                 "eprop_loss_grad"]
 
@@ -1270,8 +1328,8 @@ TMP = tempfile.mkdtemp(prefix="spikeloc-fuzz-")
 atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 
 TARGETS = {f.__name__: f for f in (native_mutated, native_random, events_corrupted,
-                                    native_configs, stimulus_api, events_api, snn_api, mo_api,
-                                    optim_api, evaluate_api, variant_api, data_options_api,
+                                    native_configs, native_concurrent, stimulus_api, events_api,
+                                    snn_api, mo_api, optim_api, evaluate_api, variant_api, data_options_api,
                                     analysis_api, nmnist_api, eprop_api, model_files,
                                     hostile_checkpoints)}
 
@@ -1302,6 +1360,7 @@ def main(argv=None):
                "returned": RETURNED,
                "seconds": round(time.perf_counter() - t0, 1),
                "native_entry_points": NATIVE_NAMES,
+               "concurrent_entry_points": sorted(CONCURRENT),
                "unexpected": list(UNEXPECTED.values())}
     print(json.dumps(summary))
     return 0
@@ -1309,7 +1368,8 @@ def main(argv=None):
 
 SCALE = 1.0
 _BUDGET = {"native_mutated": 2200, "native_random": 500, "events_corrupted": 1000,
-           "native_configs": 1200, "stimulus_api": 600, "events_api": 400, "snn_api": 600,
+           "native_configs": 1200, "native_concurrent": 40,
+           "stimulus_api": 600, "events_api": 400, "snn_api": 600,
            "mo_api": 400, "optim_api": 500, "evaluate_api": 400, "variant_api": 700,
            "data_options_api": 500, "analysis_api": 400, "nmnist_api": 900, "eprop_api": 700,
            "model_files": 300, "hostile_checkpoints": 300}

@@ -274,17 +274,17 @@ CASES = [
     ("native-events-fill-mismatch", lambda: _native.events_fill(
         SPIKES, 6, 20, 16, EVENTS.step_ptr, EVENTS.input_ptr,
         np.empty(3, np.uint16), np.empty(3, np.uint16)), ValueError, "step_events"),
-    ("native-stimulus-params", lambda: _native.stimulus(
-        (1e-3, 0, 20.0, 8, 600.0, 2.0, 0), np.zeros(1), np.zeros(1), 0, 0,
+    ("native-stimulus-params", lambda: _native.stimulus_noisy(
+        (1e-3, 0, 20.0, 8, 600.0, 2.0, 0), np.zeros(1), np.zeros(1), 0, 0, 0.0,
         np.zeros(1, np.uint8)), ValueError, "steps"),
-    ("native-stimulus-dt-nan", lambda: _native.stimulus(
-        (float("nan"), 2, 20.0, 1, 600.0, 2.0, 0), np.zeros(1), np.zeros(1), 0, 0,
+    ("native-stimulus-dt-nan", lambda: _native.stimulus_noisy(
+        (float("nan"), 2, 20.0, 1, 600.0, 2.0, 0), np.zeros(1), np.zeros(1), 0, 0, 0.0,
         np.zeros(4, np.uint8)), ValueError, "dt"),
-    ("native-stimulus-ipd-nan", lambda: _native.stimulus(
-        (1e-3, 2, 20.0, 1, 600.0, 2.0, 0), np.array([np.nan]), np.zeros(1), 0, 0,
+    ("native-stimulus-ipd-nan", lambda: _native.stimulus_noisy(
+        (1e-3, 2, 20.0, 1, 600.0, 2.0, 0), np.array([np.nan]), np.zeros(1), 0, 0, 0.0,
         np.zeros(4, np.uint8)), ValueError, "ipd"),
-    ("native-stimulus-phase-length", lambda: _native.stimulus(
-        (1e-3, 2, 20.0, 1, 600.0, 2.0, 0), np.zeros(2), np.zeros(1), 0, 0,
+    ("native-stimulus-phase-length", lambda: _native.stimulus_noisy(
+        (1e-3, 2, 20.0, 1, 600.0, 2.0, 0), np.zeros(2), np.zeros(1), 0, 0, 0.0,
         np.zeros(8, np.uint8)), ValueError, "phase"),
 ]
 
@@ -426,8 +426,8 @@ NASTY = textwrap.dedent(r"""
     for n, steps, n_in in [(2**40, 2**40, 2), (-1, 5, 5), (1, 0, 0), (2**62, 1, 1)]:
         attempt(_native.events_index, np.zeros(4, np.uint8), n, steps, n_in,
                 np.zeros(2, np.int64), np.zeros(2, np.int64))
-    attempt(_native.stimulus, (1e-3, 2**40, 20.0, 2**40, 600.0, 2.0, 0), np.zeros(1),
-            np.zeros(1), 0, 0, np.zeros(1, np.uint8))
+    attempt(_native.stimulus_noisy, (1e-3, 2**40, 20.0, 2**40, 600.0, 2.0, 0), np.zeros(1),
+            np.zeros(1), 0, 0, 0.0, np.zeros(1, np.uint8))
     attempt(_native.uniform53, 0, 2**63 - 1, 0, np.zeros(5))
     attempt(_native.adam_step, *[np.zeros(0, np.float32)] * 4, 0.1, 0.9, 0.9, 0.0, 1)
     attempt(_native.snn_forward, (16, 2**40, 4, 20, 1e-3, 1e-3, 1e-3, 0, 5.0), ev._abi(),

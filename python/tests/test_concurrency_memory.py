@@ -127,11 +127,6 @@ MEMORY = textwrap.dedent(r"""
                                 lambda: _native.uniform53(1, -1, 5, np.zeros(K // 2))),
         "stimulus_uniforms": ok_and_bad(lambda: _native.stimulus_uniforms(1, 3, f32()),
                                         lambda: _native.stimulus_uniforms(1, -3, f32())),
-        "stimulus": ok_and_bad(
-            lambda: _native.stimulus(stim._params(), ipd, np.zeros(B), 1, 0,
-                                     np.zeros(B * T * N, np.uint8), 1),
-            lambda: _native.stimulus(stim._params(), ipd, np.zeros(B), 1, 0,
-                                     np.zeros(K, np.uint8), 1)),
         "events_index": ok_and_bad(
             lambda: _native.events_index(spikes, B, T, N, np.zeros(B * T + 1, np.int64),
                                          np.zeros(B * N + 1, np.int64), 1),

@@ -114,14 +114,6 @@ def test_noisy_stimulus_independent_of_chunking():
     assert np.array_equal(np.concatenate([a, b]), spikes)
 
 
-def test_zero_noise_is_the_plain_kernel():
-    stim = sl.Stimulus(duration=0.05, anf_per_ear=10, phase_offset="per_sample")
-    ipd, spikes = stim.generate(6, seed=2)
-    out = np.empty_like(spikes)
-    _native.stimulus_noisy(stim._params(), ipd, stim.phases(6, 2), 2, 0, 0.0, out, 2)
-    assert np.array_equal(out, spikes)
-
-
 def test_noise_moves_phases_not_mean_rates():
     """Noise on the delays shifts each fibre's phase, not its mean rate: over a whole number of
     cycles the mean probability is the same with and without noise (the envelope mean does not

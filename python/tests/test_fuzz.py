@@ -1,5 +1,6 @@
 """Robustness fuzzing (python/tests/fuzz_robustness.py) in a subprocess: >= 10,000
-derandomized hypothesis cases over the public API and every kernel entry point; the
+derandomized hypothesis cases over the public API and every kernel entry point (also under
+concurrent writes into its arrays); the
 interpreter must survive all of them (a segfault or abort shows up as the subprocess dying)
 and every failure must be one of the documented exception types."""
 
@@ -35,8 +36,10 @@ def test_fuzzing_never_crashes_and_raises_only_documented_errors():
     assert summary["total"] >= 10_000, summary["cases"]
     # every kernel entry point of the extension is among the fuzzed calls
     from spikeloc import _native as native
-    assert set(summary["native_entry_points"]) == {
-        n for n in dir(native) if callable(getattr(native, n)) and not n.startswith("_")}
+    entry_points = {n for n in dir(native) if callable(getattr(native, n)) and not n.startswith("_")}
+    assert set(summary["native_entry_points"]) == entry_points
+    # ... and each was called while another thread wrote into every array it was given
+    assert set(summary["concurrent_entry_points"]) == entry_points
     # every target also reached calls that succeed, i.e. got past the argument checks
     for target, calls in summary["calls"].items():
         assert summary["returned"].get(target, 0) > 0, (target, summary["returned"])

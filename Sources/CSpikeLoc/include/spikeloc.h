@@ -32,7 +32,9 @@ const char *spk_last_error(void);
 /* Used by the kernels to store the message; copies at most 1023 bytes. */
 void spk_set_error(const char *message);
 
-/* ABI version: bumped whenever a struct or signature below changes. */
+/* ABI version: bumped whenever a struct or signature below changes. spk_abi_version() is the
+ * version of the compiled kernels; a caller compares it with the header's SPK_ABI_VERSION. */
+#define SPK_ABI_VERSION 2
 int32_t spk_abi_version(void);
 /* Number of worker threads used for threads == 0. */
 int32_t spk_default_threads(void);
@@ -69,13 +71,15 @@ typedef struct {
 
 /*
  * spikes[b, n, i] (uint8 0/1, shape n x T x 2 N_a) for sample b with IPD ipd[b] (rad, finite)
- * and phase offset phase[b] (cycles, finite), random stream key(seed, first_index + b).
+ * and phase offset phase[b] (cycles, finite), random stream key(seed, first_index + b), with
+ * phase-delay noise of standard deviation delay_noise (rad, finite, >= 0; 0: none, the seeds'
+ * stimulus; see "data options" below). The spike uniforms do not depend on delay_noise.
  */
-int32_t spk_stimulus(const spk_stimulus_params *params, const double *ipd, const double *phase,
-                     int64_t n, uint64_t seed, int64_t first_index, uint8_t *spikes,
-                     int32_t threads);
+int32_t spk_stimulus_noisy(const spk_stimulus_params *params, const double *ipd,
+                           const double *phase, int64_t n, uint64_t seed, int64_t first_index,
+                           double delay_noise, uint8_t *spikes, int32_t threads);
 
-/* ---- data options: per-epoch phase offset, phase-delay noise (issue 4 item 8) ---------- */
+/* ---- data options: per-epoch phase offset, phase-delay noise ------------------------ */
 /*
  * Per-epoch phase offset (cycles): phi0(seed, epoch) = uniform53(key(seed, epoch),
  * SPK_WORD_EPOCH_PHASE), one value for every sample of a set in that epoch (use spk_uniform53
@@ -88,11 +92,6 @@ int32_t spk_stimulus(const spk_stimulus_params *params, const double *ipd, const
 #define SPK_WORD_EPOCH_PHASE ((UINT64_C(1) << 62) + (UINT64_C(1) << 40))
 #define SPK_WORD_DELAY_NOISE ((UINT64_C(1) << 62) + (UINT64_C(1) << 61))
 
-/* spk_stimulus with phase-delay noise of standard deviation delay_noise (rad, finite, >= 0;
- * 0 gives exactly spk_stimulus's spikes). The spike uniforms are those of spk_stimulus. */
-int32_t spk_stimulus_noisy(const spk_stimulus_params *params, const double *ipd,
-                           const double *phase, int64_t n, uint64_t seed, int64_t first_index,
-                           double delay_noise, uint8_t *spikes, int32_t threads);
 /* out[i] = z_i of sample `index` (standard normals of the phase-delay noise), i < n. For tests. */
 int32_t spk_delay_noise_normals(uint64_t seed, int64_t index, int64_t n, double *out);
 
