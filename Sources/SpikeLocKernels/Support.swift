@@ -1,6 +1,5 @@
 // Shared plumbing of the kernels: errors, thread counts, the deterministic parallel loop,
 // scratch memory and small SIMD helpers.
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -131,22 +130,21 @@ func resolveThreads(_ requested: Int) throws -> Int {
     return requested == 0 ? onlineCPUs() : requested
 }
 
-/// Runs `body(task)` for task in 0..<count on `threads` workers; `body` must write disjoint
-/// outputs. Tasks are assigned round-robin; results do not depend on the assignment because
-/// every reduction over tasks is done afterwards in task order.
+/// Runs `body(task)` for task in 0..<count on `threads` workers (`WorkerPool`: the calling
+/// thread and helper threads); `body` must write disjoint outputs. Tasks are assigned
+/// round-robin; results do not depend on the assignment because every reduction over tasks is
+/// done afterwards in task order.
 func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     let workers = Swift.min(threads, count)
     if workers <= 1 {
         for task in 0..<count { body(task) }
         return
     }
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var task = worker
-            while task < count {
-                body(task)
-                task += workers
-            }
+    WorkerPool.shared.run(workers) { worker in
+        var task = worker
+        while task < count {
+            body(task)
+            task += workers
         }
     }
 }
@@ -166,13 +164,11 @@ func parallelFor<Context>(
     }
     contexts.withUnsafeMutableBufferPointer { ctx in
         let base = ctx.baseAddress!
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var task = worker
-                while task < count {
-                    body(&base[worker], task)
-                    task += workers
-                }
+        WorkerPool.shared.run(workers) { worker in
+            var task = worker
+            while task < count {
+                body(&base[worker], task)
+                task += workers
             }
         }
     }
