@@ -249,6 +249,7 @@ def machine_info() -> dict:
         "openblas_threads": threads,
         "spikeloc": sl.__version__,
         "spikeloc_threads": sl.default_threads(),
+        "kernels": sl.build_info().variant,
         "loadavg": os.getloadavg(),
     }
 
@@ -258,5 +259,5 @@ def print_machine(info: dict) -> None:
           f"{info['mem_total_gb']:.1f} GB RAM")
     print(f"         Python {info['python']}, NumPy {info['numpy']}, {info['openblas']} "
           f"(threads {info['openblas_threads']}), spikeloc {info['spikeloc']} "
-          f"(default threads {info['spikeloc_threads']})")
+          f"(default threads {info['spikeloc_threads']}, {info['kernels']} kernels)")
     print("         load average at start: " + ", ".join(f"{x:.2f}" for x in info["loadavg"]))

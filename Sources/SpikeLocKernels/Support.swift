@@ -10,6 +10,32 @@ import Darwin
 public typealias Vec = SIMD8<Float>
 @usableFromInline let lanes = 8
 
+// MARK: - the CPU variant of this build (setup.py builds one library per variant)
+
+#if SPIKELOC_AVX512
+/// The build variant, reported by spk_kernel_variant.
+let buildVariant: StaticString = "avx512"
+#elseif SPIKELOC_BASELINE
+let buildVariant: StaticString = "baseline"
+#elseif arch(x86_64)
+let buildVariant: StaticString = "avx2"
+#else
+let buildVariant: StaticString = "generic"
+#endif
+
+#if SPIKELOC_BASELINE
+// The generic x86-64 target has no FMA instruction, so the standard library's fused
+// `addingProduct` becomes one scalar `fmaf` call per lane (~100x slower). In the baseline build
+// these overloads (more specific than the standard library's, so they win overload resolution
+// everywhere in the kernels) compute an unfused a * b + c instead: results differ from the FMA
+// builds in the last bit of some products, well inside the reference tolerance.
+extension SIMD8 where Scalar == Float {
+    @inline(__always) func addingProduct(_ a: Self, _ b: Self) -> Self { self + a * b }
+    @inline(__always) func addingProduct(_ a: Float, _ b: Self) -> Self { self + a * b }
+    @inline(__always) func addingProduct(_ a: Self, _ b: Float) -> Self { self + a * b }
+}
+#endif
+
 /// A kernel failure: a status code of the C ABI and a message naming the argument.
 public struct KernelError: Error, CustomStringConvertible {
     public enum Kind: Int32 { case value = -1, type = -2, memory = -3 }
