@@ -1,9 +1,10 @@
 """A/B timing of two builds of the e-prop kernel in one process, with BPTT as yardstick.
 
-Loads two copies of libSpikeLocKernels.so with ctypes (e.g. the build before a change, copied
-aside, and the current one), and alternates calls of ``spk_eprop_loss_grad`` of the two (order
-swapped every repetition) with a call of the BPTT forward + backward of the package
-(``spikeloc.SNN.loss_and_grad``, same sizes and data), on the IPD network of
+Loads two copies of a kernels library (libSpikeLocKernels.<variant>.so) with ctypes (e.g. the
+build before a change, copied aside, and the current one), and alternates calls of
+``spk_eprop_loss_grad`` of the two (order swapped every repetition) with a call of the BPTT
+forward + backward of the package (``spikeloc.SNN.loss_and_grad``, same sizes and data), on
+the IPD network of
 ``benchmarks/eprop.py`` part (b) (200 -> 100 -> 12, no recurrent weights unless
 ``--recurrent``, batch 64, tutorial stimulus). Prints the relative difference of the two
 builds' gradients, then per build the median time per sample-step, the ratio B/A per pair
@@ -14,9 +15,9 @@ leaves out time the thread spent descheduled: on a busy shared machine this is m
 than the wall clock (``--wall`` to use the wall clock; it is always used for other thread
 counts, where the work runs on worker threads)::
 
-    cp python/spikeloc/libSpikeLocKernels.so /tmp/old.so      # before the change
-    python setup.py build_ext --inplace                        # after it
-    PYTHONPATH=python python benchmarks/eprop_ab.py /tmp/old.so python/spikeloc/libSpikeLocKernels.so
+    cp python/spikeloc/libSpikeLocKernels.avx2.so /tmp/old.so      # before the change
+    python setup.py build_ext --inplace                             # after it
+    PYTHONPATH=python python benchmarks/eprop_ab.py /tmp/old.so python/spikeloc/libSpikeLocKernels.avx2.so
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ def abi_version() -> int:
     return _native.abi_version()
 
 
-def build_info() -> "_kernels.BuildInfo":
+def build_info() -> _kernels.BuildInfo:
     """The kernels in use: the CPU variant loaded (``baseline``, ``avx2`` or ``avx512``), the
     variants installed and those this CPU supports, the CPU features that decided, each
     variant's target CPU, the ABI version and the default thread count.
