@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import sys
 from dataclasses import dataclass, field
 
@@ -70,7 +69,7 @@ VARIANTS: tuple[Variant, ...] = (
         # any x86-64 CPU (SSE2); no FMA, so a * b + c stays unfused (SPIKELOC_BASELINE)
         Variant("baseline", "x86-64", "SPIKELOC_BASELINE", ()),
     )
-    if platform.machine().lower() in ("x86_64", "amd64")
+    if os.uname().machine.lower() in ("x86_64", "amd64")
     else (Variant("generic", None, None, ()),)
 )
 
