@@ -10,9 +10,10 @@ thread count (one per CPU), where waking the workers is part of every call:
 * ``forward, batch 2``: ``spk_snn_forward`` on 2 samples (little work: mostly the wake-up);
 * ``stimulus, 64 samples``: ``spk_stimulus_noisy``.
 
-Each repetition times ``--calls`` calls back to back. Prints per measure the median time per
-call of each library and the ratio B/A per repetition (median [min, max]); the yardstick of
-each ratio is the other library, measured in the same run::
+Each repetition times ``--calls`` calls back to back. Prints per measure the median and the
+best (least disturbed) time per call of each library, the ratio of the best times, and the
+ratio B/A per repetition (median [min, max]); the yardstick of each ratio is the other
+library, measured in the same run::
 
     cp python/spikeloc/libSpikeLocKernels.avx2.so /tmp/before.so   # a build before the change
     python setup.py build_ext --inplace                             # after it
@@ -21,12 +22,10 @@ each ratio is the other library, measured in the same run::
 
 from __future__ import annotations
 
-import argparse
 import ctypes as ct
 import os
 import sys
 import time
-import typing
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,30 +34,10 @@ import numpy as np  # noqa: E402
 import _bench  # noqa: E402
 
 sl = _bench.import_spikeloc()
-from spikeloc import _abi  # noqa: E402
-
-_CTYPES = {"int32_t": ct.c_int32, "int64_t": ct.c_int64, "uint64_t": ct.c_uint64,
-           "double": ct.c_double}
-
-
-def c_struct(value) -> ct.Structure:
-    """A ctypes copy of one of spikeloc._abi's NamedTuples (arrays as data pointers)."""
-    hints = typing.get_type_hints(type(value), include_extras=True)
-    fields = [(name, _CTYPES.get(hints[name].__metadata__[0], ct.c_void_p))
-              for name in value._fields]
-    struct = type(type(value).__name__, (ct.Structure,), {"_fields_": fields})
-    return struct(*[v.ctypes.data if isinstance(v, np.ndarray) else v for v in value])
-
-
-def _p(a):
-    return None if a is None else a.ctypes.data_as(ct.c_void_p)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("lib_a")
-    p.add_argument("lib_b")
-    p.add_argument("--repeats", type=int, default=31)
+    p = _bench.ab_parser(__doc__, repeats=31)
     p.add_argument("--calls", type=int, default=20)
     args = p.parse_args(argv)
     _bench.print_machine(_bench.machine_info())
@@ -67,15 +46,11 @@ def main(argv=None):
     ipd, dense = stim.generate(64, seed=0)
     x, labels = sl.SpikeEvents.from_dense(dense), stim.labels(ipd)
     net = sl.SNN.for_stimulus(stim, n_hidden=100, seed=0)
-    config, events = c_struct(net._abi_config(x.steps)), c_struct(x._abi())
-    params = c_struct(stim._params())
+    config, events = _bench.c_struct(net._abi_config(x.steps)), _bench.c_struct(x._abi())
+    params = _bench.c_struct(stim._params())
     phase = np.zeros(64)
-    # RTLD_DEEPBIND: each library binds to its own symbols, not to those of the kernels
-    # library `import spikeloc` loaded globally
-    mode = os.RTLD_LOCAL | os.RTLD_NOW | getattr(os, "RTLD_DEEPBIND", 0)
-    libs = [ct.CDLL(os.path.abspath(path), mode=mode) for path in (args.lib_a, args.lib_b)]
-    if libs[0]._handle == libs[1]._handle:
-        raise SystemExit("the two libraries are the same file: copy one aside first")
+    libs = _bench.load_two_libraries(args.lib_a, args.lib_b)
+    _p = _bench.data_pointer
     g1, g2 = np.empty_like(net._w1), np.empty_like(net._w2)
     logits, spikes = np.empty((64, 12), np.float32), np.empty((64, x.steps, x.n_in), np.uint8)
     loss = ct.c_double()
@@ -100,7 +75,8 @@ def main(argv=None):
     }
     print(f"{args.repeats} repetitions of {args.calls} calls per library and measure, threads=0 "
           f"({sl.default_threads()} threads), wall clock")
-    print(f"{'measure':24s} {'A':>10s} {'B':>10s}  B/A per repetition")
+    print(f"{'measure':22s} {'A median':>10s} {'B median':>10s} {'A best':>9s} {'B best':>9s} "
+          f"{'best B/A':>8s}  B/A per repetition")
     for name, call in measures.items():
         for lib in libs:
             call(lib)  # warm up: start the workers, fill the scratch pools
@@ -112,7 +88,8 @@ def main(argv=None):
                     call(libs[k])
                 times[k].append((time.perf_counter() - t0) / args.calls)
         ta, tb = np.array(times[0]), np.array(times[1])
-        print(f"{name:24s} {1e6 * np.median(ta):8.1f}us {1e6 * np.median(tb):8.1f}us  "
+        print(f"{name:22s} {1e6 * np.median(ta):8.1f}us {1e6 * np.median(tb):8.1f}us "
+              f"{1e6 * ta.min():7.1f}us {1e6 * tb.min():7.1f}us {tb.min() / ta.min():8.3f}  "
               f"{_bench.fmt_ratio(tb / ta)}")
     return 0
 
