@@ -10,7 +10,9 @@ thread count (one per CPU), where waking the workers is part of every call:
 * ``forward, batch 2``: ``spk_snn_forward`` on 2 samples (little work: mostly the wake-up);
 * ``stimulus, 64 samples``: ``spk_stimulus_noisy``.
 
-Each repetition times ``--calls`` calls back to back. Prints per measure the median and the
+Each repetition times ``--calls`` calls back to back (``--cpu``: by the CPU time of all the
+process's threads, which leaves out time spent descheduled or asleep, so it shows what the
+threads cost rather than how long the call took). Prints per measure the median and the
 best (least disturbed) time per call of each library, the ratio of the best times, and the
 ratio B/A per repetition (median [min, max]); the yardstick of each ratio is the other
 library, measured in the same run::
@@ -39,7 +41,10 @@ sl = _bench.import_spikeloc()
 def main(argv=None):
     p = _bench.ab_parser(__doc__, repeats=31)
     p.add_argument("--calls", type=int, default=20)
+    p.add_argument("--cpu", action="store_true",
+                   help="time by the process's CPU time (all threads) instead of the wall clock")
     args = p.parse_args(argv)
+    clock = time.process_time if args.cpu else time.perf_counter
     _bench.print_machine(_bench.machine_info())
 
     stim = sl.Stimulus.tutorial()
@@ -74,7 +79,7 @@ def main(argv=None):
             ct.c_int64(0), ct.c_double(0.0), _p(spikes), ct.c_int32(0))),
     }
     print(f"{args.repeats} repetitions of {args.calls} calls per library and measure, threads=0 "
-          f"({sl.default_threads()} threads), wall clock")
+          f"({sl.default_threads()} threads), {'process CPU time' if args.cpu else 'wall clock'}")
     print(f"{'measure':22s} {'A median':>10s} {'B median':>10s} {'A best':>9s} {'B best':>9s} "
           f"{'best B/A':>8s}  B/A per repetition")
     for name, call in measures.items():
@@ -83,10 +88,10 @@ def main(argv=None):
         times = ([], [])
         for r in range(args.repeats):
             for k in ((0, 1) if r % 2 == 0 else (1, 0)):
-                t0 = time.perf_counter()
+                t0 = clock()
                 for _ in range(args.calls):
                     call(libs[k])
-                times[k].append((time.perf_counter() - t0) / args.calls)
+                times[k].append((clock() - t0) / args.calls)
         ta, tb = np.array(times[0]), np.array(times[1])
         print(f"{name:22s} {1e6 * np.median(ta):8.1f}us {1e6 * np.median(tb):8.1f}us "
               f"{1e6 * ta.min():7.1f}us {1e6 * tb.min():7.1f}us {tb.min() / ta.min():8.3f}  "
