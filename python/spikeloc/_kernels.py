@@ -69,7 +69,7 @@ VARIANTS: tuple[Variant, ...] = (
         # any x86-64 CPU (SSE2); no FMA, so a * b + c stays unfused (SPIKELOC_BASELINE)
         Variant("baseline", "x86-64", "SPIKELOC_BASELINE", ()),
     )
-    if os.uname().machine.lower() in ("x86_64", "amd64")
+    if (os.uname().machine if hasattr(os, "uname") else "").lower() in ("x86_64", "amd64")
     else (Variant("generic", None, None, ()),)
 )
 

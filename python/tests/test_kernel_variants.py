@@ -118,6 +118,11 @@ BEYOND_SSE2_LINE = re.compile(INSTRUCTION + r"(" + BEYOND_SSE2 + r")(?=\s|$)", r
 AVX2_LINE = re.compile(INSTRUCTION + r"v\S+\s.*%ymm", re.M)
 FMA_LINE = re.compile(INSTRUCTION + r"vf(?:n?m(?:add|sub))", re.M)
 AVX512 = re.compile(r"%zmm|%k[0-7]\b")  # 512-bit registers, mask registers
+# extensions that Haswell and Skylake-SP have but spikeloc._kernels does not require: code
+# compiled for those targets must not use them (compilers reach them only through intrinsics)
+NOT_REQUIRED_LINE = re.compile(
+    INSTRUCTION + r"(adcx|adox|v?aes\S*|rdrand|rdseed|prefetchw|clwb|clflushopt|[rw]d[fg]sbase"
+    r"|invpcid|xsave\S*|xrstor\S*)(?=\s|$)", re.M)
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,6 +170,14 @@ def test_avx512_library_uses_512_bit_vectors():
     if "avx512" not in {v.name for v in _kernels.VARIANTS}:
         pytest.skip("no x86-64 variants on this architecture")
     assert len(AVX512.findall(kernels_code(disassembly(library("avx512"))))) > 50
+
+
+@pytest.mark.parametrize("name", ["avx2", "avx512"])
+def test_libraries_use_no_extension_their_variant_does_not_require(name):
+    if name not in {v.name for v in _kernels.VARIANTS}:
+        pytest.skip("no x86-64 variants on this architecture")
+    found = collections.Counter(NOT_REQUIRED_LINE.findall(disassembly(library(name))))
+    assert not found, f"the {name} library uses extensions it does not require: {found}"
 
 
 @pytest.mark.parametrize("name", INSTALLED)
