@@ -7,8 +7,10 @@ thread count (one per CPU), where waking the workers is part of every call:
 
 * ``loss_grad, batch 64``: ``spk_snn_loss_grad``, one training batch (~1 ms);
 * ``forward, batch 64``: ``spk_snn_forward``;
-* ``forward, batch 2``: ``spk_snn_forward`` on 2 samples (little work: mostly the wake-up);
-* ``stimulus, 64 samples``: ``spk_stimulus_noisy``.
+* ``forward, batch 2``: ``spk_snn_forward`` on 2 samples (little work);
+* ``stimulus, 64 samples``: ``spk_stimulus_noisy``;
+* ``empty loop, 2 tasks``: ``spk_stimulus_noisy`` for 2 samples of 1 step and 2 inputs: almost
+  nothing but the parallel loop itself (waking a helper and waiting for it).
 
 Each repetition times ``--calls`` calls back to back (``--cpu``: by the CPU time of all the
 process's threads, which leaves out time spent descheduled or asleep, so it shows what the
@@ -53,6 +55,7 @@ def main(argv=None):
     net = sl.SNN.for_stimulus(stim, n_hidden=100, seed=0)
     config, events = _bench.c_struct(net._abi_config(x.steps)), _bench.c_struct(x._abi())
     params = _bench.c_struct(stim._params())
+    tiny = _bench.c_struct(sl.Stimulus(duration=stim.dt, dt=stim.dt, anf_per_ear=1)._params())
     phase = np.zeros(64)
     libs = _bench.load_two_libraries(args.lib_a, args.lib_b)
     _p = _bench.data_pointer
@@ -76,6 +79,9 @@ def main(argv=None):
             _p(logits), None, None, ct.c_int32(0))),
         "stimulus, 64 samples": lambda lib: check(lib.spk_stimulus_noisy(
             ct.byref(params), _p(ipd), _p(phase), ct.c_int64(64), ct.c_uint64(0),
+            ct.c_int64(0), ct.c_double(0.0), _p(spikes), ct.c_int32(0))),
+        "empty loop, 2 tasks": lambda lib: check(lib.spk_stimulus_noisy(
+            ct.byref(tiny), _p(ipd), _p(phase), ct.c_int64(2), ct.c_uint64(0),
             ct.c_int64(0), ct.c_double(0.0), _p(spikes), ct.c_int32(0))),
     }
     print(f"{args.repeats} repetitions of {args.calls} calls per library and measure, threads=0 "

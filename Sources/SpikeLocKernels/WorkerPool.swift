@@ -76,8 +76,10 @@ final class WorkerPool {
             withUnsafeMutablePointer(to: &job) { job in
                 pthread_mutex_lock(lock)
                 open.append(job)
-                callHelpers(slots - 1)
+                let wake = callHelpers(slots - 1)
                 pthread_mutex_unlock(lock)
+                // signalled after unlocking, so that a woken helper does not block on the lock
+                for _ in 0..<wake { pthread_cond_signal(work) }
                 job.pointee.body(0)
                 pthread_mutex_lock(lock)
                 while let slot = claim(job) {  // slots no helper has taken (yet)
@@ -103,16 +105,16 @@ final class WorkerPool {
         return slot
     }
 
-    /// Wakes idle helpers for `wanted` slots and starts more if there are too few. A helper
-    /// that cannot be started (no memory for its stack, a thread limit) is not an error: the
-    /// caller runs its slots. Call with the lock held.
-    private func callHelpers(_ wanted: Int) {
-        for _ in 0..<Swift.min(idle, wanted) { pthread_cond_signal(work) }
+    /// Starts helpers for `wanted` slots if there are too few idle ones; returns how many idle
+    /// helpers to wake. A helper that cannot be started (no memory for its stack, a thread
+    /// limit) is not an error: the caller runs its slots. Call with the lock held.
+    private func callHelpers(_ wanted: Int) -> Int {
         var missing = Swift.min(wanted, maxHelpers) - idle
         while missing > 0 && helpers < maxHelpers && startHelper() {
             helpers += 1
             missing -= 1
         }
+        return Swift.min(idle, wanted)
     }
 
     /// Starts one detached helper with every signal blocked (signals go to the caller's
@@ -155,7 +157,10 @@ final class WorkerPool {
             pthread_mutex_lock(lock)
             job.pointee.running -= 1
             if job.pointee.running == 0 && job.pointee.claimed == job.pointee.slots {
+                // the job is done: its caller may return (and `job` dangle) once we unlock
+                pthread_mutex_unlock(lock)
                 pthread_cond_broadcast(left)
+                pthread_mutex_lock(lock)
             }
         }
     }
