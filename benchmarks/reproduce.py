@@ -1,19 +1,20 @@
-"""Reproduce the seeds' headline numbers (MODEL.md section 6) and time the whole runs.
+"""Reproduce the seeds' headline numbers (MODEL.md section 6) with the presets, and time the
+commands a user runs first.
 
-Two studies, each over several seeds (weights, shuffling and data all follow the seed):
-
-* tutorial: the Cosyne tutorial's spiking network (100 hidden units, tau 20 ms, mean readout,
-  Adam lr 0.01, batch 64) trained 10 epochs on 4096 samples and tested on 2048, once with one
-  phase offset per sample and once with one offset per generated set (the seeds' default:
-  training and test sets then differ in phase);
-* 250hz: seed 000's best setting (dt 0.1 ms, 250 Hz, 5 hidden units, tau_h = tau_o = 0.5 ms),
-  50 epochs with a validation set and the best weights restored, 4096 training, 4096
-  validation and 4096 test samples; the whole run (data, training, evaluation) is timed.
+* ``tutorial`` preset (the Cosyne tutorial's network, 10 epochs, 4096 / 2048 samples) over
+  several seeds with each phase-offset mode: one draw per sample (the default), one per
+  generated set (seeds 000/001: training and test sets then differ in phase) and phase 0 for
+  every sample (seed 002);
+* ``250hz`` preset (seed 000's best setting, 50 epochs with a validation set) over several
+  seeds, with a phase per sample (the default) and per set (seed 000);
+* the commands ``spikeloc run 250hz``, ``spikeloc run tutorial`` and the README's first
+  command ``python -m spikeloc train``, each once in a fresh process: wall time (data
+  generation included) and the test accuracy it prints.
 
 Usage::
 
-    PYTHONPATH=python python benchmarks/reproduce.py            # ~2 min on 2 cores
-    PYTHONPATH=python python benchmarks/reproduce.py --seeds 2  # quicker
+    PYTHONPATH=python python benchmarks/reproduce.py            # ~5 min on 2 quiet cores
+    PYTHONPATH=python python benchmarks/reproduce.py --seeds 2 --skip-commands
 
 It prints one line per run and markdown tables for benchmarks/RESULTS.md. Nothing is asserted.
 """
@@ -22,90 +23,96 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
+import statistics
+import subprocess
 import sys
 import time
-
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _bench  # noqa: E402
 
 sl = _bench.import_spikeloc()
 
-
-def tutorial_run(seed: int, phase_offset: str, epochs: int) -> dict:
-    stim = sl.Stimulus.tutorial(phase_offset=phase_offset)
-    start = time.perf_counter()
-    ipd, spikes = stim.generate(4096, seed=seed)
-    ipd_test, spikes_test = stim.generate(2048, seed=seed + 1000)
-    net = sl.SNN.for_stimulus(stim, n_hidden=100, tau_hidden=20 * sl.ms, seed=seed)
-    history = sl.train(net, ipd, spikes, stimulus=stim, epochs=epochs, lr=0.01, seed=seed,
-                       progress=False)
-    train_eval = sl.evaluate(net, ipd, spikes, stim)
-    test_eval = sl.evaluate(net, ipd_test, spikes_test, stim)
-    return dict(seed=seed, phase=phase_offset, train_acc=train_eval.accuracy,
-                test_acc=test_eval.accuracy, test_err=test_eval.mean_abs_error_deg,
-                final_loss=history.train_loss[-1], seconds=time.perf_counter() - start)
+PHASES = {"tutorial": [("per_sample", "phase offset per sample (default)"),
+                       ("per_set", "phase offset per set (seeds 000/001)"),
+                       (0.0, "phase 0 in every sample (seed 002)")],
+          "250hz": [("per_sample", "phase offset per sample (default)"),
+                    ("per_set", "phase offset per set (seed 000)")]}
+REPORTED = {"tutorial": "test 76.5 %, 5.1 deg (other runs of the notebook: 54.8 %, 60.7 %); "
+                        "the seed code rerun for 10 epochs with 5 seeds: 41-72 % (mean 56 %) "
+                        "with one phase per set, 72-78 % with one per sample",
+            "250hz": "test 81.5 %, 4.6 deg, about 37 minutes per run"}
 
 
-def hz250_run(seed: int, epochs: int) -> dict:
-    stim = sl.Stimulus.hz250()  # one phase offset per generated set, as seed 000
-    start = time.perf_counter()
-    ipd, spikes = stim.generate(4096, seed=seed)
-    ipd_val, spikes_val = stim.generate(4096, seed=seed + 1000)
-    ipd_test, spikes_test = stim.generate(4096, seed=seed + 2000)
-    net = sl.SNN.for_stimulus(stim, n_hidden=5, tau_hidden=0.5 * sl.ms, tau_output=0.5 * sl.ms,
-                              seed=seed)
-    history = sl.train(net, ipd, spikes, stimulus=stim, epochs=epochs, lr=0.01, seed=seed,
-                       validation=(ipd_val, spikes_val), progress=False)
-    test_eval = sl.evaluate(net, ipd_test, spikes_test, stim)
-    return dict(seed=seed, test_acc=test_eval.accuracy, test_err=test_eval.mean_abs_error_deg,
-                best_epoch=history.best_epoch, seconds=time.perf_counter() - start)
+def runs(preset: str, phase, seeds) -> list:
+    exp = sl.Experiment.preset(preset).replace({"stimulus.phase_offset": phase})
+    out = []
+    for seed in seeds:
+        start = time.perf_counter()
+        result = exp.replace({"seed": seed}).run(progress=False)
+        out.append(dict(result.metrics, seconds=time.perf_counter() - start,
+                        best_epoch=result.history.best_epoch))
+        print(f"{preset} {phase!s:>10} seed {seed}: {result.summary()}", flush=True)
+    return out
+
+
+def command(args) -> tuple:
+    """(wall seconds, CPU seconds, other processes' busy cores, test accuracy printed) of
+    ``python -m spikeloc ARGS`` in a fresh process. On a shared machine the wall time depends
+    on the load; the CPU time (user + system, all threads) much less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with _bench.Timer() as timer:
+        proc = subprocess.run([sys.executable, "-m", "spikeloc", *args, "--no-progress"],
+                              capture_output=True, text=True, env=_bench.child_env())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode != 0:
+        raise RuntimeError(f"spikeloc {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    match = re.search(r"Test classifier accuracy: ([\d.]+)%", proc.stdout)
+    others = max(0.0, timer.others - cpu / max(timer.seconds, 1e-9))   # minus the child's
+    return timer.seconds, cpu, others, float(match.group(1))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="runs per study (default 5)")
-    parser.add_argument("--studies", default="tutorial,250hz", help="comma-separated")
+    parser.add_argument("--seeds", type=int, default=5, help="runs per configuration")
+    parser.add_argument("--studies", default="tutorial,250hz",
+                        help="comma-separated (empty: only the commands)")
+    parser.add_argument("--skip-commands", action="store_true",
+                        help="do not time the commands")
     args = parser.parse_args()
     seeds = range(args.seeds)
-    studies = args.studies.split(",")
-    print(f"spikeloc {sl.__version__}, {sl.default_threads()} threads, seeds {list(seeds)}")
-
-    if "tutorial" in studies:
-        rows = {}
-        for phase in ("per_sample", "per_set"):
-            rows[phase] = [tutorial_run(s, phase, epochs=10) for s in seeds]
-            for r in rows[phase]:
-                print(f"tutorial {phase:10s} seed {r['seed']}: train {r['train_acc']:.3f} "
-                      f"test {r['test_acc']:.3f} error {r['test_err']:.2f} deg "
-                      f"({r['seconds']:.1f} s)", flush=True)
-        print("\n| tutorial, 10 epochs | test accuracy mean [min, max] | test error (deg) | "
-              "train accuracy | seconds per run |")
-        print("|---|---|---|---|---|")
-        for phase, label in (("per_sample", "phase offset per sample"),
-                             ("per_set", "phase offset per set (seeds' default)")):
-            rs = rows[phase]
-            print(f"| {label} | {_bench.fmt_mean_range([r['test_acc'] for r in rs])} | "
-                  f"{_bench.fmt_mean_range([r['test_err'] for r in rs])} | "
-                  f"{_bench.fmt_mean_range([r['train_acc'] for r in rs])} | "
-                  f"{np.mean([r['seconds'] for r in rs]):.1f} |")
-        print("reported: tutorial 76.5 % test, 5.1 deg; the seed code rerun per set 41-72 % "
-              "(mean 56 %), per sample 72-78 % (MODEL.md section 6)\n")
-
-    if "250hz" in studies:
-        rs = [hz250_run(s, epochs=50) for s in seeds]
-        for r in rs:
-            print(f"250hz seed {r['seed']}: test {r['test_acc']:.3f} error {r['test_err']:.2f} "
-                  f"deg, best epoch {r['best_epoch'] + 1}, whole run {r['seconds']:.1f} s",
-                  flush=True)
-        print("\n| 250 Hz, tau_h = tau_o = 0.5 ms, 50 epochs | test accuracy mean [min, max] | "
-              "test error (deg) | whole run (s) |")
-        print("|---|---|---|---|")
-        print(f"| spikeloc | {_bench.fmt_mean_range([r['test_acc'] for r in rs])} | "
-              f"{_bench.fmt_mean_range([r['test_err'] for r in rs])} | "
-              f"{_bench.fmt_mean_range([r['seconds'] for r in rs])} |")
-        print("reported (seed 000): test 81.5 %, 4.6 deg, about 37 minutes per run")
+    _bench.print_machine(_bench.machine_info())
+    print(f"spikeloc {sl.__version__}, {sl.default_threads()} threads, seeds {list(seeds)}",
+          flush=True)
+    tables = []
+    for study in filter(None, args.studies.split(",")):
+        rows = [(label, runs(study, phase, seeds)) for phase, label in PHASES[study]]
+        lines = [f"\n| {study} preset | test accuracy mean [min, max] | test error (deg) | "
+                 f"train accuracy | seconds per run (data, training, evaluation) |",
+                 "|---|---|---|---|---|"]
+        for label, rs in rows:
+            lines.append(
+                f"| {label} | {_bench.fmt_mean_range([r['test_accuracy'] for r in rs])} | "
+                f"{_bench.fmt_mean_range([r['test_error_deg'] for r in rs])} | "
+                f"{_bench.fmt_mean_range([r['train_accuracy'] for r in rs])} | "
+                f"{statistics.fmean(r['seconds'] for r in rs):.1f} |")
+        lines.append(f"\nReported ({study}): {REPORTED[study]}")
+        tables.append("\n".join(lines))
+    if not args.skip_commands:
+        lines = ["\n| command (fresh process) | wall time (s) | CPU time (s) | others [cores] | "
+                 "test accuracy |", "|---|---|---|---|---|"]
+        for cmd in (["run", "250hz"], ["run", "tutorial"], ["train"]):
+            seconds, cpu, others, accuracy = command(cmd)
+            shown = ("spikeloc " if cmd[0] == "run" else "python -m spikeloc ") + " ".join(cmd)
+            print(f"{shown}: {seconds:.1f} s wall, {cpu:.1f} s CPU, others {others:.1f} cores, "
+                  f"test accuracy {accuracy:.1f}%", flush=True)
+            lines.append(f"| `{shown}` | {seconds:.1f} | {cpu:.1f} | {others:.1f} | "
+                         f"{accuracy:.1f} % |")
+        tables.append("\n".join(lines))
+    print("\n".join(tables))
 
 
 if __name__ == "__main__":

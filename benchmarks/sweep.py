@@ -3,7 +3,7 @@ workers: total wall time and the 1 -> 2 worker speed-up.
 
 The experiment: envelope power k in [0, 1, 2, 3, 4, 5, 10, 30, 40, 50, 100], 3 repeats each,
 the tutorial's spiking network (100 hidden units, tau 20 ms, Adam lr 0.01, batch 64) trained
-10 epochs on 4096 samples and tested on 2048 (:func:`spikeloc.sweep.tutorial_experiment`).
+10 epochs on 4096 samples and tested on 2048 (:func:`spikeloc.experiment.tutorial_experiment`).
 Seed 002 reports 49 minutes for one repeat of the 11 values. The issue's bars: under 2
 minutes with 2 workers, and a speed-up of at least 1.7x from 1 to 2 workers.
 
@@ -40,7 +40,7 @@ VALUES = [0, 1, 2, 3, 4, 5, 10, 30, 40, 50, 100]
 
 def worker_sweep(workers, values, repeats, params, executor):
     sl = _bench.import_spikeloc()
-    from spikeloc.sweep import tutorial_experiment
+    from spikeloc.experiment import tutorial_experiment
     grid = {"envelope_power": values, **{k: [v] for k, v in params.items()}}
     pool = None
     if executor == "processes":

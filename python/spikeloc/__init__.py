@@ -78,11 +78,17 @@ _LAZY = {
     "SweepInterrupted": "sweep",
     "kernel_threads": "_native_api",
     "EPropNetwork": "eprop",
+    # experiments as files, presets, run folders
+    "Experiment": "experiment",
+    "ExperimentError": "experiment",
+    "RunResult": "experiment",
+    "presets": "experiment",
 }
 
 #: Submodules importable as attributes (``sl.plots.loss_curves(...)``); plots needs matplotlib,
 #: nir the ``nir`` package.
-_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir", "checkpoint")
+_SUBMODULES = ("plots", "reference", "tutorial", "sweep", "nir", "checkpoint", "experiment",
+               "runs")
 
 # ---- data options, analysis and data sets -------------------------------------------------
 _LAZY.update({

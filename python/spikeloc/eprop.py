@@ -30,12 +30,15 @@ from ._native_api import (_native, as_float32_matrix, check_finite_array, check_
                           check_labels, check_positive, check_real)
 from .network import _locked, _Model, check_choice, draw_in_blocks
 
-__all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS"]
+__all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS", "CONVENTIONS"]
 
 #: e-prop loss name -> kernel code (cross-entropy or mean squared error on the window).
 LOSSES = EPROP_LOSSES
 #: Feedback weights of the learning signal: fixed random, or the readout weights transposed.
 FEEDBACKS = ("random", "symmetric")
+#: How ``gamma``, ``reg_c``, the learning rate and the readout/feedback initialisation are
+#: read: spikeloc's (MODEL.md section 5) or NEST's ``eprop_iaf`` tutorial's (seed 003).
+CONVENTIONS = ("spikeloc", "nest")
 
 
 class EPropOutput(NamedTuple):
@@ -134,6 +137,22 @@ class EPropNetwork(_Model):
         l = sqrt(3 / max(1, (N_h + C)/2)) (Glorot), b = 0; then masked.
     threads : int or None
         Worker threads (None: ``SPIKELOC_NUM_THREADS`` or all cores); results do not depend on it.
+    conventions : "spikeloc" or "nest"
+        "nest" reads ``gamma``, ``reg_c`` and the optimiser's learning rate as NEST's e-prop
+        tutorial (seed 003) sets them, so that its numbers (learning rate 5e-3,
+        ``c_reg = 2 / 300``, ``gamma = 0.5``) train as they do in NEST. With s = 1 - kappa
+        (the tutorial's ``scale_factor``), W the window and N_h T dt the units times the
+        sample's duration [s]: w_out starts at s x its Glorot draw and the random feedback
+        weights are drawn from N(0, 1) / s (seed 003's initialisation); ``gamma`` is the
+        height of the pseudo-derivative (the kernel's ``gamma * v_th``); the loss and every
+        gradient are s**2 W times spikeloc's (NEST sums the per-step gradient over the window
+        and applies eta s**2; its optimiser averages over a batch, as spikeloc's does); and
+        the kernel's regulariser strength is ``reg_c N_h T dt / (1000 s**2 W)`` (NEST adds
+        ``c_reg / s**2 (f - f_target)``, rates in spikes per ms, to the learning signal of
+        every step). NEST's width 1.7 of the pseudo-derivative is spikeloc's 1 / v_th (1.67
+        for v_th = 0.6), its reset subtracts v_th in the step of the spike, and it updates
+        the weights after every sample (``batch_size = 1`` here). Recordings
+        (:meth:`record`) stay in spikeloc's units.
 
     Weights are stored [presynaptic, postsynaptic]: ``w_in`` (N_in, N_h), ``w_rec`` (N_h, N_h),
     ``w_out`` (N_h, C), ``b`` (C,), all float32; ``parameters()`` hands out the live arrays.
@@ -143,7 +162,7 @@ class EPropNetwork(_Model):
                  gamma=0.3, feedback="random", loss="mse", window=10, reg_c=0.0, f_target=10.0,
                  sparsity_in=0.0, sparsity_rec=0.0, sparsity_out=0.0, mask_in=None,
                  mask_rec=None, mask_out=None, autapses=False, recurrent=True, seed=0,
-                 threads=None):
+                 threads=None, conventions="spikeloc"):
         self.n_in = check_int(n_in, "n_in", minimum=1, maximum=65535)
         self.n_hidden = check_int(n_hidden, "n_hidden", minimum=1, maximum=65536)
         self.n_out = check_int(n_out, "n_out", minimum=1, maximum=65536)
@@ -170,18 +189,25 @@ class EPropNetwork(_Model):
         self.autapses = bool(autapses)
         self.seed = check_int(seed, "seed", minimum=0)
         self.threads = threads
+        if conventions not in CONVENTIONS:
+            raise ValueError(f"conventions must be one of {CONVENTIONS}, got {conventions!r}")
+        self.conventions = conventions
         self._param_names = ("w_in", "w_rec", "w_out", "b") if self.recurrent else \
             ("w_in", "w_out", "b")
 
         N_in, N_h, C = self.n_in, self.n_hidden, self.n_out
         rng = np.random.default_rng(self.seed)
         limit = math.sqrt(3.0 / max(1.0, (N_h + C) / 2.0))
+        nest = conventions == "nest"   # seed 003: w_out * scale_factor, randn / scale_factor
+        scale = self._nest_scale() if nest else 1.0
         w_in = draw_in_blocks(lambda size: rng.standard_normal(size) / math.sqrt(N_in),
                               (N_in, N_h))
         w_rec = draw_in_blocks(lambda size: rng.standard_normal(size) / math.sqrt(N_h),
                                (N_h, N_h))
-        w_out = draw_in_blocks(lambda size: rng.uniform(-limit, limit, size), (N_h, C))
-        self._feedback = draw_in_blocks(lambda size: rng.uniform(-limit, limit, size), (N_h, C))
+        w_out = draw_in_blocks(lambda size: rng.uniform(-limit, limit, size) * scale, (N_h, C))
+        self._feedback = draw_in_blocks(
+            (lambda size: rng.standard_normal(size) / scale) if nest
+            else (lambda size: rng.uniform(-limit, limit, size)), (N_h, C))
         mrng = np.random.default_rng([self.seed, 1])
         self._mask_in = _mask(mask_in, "mask_in", (N_in, N_h), self.sparsity_in, mrng)
         self._mask_rec = _mask(mask_rec, "mask_rec", (N_h, N_h), self.sparsity_rec, mrng,
@@ -278,17 +304,34 @@ class EPropNetwork(_Model):
                 "reg_c": self.reg_c, "f_target": self.f_target,
                 "sparsity_in": self.sparsity_in, "sparsity_rec": self.sparsity_rec,
                 "sparsity_out": self.sparsity_out, "autapses": self.autapses,
-                "recurrent": self.recurrent, "seed": self.seed}
+                "recurrent": self.recurrent, "seed": self.seed,
+                **({"conventions": self.conventions} if self.conventions != "spikeloc"
+                   else {})}
 
     # ---------------------------------------------------------------- kernels
+
+    def _nest_scale(self) -> float:
+        """NEST's ``scale_factor`` s = 1 - kappa, kappa = exp(-dt / tau_out)."""
+        return -math.expm1(-self.dt / self.tau_out)
+
+    def _kernel_terms(self, steps: int) -> tuple:
+        """(gamma, reg_c, factor) in spikeloc's units: the kernel's pseudo-derivative scale
+        and regulariser strength, and the factor on its loss and gradients (see
+        ``conventions``)."""
+        if self.conventions != "nest":
+            return self.gamma, self.reg_c, 1.0
+        s2w = self._nest_scale() ** 2 * self.window
+        return (self.gamma * self.v_th,
+                self.reg_c * self.n_hidden * steps * self.dt / (1000.0 * s2w), s2w)
 
     def _abi_config(self, steps: int) -> EPropConfig:
         if self.window > steps:
             raise ValueError(f"window={self.window} is longer than the samples (T={steps} steps)")
+        gamma, reg_c, _ = self._kernel_terms(steps)
         return EPropConfig(n_in=self.n_in, n_hidden=self.n_hidden, n_out=self.n_out,
                            steps=steps, window=self.window, dt=self.dt, tau_m=self.tau_m,
-                           tau_out=self.tau_out, v_th=self.v_th, gamma=self.gamma,
-                           reg_c=self.reg_c, f_target=self.f_target, loss=LOSSES[self.loss],
+                           tau_out=self.tau_out, v_th=self.v_th, gamma=gamma,
+                           reg_c=reg_c, f_target=self.f_target, loss=LOSSES[self.loss],
                            recurrent=int(self.recurrent))
 
     def _check_params(self):
@@ -364,6 +407,10 @@ class EPropNetwork(_Model):
             self._mask_out, grads["w_in"], grads.get("w_rec"), grads["w_out"], grads["b"],
             logits, self._threads)
         grads = {name: grads[name] for name in self._param_names}
+        factor = self._kernel_terms(ev.steps)[2]
+        if factor != 1.0:   # NEST's conventions
+            loss *= factor
+            grads = {name: g * np.float32(factor) for name, g in grads.items()}
         return (loss, grads, logits) if return_logits else (loss, grads)
 
     def bptt(self, reset_in_gradient=True) -> "BPTTView":
@@ -478,13 +525,15 @@ class BPTTView:
         net = self.net
         x = self._dense_batch(spikes, index)
         labels = check_labels(labels, len(x), net.n_out)
+        gamma, reg_c, factor = net._kernel_terms(x.shape[1])
         loss, grads = bptt_loss_and_grad(
             x, labels, net.w_in, net.w_rec, net.w_out, net.b, dt=net.dt, tau_m=net.tau_m,
-            tau_out=net.tau_out, v_th=net.v_th, gamma=net.gamma, window=net.window,
-            loss=net.loss, reg_c=net.reg_c, f_target=net.f_target,
+            tau_out=net.tau_out, v_th=net.v_th, gamma=gamma, window=net.window,
+            loss=net.loss, reg_c=reg_c, f_target=net.f_target,
             reset_in_gradient=self.reset_in_gradient)
+        loss *= factor
         masks = net.masks
-        out = {name: (grads[name] * masks[name] if name in masks else grads[name]
+        out = {name: (factor * (grads[name] * masks[name] if name in masks else grads[name])
                       ).astype(np.float32) for name in net._param_names}
         if return_logits:
             return loss, out, net.logits(x)

@@ -103,9 +103,17 @@ def draw_in_blocks(draw, shape, dtype=np.float32) -> np.ndarray:
     return out
 
 
-def _init_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
-    """(n_in, n_out) ~ U(-1/sqrt(n_in), 1/sqrt(n_in)) as float32."""
-    bound = 1.0 / math.sqrt(n_in)
+#: Initial weight bounds (MODEL.md section 2): "seeds" draws an (n_in, n_out) matrix from
+#: U(-1/sqrt(n_out), 1/sqrt(n_out)), as the seeds' ``nn.init`` calls compute it (PyTorch takes
+#: the fan-in of a 2-d tensor from its second dimension); "fan_in" uses the textbook bound
+#: 1/sqrt(n_in).
+INITS = ("seeds", "fan_in")
+
+
+def _init_uniform(rng: np.random.Generator, n_in: int, n_out: int, init: str) -> np.ndarray:
+    """(n_in, n_out) ~ U(-bound, bound) as float32, bound 1/sqrt(n_out) ("seeds") or
+    1/sqrt(n_in) ("fan_in")."""
+    bound = 1.0 / math.sqrt(n_out if init == "seeds" else n_in)
     return draw_in_blocks(lambda size: rng.uniform(-bound, bound, size=size), (n_in, n_out))
 
 
@@ -243,12 +251,17 @@ class SNN(_Model):
     tau_hidden, tau_output : float
         Membrane time constants [s] of the hidden and the readout layer.
     readout : "mean", "sum" or "max"
-        Aggregation of the readout membrane over time (the tutorial: "mean").
+        Aggregation of the readout membrane u over time: "mean" (the tutorial's spiking
+        network), "sum" (``0.01 * sum_t u_t``, the factor of the tutorial's membrane-only
+        network) or "max".
     beta : float
         Steepness of the sigmoid surrogate gradient.
     seed : int
-        Seed of ``numpy.random.default_rng`` for the initial weights
-        ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (w1 drawn first, then w2).
+        Seed of ``numpy.random.default_rng`` for the initial weights (w1 drawn first, then w2).
+    init : "seeds" or "fan_in"
+        Initial weight bounds: the seeds' (default) ``w1 ~ U(+-1/sqrt(N_h))``,
+        ``w2 ~ U(+-1/sqrt(C))``, or the textbook fan-in ``w1 ~ U(+-1/sqrt(N_in))``,
+        ``w2 ~ U(+-1/sqrt(N_h))`` (MODEL.md section 2).
     threads : int or None
         Worker threads (None: ``SPIKELOC_NUM_THREADS`` or all cores).
 
@@ -290,7 +303,7 @@ class SNN(_Model):
                  readout="mean", beta=5.0, seed=0, threads=None, reset="delayed",
                  surrogate="sigmoid", learn_tau=False, tau_min=None, tau_sigma=0.0,
                  tau_var_penalty=0.0, adapt_tau=None, adapt_strength=1.0, dale=None,
-                 rate_regularizer=None, dropout=0.0):
+                 rate_regularizer=None, dropout=0.0, init="seeds"):
         self.n_in = check_int(n_in, "n_in", minimum=1)
         self.n_hidden = check_int(n_hidden, "n_hidden", minimum=1)
         self.n_out = check_int(n_out, "n_out", minimum=1)
@@ -300,9 +313,10 @@ class SNN(_Model):
         self.beta = check_positive(beta, "beta")
         self.seed = check_int(seed, "seed", minimum=0)
         self.threads = threads
+        self.init = check_choice(init, "init", INITS)
         rng = np.random.default_rng(self.seed)
-        self._w1 = _init_uniform(rng, self.n_in, self.n_hidden)
-        self._w2 = _init_uniform(rng, self.n_hidden, self.n_out)
+        self._w1 = _init_uniform(rng, self.n_in, self.n_hidden, self.init)
+        self._w2 = _init_uniform(rng, self.n_hidden, self.n_out, self.init)
         self._init_variants(rng, tau_hidden, tau_output, reset=reset, surrogate=surrogate,
                             learn_tau=learn_tau, tau_min=tau_min, tau_sigma=tau_sigma,
                             tau_var_penalty=tau_var_penalty, adapt_tau=adapt_tau,
@@ -344,7 +358,8 @@ class SNN(_Model):
         cfg = {"model": "SNN", "n_in": self.n_in, "n_hidden": self.n_hidden,
                "n_out": self.n_out, "dt": self.dt,
                "tau_hidden": self._tau_arg[0], "tau_output": self._tau_arg[1],
-               "readout": self.readout, "beta": self.beta, "seed": self.seed}
+               "readout": self.readout, "beta": self.beta, "seed": self.seed,
+               "init": self.init}
         cfg.update(self._variant_config())
         return cfg
 
@@ -633,14 +648,18 @@ class MembraneOnly(_Model):
         Time step and membrane time constant [s].
     readout : "sum" (0.01 x sum over time, the tutorial), "mean" or "max".
     seed : int
-        Seed of the initial weights ``w ~ U(-1/sqrt(n_in), 1/sqrt(n_in))``.
+        Seed of the initial weights.
+    init : "seeds" or "fan_in"
+        Initial weight bounds: the seeds' (default) ``w ~ U(+-1/sqrt(C))`` or the textbook
+        fan-in ``w ~ U(+-1/sqrt(N_in))`` (MODEL.md section 2).
     threads : int or None
         Worker threads (None: ``SPIKELOC_NUM_THREADS`` or all cores).
     """
 
     _param_names = ("w",)
 
-    def __init__(self, n_in, n_out, *, dt, tau, readout="sum", seed=0, threads=None):
+    def __init__(self, n_in, n_out, *, dt, tau, readout="sum", seed=0, threads=None,
+                 init="seeds"):
         self.n_in = check_int(n_in, "n_in", minimum=1)
         self.n_out = check_int(n_out, "n_out", minimum=1)
         self.dt = check_positive(dt, "dt")
@@ -649,7 +668,9 @@ class MembraneOnly(_Model):
         self.readout = readout
         self.seed = check_int(seed, "seed", minimum=0)
         self.threads = threads
-        self._w = _init_uniform(np.random.default_rng(self.seed), self.n_in, self.n_out)
+        self.init = check_choice(init, "init", INITS)
+        self._w = _init_uniform(np.random.default_rng(self.seed), self.n_in, self.n_out,
+                                self.init)
 
     @classmethod
     def for_stimulus(cls, stimulus, tau=20e-3, **kw) -> "MembraneOnly":
@@ -669,7 +690,8 @@ class MembraneOnly(_Model):
     def config(self) -> dict:
         """Constructor arguments (for checkpoints)."""
         return {"model": "MembraneOnly", "n_in": self.n_in, "n_out": self.n_out,
-                "dt": self.dt, "tau": self.tau, "readout": self.readout, "seed": self.seed}
+                "dt": self.dt, "tau": self.tau, "readout": self.readout, "seed": self.seed,
+                "init": self.init}
 
     @classmethod
     def _checkpoint_layout(cls, config: dict) -> dict:

@@ -11,8 +11,9 @@ functions do not depend on ``spikeloc.training`` or ``spikeloc.evaluation``.
 
 Units: IPDs are given in radians (as everywhere in spikeloc) and shown in degrees; times are
 shown in ms when the time step is known (from a :class:`~spikeloc.Stimulus`, a model's ``dt``
-or a ``dt`` argument in seconds), otherwise in steps. Inputs ``0 .. N_a - 1`` are the left ear
-(ear 0), ``N_a .. 2 N_a - 1`` the right ear (ear 1, the one that receives the IPD).
+or a ``dt`` argument in seconds), otherwise in steps. Inputs ``0 .. N_a - 1`` are the right ear
+(ear 0), ``N_a .. 2 N_a - 1`` the left ear (ear 1, the one that receives the IPD), as seed
+002's figures name them.
 
 Functions
 ---------
@@ -30,7 +31,7 @@ weight_matrices(w1, w2, sort_by_phase=False)
 hidden_unit_order(w1, weak_threshold=None)
     The tutorial's ordering of hidden units by preferred phase (used by the two above/below).
 w1_profiles(w1, units=None, n=8)
-    W1 weights of a few hidden units against the fibres' phase delay, left and right ear.
+    W1 weights of a few hidden units against the fibres' phase delay, right and left ear.
 single_example(model, spikes_one, stimulus=None, label=None)
     One example through a network: input raster, hidden raster, output membrane traces
     coloured by class IPD.
@@ -133,7 +134,7 @@ def stimulus_examples(ipd, spikes, stimulus=None, n=8, *, dt=None, fig=None):
         Input spikes; each panel shows ``spikes[i].T`` (fibre on y, time on x).
     stimulus : Stimulus, optional
         Gives the time step (time axis in ms) and the fibres per ear (a red line separates
-        the left ear, fibres ``0 .. N_a - 1``, from the right ear). Without it the ears are
+        the right ear, fibres ``0 .. N_a - 1``, from the left ear). Without it the ears are
         taken as the two halves of the inputs.
     n : int
         Number of examples shown (at most B).
@@ -174,8 +175,8 @@ def stimulus_examples(ipd, spikes, stimulus=None, n=8, *, dt=None, fig=None):
         if i < n - ncols:
             ax.set_xlabel("")
     if split is not None:
-        fig.suptitle(f"Input spikes (fibres 0-{split - 1}: left ear, "
-                     f"{split}-{2 * split - 1}: right ear)")
+        fig.suptitle(f"Input spikes (fibres 0-{split - 1}: right ear, "
+                     f"{split}-{2 * split - 1}: left ear)")
     return fig
 
 
@@ -364,7 +365,7 @@ def hidden_unit_order(w1, weak_threshold=None):
 
     Rule (the tutorial's weight-matrix analysis): the key of hidden unit ``j`` is the
     weighted mean input index ``mean_i(i * w1[i, j])`` over the inputs ``i = 0 .. N_in - 1``
-    (left-ear fibres first, then right-ear fibres, each by increasing phase delay); units are
+    (right-ear fibres first, then left-ear fibres, each by increasing phase delay); units are
     sorted by increasing key (stable sort). Units whose largest absolute weight
     ``max_i |w1[i, j]|`` is below ``weak_threshold`` get key +inf, i.e. go last in their
     original order (the tutorial used 0.5 for its trained 100-unit network; the default
@@ -447,8 +448,8 @@ def weight_matrices(w1, w2=None, sort_by_phase=False, *, weak_threshold=None, fi
 def w1_profiles(w1, units=None, n=8, *, stimulus=None, fig=None):
     """W1 weights of some hidden units against the fibres' phase delay, per ear.
 
-    For each hidden unit ``j`` two lines: ``w1[:N_a, j]`` (left ear, the first half of the
-    rows) and ``w1[N_a:, j]`` (right ear, the second half) against the phase delay of the
+    For each hidden unit ``j`` two lines: ``w1[:N_a, j]`` (right ear, the first half of the
+    rows) and ``w1[N_a:, j]`` (left ear, the second half) against the phase delay of the
     fibres, ``linspace(0, 90, N_a)`` degrees as in :class:`~spikeloc.Stimulus` (with
     ``stimulus.null_phase_delays`` all delays are 0 and the x axis is the fibre index
     instead). The seed tutorial labelled this axis ``linspace(-90, 90, N_a)``, which does
@@ -493,8 +494,8 @@ def w1_profiles(w1, units=None, n=8, *, stimulus=None, fig=None):
             ax.remove()
             continue
         j = units[i]
-        ax.plot(x, w1[:n_a, j], color="tab:blue", label="left ear")
-        ax.plot(x, w1[n_a:, j], color="tab:orange", label="right ear")
+        ax.plot(x, w1[:n_a, j], color="tab:blue", label="right ear")
+        ax.plot(x, w1[n_a:, j], color="tab:orange", label="left ear")
         ax.axhline(0, color="0.6", lw=0.6)
         ax.set_title(f"hidden unit {j}")
         if i % ncols == 0:
@@ -560,7 +561,7 @@ def single_example(model, spikes_one, stimulus=None, label=None, *, fig=None):
                           height_ratios=[1.2] + [1] * (rows - 1))
     ax_in = fig.add_subplot(gs[0, 0])
     _raster(ax_in, x, dt, ear_split=split)
-    ax_in.set_title("Input spikes (left ear below the red line, right ear above)")
+    ax_in.set_title("Input spikes (right ear below the red line, left ear above)")
     axes = [ax_in]
     if hidden is not None:
         ax_h = fig.add_subplot(gs[1, 0], sharex=ax_in)

@@ -8,7 +8,10 @@ delays ``linspace(0, pi/2, anf_per_ear)``; each fibre spikes at step ``n`` with 
 
 Random numbers come from a counter-based generator keyed by ``(seed, sample index)``: a
 sample's IPD and spikes depend only on the seed and its index, not on how many samples are
-generated together, on chunking, or on the thread count.
+generated together, on chunking, or on the thread count. The seed has no default: a test set
+drawn with the training set's seed would be (the start of) the training set, so every call
+that draws data names its stream (``generate(4096, seed=0)``, then ``generate(2048,
+seed=1)``).
 
 Data options of the follow-up studies (issue 4 item 8; the seed notebooks in shared/seeds do
 not contain code for either, so the definitions here are spikeloc's):
@@ -76,13 +79,15 @@ class Stimulus:
         Number C of IPD classes over [-pi/2, pi/2) (tutorial: 12, 15 degrees each).
     null_phase_delays : bool
         Control condition: all fibres have phase delay 0.
-    phase_offset : "per_set", "per_sample", "per_epoch" or float
-        Phase offset phi0 of the tone [cycles]: one draw per generated set (``"per_set"``, the
-        tutorial's behaviour: the draw depends only on the seed), one draw per sample
-        (``"per_sample"``), one draw per set and epoch (``"per_epoch"``: ``uniform53`` of the
+    phase_offset : "per_sample", "per_set", "per_epoch" or float
+        Phase offset phi0 of the tone [cycles]: one draw per sample (``"per_sample"``, the
+        default: the network must learn the IPD whatever the tone's phase, as the seeds'
+        comments ask), one draw per generated set (``"per_set"``, the code of seeds 000/001:
+        the draw depends only on the seed, so a training and a test set drawn with different
+        seeds differ in phase), one draw per set and epoch (``"per_epoch"``: ``uniform53`` of the
         stream ``(seed, epoch)``, word ``WORD_EPOCH_PHASE``; the ``epoch`` argument of
         :meth:`phases`, :meth:`spikes_for` and :meth:`generate` picks it, 0 by default), or a
-        fixed number of cycles.
+        fixed number of cycles (seed 002 comments its draw out: ``0.0`` for every sample).
     phase_delay_noise : float
         Standard deviation sigma [rad], >= 0, of Gaussian noise on each input's phase delay,
         drawn once per (sample, input) from the sample's random stream (0: none, the seeds'
@@ -97,7 +102,7 @@ class Stimulus:
     envelope_power: float = 2.0
     num_classes: int = 12
     null_phase_delays: bool = False
-    phase_offset: Union[str, float] = "per_set"
+    phase_offset: Union[str, float] = "per_sample"
     phase_delay_noise: float = 0.0
 
     def __post_init__(self):
@@ -156,12 +161,19 @@ class Stimulus:
     # ---- presets -------------------------------------------------------------------------
     @classmethod
     def tutorial(cls, **overrides) -> "Stimulus":
-        """The Cosyne tutorial (seed 002): dt = 1 ms, 100 ms, 20 Hz, 2 x 100 fibres."""
+        """The Cosyne tutorial's stimulus parameters: dt = 1 ms, 100 ms, 20 Hz, 2 x 100 fibres,
+        600 Hz, k = 2, 12 classes, with the default phase offset (one draw per sample).
+
+        Seed 002 itself fixes the phase at 0 for every sample (``phase_offset=0.0``) and seeds
+        000/001 draw one offset per generated set (``phase_offset="per_set"``); MODEL.md
+        sections 1 and 6 say why the default draws one per sample."""
         return cls(**overrides)
 
     @classmethod
     def hz250(cls, **overrides) -> "Stimulus":
-        """The 250 Hz study (seed 000): dt = 0.1 ms, f = 250 Hz (1000 steps)."""
+        """The 250 Hz study's stimulus (seed 000): dt = 0.1 ms, f = 250 Hz (1000 steps), with
+        the default phase offset (one draw per sample; seed 000 drew one per generated set,
+        ``phase_offset="per_set"``)."""
         kw = dict(dt=1e-4, freq=250.0)
         kw.update(overrides)
         return cls(**kw)
@@ -188,7 +200,7 @@ class Stimulus:
                               null_phase_delays=int(self.null_phase_delays))
 
     # ---- random draws --------------------------------------------------------------------
-    def draw_ipd(self, n: int, seed: int = 0, first_index: int = 0) -> np.ndarray:
+    def draw_ipd(self, n: int, seed: int, first_index: int = 0) -> np.ndarray:
         """IPDs of samples ``first_index .. first_index + n - 1`` [rad], float64 (n,), uniform in
         [-pi/2, pi/2)."""
         n = check_int(n, "n", minimum=0)
@@ -227,7 +239,7 @@ class Stimulus:
         return np.full(n, float(self.phase_offset))
 
     # ---- spikes ----------------------------------------------------------------------------
-    def spikes_for(self, ipd, seed: int = 0, first_index: int = 0, threads=None, *,
+    def spikes_for(self, ipd, seed: int, first_index: int = 0, threads=None, *,
                    epoch: int = 0) -> np.ndarray:
         """Spikes for given IPDs.
 
@@ -263,7 +275,7 @@ class Stimulus:
                                    self.phase_delay_noise, spikes, threads)
         return spikes
 
-    def regenerator(self, ipd, seed: int = 0, first_index: int = 0, threads=None):
+    def regenerator(self, ipd, seed: int, first_index: int = 0, threads=None):
         """A function ``epoch -> spikes`` for ``train(..., regenerate=...)``.
 
         It returns ``spikes_for(ipd, seed, first_index, threads, epoch=epoch)``: the same
@@ -284,16 +296,17 @@ class Stimulus:
             return self.spikes_for(ipd, seed, first_index, threads, epoch=epoch)
         return regenerate
 
-    def generate(self, n: int, seed: int = 0, first_index: int = 0,
+    def generate(self, n: int, seed: int, first_index: int = 0,
                  threads=None, *, epoch: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-        """Draw ``n`` samples: returns ``(ipd, spikes)``.
+        """Draw ``n`` samples of the stream ``seed``: returns ``(ipd, spikes)``.
 
         ipd : float64 (n,) [rad], uniform in [-pi/2, pi/2)
         spikes : uint8 (n, T, N_in)
 
         Sample ``b`` is the sample of index ``first_index + b`` of the seed's stream, so
         ``generate(10, s)`` equals ``generate(5, s)`` followed by ``generate(5, s,
-        first_index=5)``. ``epoch`` selects the phase offset of ``phase_offset="per_epoch"``.
+        first_index=5)``: draw a test set from another seed than the training set.
+        ``epoch`` selects the phase offset of ``phase_offset="per_epoch"``.
         """
         ipd = self.draw_ipd(n, seed, first_index)
         return ipd, self.spikes_for(ipd, seed, first_index, threads, epoch=epoch)

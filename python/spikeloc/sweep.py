@@ -1,13 +1,13 @@
 """Parameter sweeps with repeats: on local threads, any ``concurrent.futures`` executor, or a
 Dask cluster; results appended to a file as jobs finish, so nothing is lost.
 
-``spikeloc.sweep`` is this module, and calling it calls :func:`sweep`: ``sl.sweep(run, grid)``,
-``from spikeloc.sweep import tutorial_experiment`` and ``import spikeloc.sweep`` all work.
+``spikeloc.sweep`` is this module, and calling it calls :func:`sweep`: ``sl.sweep(run, grid)``
+and ``import spikeloc.sweep`` both work.
 
 Example (the tutorial's envelope-power experiment, seed 002)::
 
     import spikeloc as sl
-    from spikeloc.sweep import tutorial_experiment
+    from spikeloc.experiment import tutorial_experiment
 
     table = sl.sweep(tutorial_experiment,
                      {"envelope_power": [0, 1, 2, 3, 4, 5, 10, 30, 40, 50, 100]},
@@ -64,8 +64,8 @@ import types
 import warnings
 from typing import Callable, Iterable, List, Optional
 
-__all__ = ["sweep", "SweepResult", "SweepInterrupted", "job_seed", "job_key", "load_results",
-           "expand_grid", "tutorial_experiment"]
+__all__ = ["sweep", "SweepResult", "Summary", "SweepInterrupted", "job_seed", "job_key",
+           "load_results", "expand_grid"]
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15
@@ -291,14 +291,14 @@ class SweepResult(list):
             raise KeyError(f"unknown metric {metric!r}; the table has {self.metrics}")
 
     # -- statistics --------------------------------------------------------------------------
-    def summary(self, metrics=None, ddof: int = 0) -> List[dict]:
+    def summary(self, metrics=None, ddof: int = 0) -> "Summary":
         """Mean and spread of each metric per parameter combination.
 
-        Returns one dict per combination (table order): the parameters, ``n`` (successful
-        repeats), ``failed`` (failed repeats), and for each numeric metric ``m``:
-        ``m_mean``, ``m_std`` (standard deviation with ``ddof``; the seeds' ``np.std`` is
-        ``ddof=0``), ``m_min``, ``m_max``. NaN where there is no value (and for the std of a
-        single value with ``ddof=1``).
+        Returns a :class:`Summary`: one dict per combination (table order) with the
+        parameters, ``n`` (successful repeats), ``failed`` (failed repeats), and for each
+        numeric metric ``m``: ``m_mean``, ``m_std`` (standard deviation with ``ddof``; the
+        seeds' ``np.std`` is ``ddof=0``), ``m_min``, ``m_max``; NaN where there is no value
+        (and for the std of a single value with ``ddof=1``). Printing it shows a table.
         """
         if metrics is None:
             metrics = self.metrics
@@ -319,7 +319,8 @@ class SweepResult(list):
                 mean, std, lo, hi = _stats(xs, ddof)
                 row.update({f"{m}_mean": mean, f"{m}_std": std, f"{m}_min": lo, f"{m}_max": hi})
             rows.append(row)
-        return rows
+        return Summary(rows, self.params, [m for m in metrics
+                                           if any(f"{m}_mean" in r for r in rows)])
 
     def series(self, metric: str, param: str, ddof: int = 0, **where):
         """``(x, mean, std, n)`` lists of ``metric`` against the parameter ``param`` (sorted by
@@ -366,6 +367,77 @@ class SweepResult(list):
     def __repr__(self) -> str:
         return (f"SweepResult({len(self)} jobs, {len(self.failed)} failed, "
                 f"params={self.params}, metrics={self.metrics})")
+
+
+class Summary(list):
+    """The rows of :meth:`SweepResult.summary` (a list of dicts) that print as a table.
+
+    ``str(summary)`` is an aligned text table, :meth:`to_markdown` a markdown table and
+    :meth:`to_csv` CSV text; each shows, per combination, the parameters, ``n`` (and
+    ``failed`` when a job failed) and each metric as mean +/- std [min, max].
+    """
+
+    def __init__(self, rows=(), params=(), metrics=()):
+        super().__init__(rows)
+        self.params = list(params)
+        self.metrics = list(metrics)
+
+    def _cells(self):
+        failed = any(r.get("failed") for r in self)
+        header = self.params + ["n"] + (["failed"] if failed else []) + self.metrics
+        body = []
+        for r in self:
+            cells = [_fmt(r.get(p)) for p in self.params] + [str(r["n"])]
+            if failed:
+                cells.append(str(r["failed"]))
+            for m in self.metrics:
+                mean, std = r.get(f"{m}_mean", math.nan), r.get(f"{m}_std", math.nan)
+                lo, hi = r.get(f"{m}_min", math.nan), r.get(f"{m}_max", math.nan)
+                cells.append(f"{_fmt(mean)} +/- {_fmt(std)} [{_fmt(lo)}, {_fmt(hi)}]")
+            body.append(cells)
+        return header, body
+
+    def __str__(self) -> str:
+        header, body = self._cells()
+        widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+                 for row in [header] + body]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """A markdown table (mean +/- std [min, max] per metric)."""
+        header, body = self._cells()
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+
+    def to_csv(self) -> str:
+        """CSV text: one row per combination, every column of the rows (numbers at full
+        precision, NaN as empty)."""
+        import csv
+        import io
+        columns = list(dict.fromkeys(k for r in self for k in r))
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(columns)
+        for r in self:
+            w.writerow(["" if _missing(r.get(c)) else
+                        (json.dumps(r[c]) if isinstance(r[c], (list, dict)) else r[c])
+                        for c in columns])
+        return out.getvalue()
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
 
 
 def _stats(xs, ddof):
@@ -701,56 +773,6 @@ def sweep(run: Callable, grid, *, repeats: int = 1, executor=None, progress: boo
 
 
 # ---------------------------------------------------------------------------- tutorial job
-
-
-#: Defaults of :func:`tutorial_experiment` (seed 002: 64 batches of 64 for training, 32 for
-#: testing, 100 hidden units, tau 20 ms, Adam lr 0.01, 10 epochs, no phase offset).
-TUTORIAL_DEFAULTS = {"envelope_power": 2.0, "n_train": 4096, "n_test": 2048, "epochs": 10,
-                     "n_hidden": 100, "tau": 20e-3, "lr": 0.01, "batch_size": 64,
-                     "phase_offset": 0.0, "readout": "mean", "rate_max": 600.0,
-                     "anf_per_ear": 100, "duration": 0.1}
-
-
-def tutorial_experiment(params: dict, seed: int) -> dict:
-    """The Cosyne tutorial's training run as a sweep job (seed 002's envelope-power project).
-
-    ``params`` may set any of :data:`TUTORIAL_DEFAULTS`: ``envelope_power`` (k), ``n_train`` /
-    ``n_test`` (samples), ``epochs``, ``n_hidden``, ``tau`` [s] (both layers), ``lr``,
-    ``batch_size``, ``phase_offset`` (cycles, or "per_set"/"per_sample"), ``readout``,
-    ``rate_max`` [Hz], ``anf_per_ear``, ``duration`` [s]. The training set uses stream ``seed``,
-    the test set ``seed + 1``; the initial weights and the shuffling use ``seed``. (The seed
-    notebook's sweep never passed k on to its stimulus; here it does.)
-
-    Returns ``train_accuracy``, ``test_accuracy`` (fractions), ``train_abs_error_deg``,
-    ``test_abs_error_deg`` (degrees) and ``final_loss`` (mean loss of the last epoch, nats).
-    """
-    from .evaluation import evaluate
-    from .events import SpikeEvents
-    from .network import SNN
-    from .stimulus import Stimulus
-    from .training import train
-
-    unknown = sorted(set(params) - set(TUTORIAL_DEFAULTS))
-    if unknown:
-        raise ValueError(f"tutorial_experiment: unknown parameters {unknown}; known: "
-                         f"{sorted(TUTORIAL_DEFAULTS)}")
-    p = dict(TUTORIAL_DEFAULTS, **params)
-    stim = Stimulus(duration=p["duration"], anf_per_ear=p["anf_per_ear"],
-                    rate_max=p["rate_max"], envelope_power=p["envelope_power"],
-                    phase_offset=p["phase_offset"])
-    ipd, spikes = stim.generate(p["n_train"], seed=seed)
-    ipd_test, spikes_test = stim.generate(p["n_test"], seed=seed + 1)
-    x, x_test = SpikeEvents.from_dense(spikes), SpikeEvents.from_dense(spikes_test)
-    del spikes, spikes_test
-    net = SNN.for_stimulus(stim, n_hidden=p["n_hidden"], tau_hidden=p["tau"],
-                           readout=p["readout"], seed=seed % 2**63)
-    history = train(net, ipd, x, stimulus=stim, epochs=p["epochs"], lr=p["lr"],
-                    batch_size=p["batch_size"], seed=seed, progress=False)
-    tr, te = evaluate(net, ipd, x, stim), evaluate(net, ipd_test, x_test, stim)
-    return {"train_accuracy": tr.accuracy, "test_accuracy": te.accuracy,
-            "train_abs_error_deg": tr.mean_abs_error_deg,
-            "test_abs_error_deg": te.mean_abs_error_deg,
-            "final_loss": history.train_loss[-1] if history.train_loss else math.nan}
 
 
 # ---------------------------------------------------------------------------- callable module

@@ -339,6 +339,25 @@ def _positive_int(value, name, minimum=1):
     return int(value)
 
 
+def check_options(*, epochs, batch_size=64, seed=0, early_stopping=None, patience=None,
+                  validation=False) -> tuple:
+    """The checks :func:`train` makes of its scalar options, callable before any data exists
+    (``validation``: whether a validation set will be given). Raises ``TypeError`` or
+    ``ValueError`` naming the option; returns ``(epochs, batch_size, early_stopping,
+    patience)`` as plain ints (or None)."""
+    epochs = _positive_int(epochs, "epochs", minimum=0)
+    batch_size = _positive_int(batch_size, "batch_size")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    if early_stopping is not None:
+        early_stopping = _positive_int(early_stopping, "early_stopping", minimum=2)
+    if patience is not None:
+        patience = _positive_int(patience, "patience")
+    if (early_stopping is not None or patience is not None) and not validation:
+        raise ValueError("early_stopping and patience need a validation set (validation=...)")
+    return epochs, batch_size, early_stopping, patience
+
+
 def _validation_metrics(model, events, labels):
     """(mean cross-entropy, accuracy) of ``model`` on the whole validation set."""
     get_logits = getattr(model, "logits", None)
@@ -469,16 +488,9 @@ def train(model, ipd, spikes, *, labels=None, stimulus=None, epochs, lr=0.01, ba
     -------
     History
     """
-    epochs = _positive_int(epochs, "epochs", minimum=0)
-    batch_size = _positive_int(batch_size, "batch_size")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    if early_stopping is not None:
-        early_stopping = _positive_int(early_stopping, "early_stopping", minimum=2)
-    if patience is not None:
-        patience = _positive_int(patience, "patience")
-    if (early_stopping is not None or patience is not None) and validation is None:
-        raise ValueError("early_stopping and patience need a validation set (validation=...)")
+    epochs, batch_size, early_stopping, patience = check_options(
+        epochs=epochs, batch_size=batch_size, seed=seed, early_stopping=early_stopping,
+        patience=patience, validation=validation is not None)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable(epoch, history)")
     if regenerate is not None and not callable(regenerate):

@@ -51,7 +51,7 @@ def test_stimulus_defaults_and_presets():
     st = sl.Stimulus()
     assert (st.dt, st.duration, st.freq, st.anf_per_ear) == (1e-3, 0.1, 20.0, 100)
     assert (st.rate_max, st.envelope_power, st.num_classes) == (600.0, 2.0, 12)
-    assert st.phase_offset == "per_set" and st.null_phase_delays is False
+    assert st.phase_offset == "per_sample" and st.null_phase_delays is False
     assert st.steps == 100 and st.n_in == 200
     h = sl.Stimulus.hz250()
     assert h.dt == 1e-4 and h.freq == 250.0 and h.steps == 1000
@@ -66,7 +66,7 @@ def test_generate_shapes_and_values(small_stim):
     assert spikes.shape == (7, small_stim.steps, small_stim.n_in) and spikes.dtype == np.uint8
     assert np.all((ipd >= -np.pi / 2) & (ipd < np.pi / 2))
     assert set(np.unique(spikes)) <= {0, 1}
-    empty_ipd, empty = small_stim.generate(0)
+    empty_ipd, empty = small_stim.generate(0, seed=0)
     assert empty_ipd.shape == (0,) and empty.shape == (0, small_stim.steps, small_stim.n_in)
 
 
@@ -135,7 +135,8 @@ def test_stimulus_matches_reference(small_stim):
     assert np.array_equal(phase, ref.draw_phase_per_sample(5, 11, 3))
     expected, _, _ = ref.stimulus(ipd, phase, params, 11, 3)
     assert np.array_equal(spikes, expected)
-    assert sl.Stimulus().phases(1, seed=11)[0] == ref.draw_phase_per_set(11)
+    per_set = sl.Stimulus(phase_offset="per_set")
+    assert per_set.phases(1, seed=11)[0] == ref.draw_phase_per_set(11)
 
 
 # ---------------------------------------------------------------------------- events
@@ -188,10 +189,19 @@ def test_events_empty_and_silent():
 
 def test_snn_init_and_parameters(small_stim):
     net = sl.SNN.for_stimulus(small_stim, n_hidden=7, seed=4)
-    assert net.w1.shape == (16, 7) and net.w2.shape == (7, 4)
-    for w, fan_in in ((net.w1, 16), (net.w2, 7)):
+    assert net.w1.shape == (16, 7) and net.w2.shape == (7, 4) and net.init == "seeds"
+    textbook = sl.SNN.for_stimulus(small_stim, n_hidden=7, seed=4, init="fan_in")
+    # the seeds' bounds 1/sqrt(N_h), 1/sqrt(C); the textbook's 1/sqrt(N_in), 1/sqrt(N_h)
+    for w, bound in ((net.w1, 1 / math.sqrt(7)), (net.w2, 1 / math.sqrt(4)),
+                     (textbook.w1, 1 / math.sqrt(16)), (textbook.w2, 1 / math.sqrt(7))):
         assert w.dtype == np.float32 and w.flags.c_contiguous
-        assert np.all(np.abs(w) <= 1 / math.sqrt(fan_in))
+        assert np.all(np.abs(w) <= bound) and np.abs(w).max() > 0.9 * bound
+    # the same uniform draws, scaled: the two inits differ only in their bounds
+    np.testing.assert_allclose(net.w1 * math.sqrt(7), textbook.w1 * math.sqrt(16), rtol=1e-6)
+    mo = sl.MembraneOnly.for_stimulus(small_stim, seed=4)
+    assert np.abs(mo.w).max() <= 1 / math.sqrt(4) and np.abs(mo.w).max() > 1 / math.sqrt(16)
+    with pytest.raises(ValueError, match="init must be one of"):
+        sl.SNN.for_stimulus(small_stim, init="xavier")
     same = sl.SNN.for_stimulus(small_stim, n_hidden=7, seed=4)
     assert np.array_equal(net.w1, same.w1) and np.array_equal(net.w2, same.w2)
     params = net.parameters()
@@ -199,6 +209,7 @@ def test_snn_init_and_parameters(small_stim):
     assert net.tau_output == net.tau_hidden == 20e-3
     cfg = net.config
     assert cfg["n_hidden"] == 7 and cfg["readout"] == "mean" and cfg["dt"] == small_stim.dt
+    assert cfg["init"] == "seeds" and textbook.config["init"] == "fan_in"
 
 
 def test_snn_weight_assignment(small_snn):

@@ -82,20 +82,22 @@ CASES = [
      "phase_offset"),
     ("stim-phase-list", lambda: sl.Stimulus(phase_offset=[0.1]), TypeError, "phase_offset"),
     # ---- Stimulus methods
-    ("gen-n-negative", lambda: STIM.generate(-1), ValueError, "n"),
-    ("gen-n-float", lambda: STIM.generate(2.0), TypeError, "n"),
+    ("gen-n-negative", lambda: STIM.generate(-1, seed=0), ValueError, "n"),
+    ("gen-n-float", lambda: STIM.generate(2.0, seed=0), TypeError, "n"),
     ("gen-seed-negative", lambda: STIM.generate(2, seed=-1), ValueError, "seed"),
     ("gen-seed-huge", lambda: STIM.generate(2, seed=2**64), ValueError, "seed"),
-    ("gen-first-negative", lambda: STIM.generate(2, first_index=-3), ValueError,
+    ("gen-seed-missing", lambda: STIM.generate(2), TypeError, "seed"),
+    ("spikes-for-seed-missing", lambda: STIM.spikes_for([0.1]), TypeError, "seed"),
+    ("gen-first-negative", lambda: STIM.generate(2, seed=0, first_index=-3), ValueError,
      "first_index"),
-    ("gen-first-overflow", lambda: STIM.generate(2, first_index=2**63 - 2), ValueError,
+    ("gen-first-overflow", lambda: STIM.generate(2, seed=0, first_index=2**63 - 2), ValueError,
      "first_index"),
-    ("gen-threads-negative", lambda: STIM.generate(2, threads=-1), ValueError, "threads"),
-    ("gen-threads-float", lambda: STIM.generate(2, threads=1.5), TypeError, "threads"),
-    ("spikes-for-nan", lambda: STIM.spikes_for(np.array([0.1, np.nan])), ValueError, "ipd"),
-    ("spikes-for-inf", lambda: STIM.spikes_for([np.inf]), ValueError, "ipd"),
-    ("spikes-for-2d", lambda: STIM.spikes_for(np.zeros((2, 2))), ValueError, "ipd"),
-    ("spikes-for-str", lambda: STIM.spikes_for(np.array(["a"])), TypeError, "ipd"),
+    ("gen-threads-negative", lambda: STIM.generate(2, seed=0, threads=-1), ValueError, "threads"),
+    ("gen-threads-float", lambda: STIM.generate(2, seed=0, threads=1.5), TypeError, "threads"),
+    ("spikes-for-nan", lambda: STIM.spikes_for(np.array([0.1, np.nan]), seed=0), ValueError, "ipd"),
+    ("spikes-for-inf", lambda: STIM.spikes_for([np.inf], seed=0), ValueError, "ipd"),
+    ("spikes-for-2d", lambda: STIM.spikes_for(np.zeros((2, 2)), seed=0), ValueError, "ipd"),
+    ("spikes-for-str", lambda: STIM.spikes_for(np.array(["a"]), seed=0), TypeError, "ipd"),
     ("labels-nan", lambda: STIM.labels([np.nan]), ValueError, "ipd"),
     ("midpoints-float", lambda: STIM.midpoints(np.array([0.5])), TypeError, "labels"),
     ("midpoints-range", lambda: STIM.midpoints(np.array([4])), ValueError, "labels"),
@@ -306,7 +308,7 @@ def test_threads_env_var_invalid(monkeypatch):
         snn()
     monkeypatch.setenv("SPIKELOC_NUM_THREADS", "-2")
     with pytest.raises(ValueError, match="SPIKELOC_NUM_THREADS"):
-        STIM.generate(1)
+        STIM.generate(1, seed=0)
 
 
 def test_stimulus_is_frozen():

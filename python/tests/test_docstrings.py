@@ -21,7 +21,8 @@ PUBLIC_MODULES = ["spikeloc", "spikeloc.stimulus", "spikeloc.events", "spikeloc.
                   "spikeloc.evaluation", "spikeloc.analysis", "spikeloc.silencing",
                   "spikeloc.checkpoint", "spikeloc.checkpoint_io",
                   "spikeloc.sweep", "spikeloc.eprop", "spikeloc.plots", "spikeloc.tutorial",
-                  "spikeloc.datasets", "spikeloc.datasets.nmnist", "spikeloc.reference"]
+                  "spikeloc.datasets", "spikeloc.datasets.nmnist", "spikeloc.reference",
+                  "spikeloc.experiment", "spikeloc.runs"]
 OPTIONAL = {"spikeloc.plots": "matplotlib", "spikeloc.nir": "nir"}
 
 

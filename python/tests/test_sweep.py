@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 import spikeloc as sl
+from spikeloc.experiment import tutorial_experiment
 from spikeloc.reference import rng as ref_rng
 from spikeloc.sweep import (SweepInterrupted, SweepResult, expand_grid, job_key, job_seed,
-                            load_results, tutorial_experiment)
+                            load_results)
 
 PYTHON_DIR = str(Path(sl.__file__).resolve().parent.parent)
 
@@ -487,7 +488,6 @@ def test_spikeloc_sweep_is_the_module_and_callable():
     import importlib
     mod = importlib.import_module("spikeloc.sweep")
     assert sl.sweep is mod and callable(sl.sweep)
-    assert sl.sweep.tutorial_experiment is tutorial_experiment
     assert sl.SweepResult is SweepResult and sl.SweepInterrupted is SweepInterrupted
     table = sl.sweep(lambda p, s: {"y": p["a"] * 2}, {"a": [1, 2]}, progress=False)
     assert [r["y"] for r in table] == [2, 4]
