@@ -2,7 +2,8 @@
 # Installs a spikeloc wheel into a fresh virtual environment, with no Swift toolchain on PATH
 # and away from the source tree, and runs a smoke check there: the package imports from the
 # environment, every kernel variant this CPU runs loads, and a tutorial network is generated,
-# trained for two epochs, evaluated, saved and loaded; then the command line's --help.
+# trained for two epochs, evaluated, saved and loaded; then the command line's --help and its
+# list of presets (package data).
 #
 #   tools/check_wheel.sh dist/spikeloc-*.whl [PYTHON]      # PYTHON: default python3
 #
@@ -63,4 +64,7 @@ print("save/load: same predictions")
 EOF
 venv/bin/python -m spikeloc --help >/dev/null
 venv/bin/spikeloc train --help | head -n 1
+# the presets are package data: the wheel must carry them
+echo "presets: $(venv/bin/spikeloc show | wc -l)"
+venv/bin/spikeloc show | grep -q "^tutorial "
 echo "wheel check passed: $(basename "$wheel")"

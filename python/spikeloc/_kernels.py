@@ -25,7 +25,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 __all__ = ["Variant", "VARIANTS", "BuildInfo", "cpu_flags", "library_name", "load",
            "build_info"]
@@ -119,6 +119,11 @@ class BuildInfo:
     target_cpus: dict = field(default_factory=dict)
     abi_version: int = 0
     threads: int = 0
+
+    def as_dict(self) -> dict:
+        """The fields as a JSON-ready dict (run folders record it)."""
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name, value in asdict(self).items()}
 
     def __str__(self) -> str:
         why = (f"forced by {FORCE_ENV}={self.forced}" if self.forced

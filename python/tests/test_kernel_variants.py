@@ -7,6 +7,7 @@ The variants are the builds of spikeloc._kernels.VARIANTS installed next to the 
 
 import collections
 import functools
+import json
 import os
 import re
 import shutil
@@ -58,6 +59,8 @@ def test_the_best_supported_variant_is_loaded_and_reported():
     for name in info.supported:
         assert info.missing[name] == ()
     assert info.variant in str(info) and "ABI version" in str(info)
+    recorded = json.loads(json.dumps(info.as_dict()))  # what run folders record
+    assert recorded["variant"] == info.variant and recorded["available"] == list(INSTALLED)
 
 
 @pytest.mark.parametrize("name", [v.name for v in _kernels.VARIANTS])

