@@ -1,8 +1,10 @@
 // swift-tools-version:5.9
 // spikeloc: Swift kernels behind a C ABI (Sources/CSpikeLoc/include/spikeloc.h).
 //
-// The kernels need AVX2/FMA code generation to vectorise their SIMD loops; the target CPU is
-// taken from SPIKELOC_TARGET_CPU (default "haswell"; "native" or "x86-64" also work).
+// The target CPU of the kernels is taken from SPIKELOC_TARGET_CPU (default "haswell": AVX2 and
+// FMA, for `swift build` and `swift test`). setup.py builds one library per CPU variant
+// (python/spikeloc/_kernels.py: x86-64, haswell, skylake-avx512), each in its own scratch folder,
+// setting this variable and the variant's compilation condition (-D SPIKELOC_...).
 import PackageDescription
 
 #if os(Linux) || os(macOS)

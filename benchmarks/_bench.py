@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+import typing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -81,6 +82,47 @@ def serve_worker(args, workers: dict) -> bool:
     name, kwargs = args.worker
     emit(workers[name](**json.loads(kwargs)))
     return True
+
+
+# ---------------------------------------------------------------------------- two libraries
+
+def ab_parser(doc: str, repeats: int) -> argparse.ArgumentParser:
+    """Command line of an in-process A/B script: the two libraries and ``--repeats``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("lib_a", help="kernels library A (e.g. a build before a change)")
+    parser.add_argument("lib_b", help="kernels library B")
+    parser.add_argument("--repeats", type=int, default=repeats)
+    return parser
+
+
+def load_two_libraries(path_a: str, path_b: str) -> list:
+    """Two kernels libraries loaded side by side with ctypes (for in-process A/B timings).
+    RTLD_DEEPBIND: each binds to its own symbols, not to those of the kernels library that
+    ``import spikeloc`` loaded globally."""
+    mode = os.RTLD_LOCAL | os.RTLD_NOW | getattr(os, "RTLD_DEEPBIND", 0)
+    libs = [ctypes.CDLL(os.path.abspath(path), mode=mode) for path in (path_a, path_b)]
+    if libs[0]._handle == libs[1]._handle:
+        raise SystemExit("the two libraries are the same file: copy one aside first")
+    return libs
+
+
+_CTYPES = {"int32_t": ctypes.c_int32, "int64_t": ctypes.c_int64, "uint64_t": ctypes.c_uint64,
+           "double": ctypes.c_double}
+
+
+def c_struct(value):
+    """A ctypes copy of one of spikeloc._abi's NamedTuples (arrays as data pointers), to pass
+    by reference to a library loaded with ctypes."""
+    hints = typing.get_type_hints(type(value), include_extras=True)
+    fields = [(name, _CTYPES.get(hints[name].__metadata__[0], ctypes.c_void_p))
+              for name in value._fields]
+    struct = type(type(value).__name__, (ctypes.Structure,), {"_fields_": fields})
+    return struct(*[v.ctypes.data if hasattr(v, "ctypes") else v for v in value])
+
+
+def data_pointer(array):
+    """An array's data as a ctypes pointer (None for None)."""
+    return None if array is None else array.ctypes.data_as(ctypes.c_void_p)
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -249,6 +291,7 @@ def machine_info() -> dict:
         "openblas_threads": threads,
         "spikeloc": sl.__version__,
         "spikeloc_threads": sl.default_threads(),
+        "kernels": sl.build_info().variant,
         "loadavg": os.getloadavg(),
     }
 
@@ -258,5 +301,5 @@ def print_machine(info: dict) -> None:
           f"{info['mem_total_gb']:.1f} GB RAM")
     print(f"         Python {info['python']}, NumPy {info['numpy']}, {info['openblas']} "
           f"(threads {info['openblas_threads']}), spikeloc {info['spikeloc']} "
-          f"(default threads {info['spikeloc_threads']})")
+          f"(default threads {info['spikeloc_threads']}, {info['kernels']} kernels)")
     print("         load average at start: " + ", ".join(f"{x:.2f}" for x in info["loadavg"]))

@@ -1,9 +1,10 @@
 """A/B timing of two builds of the e-prop kernel in one process, with BPTT as yardstick.
 
-Loads two copies of libSpikeLocKernels.so with ctypes (e.g. the build before a change, copied
-aside, and the current one), and alternates calls of ``spk_eprop_loss_grad`` of the two (order
-swapped every repetition) with a call of the BPTT forward + backward of the package
-(``spikeloc.SNN.loss_and_grad``, same sizes and data), on the IPD network of
+Loads two copies of a kernels library (libSpikeLocKernels.<variant>.so) with ctypes (e.g. the
+build before a change, copied aside, and the current one), and alternates calls of
+``spk_eprop_loss_grad`` of the two (order swapped every repetition) with a call of the BPTT
+forward + backward of the package (``spikeloc.SNN.loss_and_grad``, same sizes and data), on
+the IPD network of
 ``benchmarks/eprop.py`` part (b) (200 -> 100 -> 12, no recurrent weights unless
 ``--recurrent``, batch 64, tutorial stimulus). Prints the relative difference of the two
 builds' gradients, then per build the median time per sample-step, the ratio B/A per pair
@@ -14,14 +15,13 @@ leaves out time the thread spent descheduled: on a busy shared machine this is m
 than the wall clock (``--wall`` to use the wall clock; it is always used for other thread
 counts, where the work runs on worker threads)::
 
-    cp python/spikeloc/libSpikeLocKernels.so /tmp/old.so      # before the change
-    python setup.py build_ext --inplace                        # after it
-    PYTHONPATH=python python benchmarks/eprop_ab.py /tmp/old.so python/spikeloc/libSpikeLocKernels.so
+    cp python/spikeloc/libSpikeLocKernels.avx2.so /tmp/old.so      # before the change
+    python setup.py build_ext --inplace                             # after it
+    PYTHONPATH=python python benchmarks/eprop_ab.py /tmp/old.so python/spikeloc/libSpikeLocKernels.avx2.so
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes as ct
 import os
 import sys
@@ -37,29 +37,8 @@ import _bench  # noqa: E402
 sl = _bench.import_spikeloc()
 
 
-class _Events(ct.Structure):
-    _fields_ = [("n_samples", ct.c_int64), ("steps", ct.c_int64), ("n_in", ct.c_int64),
-                ("n_events", ct.c_int64), ("step_ptr", ct.c_void_p), ("step_events", ct.c_void_p),
-                ("input_ptr", ct.c_void_p), ("input_events", ct.c_void_p)]
-
-
-class _Config(ct.Structure):  # spk_eprop_config
-    _fields_ = [("n_in", ct.c_int64), ("n_hidden", ct.c_int64), ("n_out", ct.c_int64),
-                ("steps", ct.c_int64), ("window", ct.c_int64), ("dt", ct.c_double),
-                ("tau_m", ct.c_double), ("tau_out", ct.c_double), ("v_th", ct.c_double),
-                ("gamma", ct.c_double), ("reg_c", ct.c_double), ("f_target", ct.c_double),
-                ("loss", ct.c_int32), ("recurrent", ct.c_int32)]
-
-
-def _ptr(a):
-    return None if a is None else a.ctypes.data_as(ct.c_void_p)
-
-
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("lib_a")
-    p.add_argument("lib_b")
-    p.add_argument("--repeats", type=int, default=21)
+    p = _bench.ab_parser(__doc__, repeats=21)
     p.add_argument("--steps", type=int, default=100, help="T (1 ms steps)")
     p.add_argument("--threads", type=int, default=1, help="0: one per CPU")
     p.add_argument("--recurrent", action="store_true")
@@ -74,12 +53,9 @@ def main(argv=None):
     labels = np.ascontiguousarray(labels, dtype=np.int64)
     net = sl.EPropNetwork.for_stimulus(stim, n_hidden=100, recurrent=args.recurrent)
     snn = sl.SNN.for_stimulus(stim, n_hidden=100, threads=args.threads or None)
-    events = _Events(x.n_samples, x.steps, x.n_in, len(x.step_events), _ptr(x.step_ptr),
-                     _ptr(x.step_events), _ptr(x.input_ptr), _ptr(x.input_events))
-    config = _Config(*net._abi_config(T))
-    libs = [ct.CDLL(os.path.abspath(args.lib_a)), ct.CDLL(os.path.abspath(args.lib_b))]
-    if libs[0]._handle == libs[1]._handle:
-        raise SystemExit("the two libraries are the same file: copy one aside first")
+    events, config = _bench.c_struct(x._abi()), _bench.c_struct(net._abi_config(T))
+    libs = _bench.load_two_libraries(args.lib_a, args.lib_b)
+    _ptr = _bench.data_pointer
     weights = [net._w_in, net._w_rec, net._w_out, net._b,
                np.ascontiguousarray(net.feedback_weights, dtype=np.float32)]
 

@@ -25,6 +25,10 @@ import CSpikeLoc
 
 @_cdecl("spk_default_threads") public func spk_default_threads() -> Int32 { Int32(clamping: onlineCPUs()) }
 
+@_cdecl("spk_kernel_variant") public func spk_kernel_variant() -> UnsafePointer<CChar> {
+    UnsafeRawPointer(buildVariant.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
 // MARK: - random numbers
 
 @_cdecl("spk_uniform53")

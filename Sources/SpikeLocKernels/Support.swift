@@ -1,6 +1,5 @@
 // Shared plumbing of the kernels: errors, thread counts, the deterministic parallel loop,
 // scratch memory and small SIMD helpers.
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,6 +9,32 @@ import Darwin
 /// Width of the SIMD vectors the kernels use (8 float32 lanes = one AVX register).
 public typealias Vec = SIMD8<Float>
 @usableFromInline let lanes = 8
+
+// MARK: - the CPU variant of this build (setup.py builds one library per variant)
+
+#if SPIKELOC_AVX512
+/// The build variant, reported by spk_kernel_variant.
+let buildVariant: StaticString = "avx512"
+#elseif SPIKELOC_BASELINE
+let buildVariant: StaticString = "baseline"
+#elseif arch(x86_64)
+let buildVariant: StaticString = "avx2"
+#else
+let buildVariant: StaticString = "generic"
+#endif
+
+#if SPIKELOC_BASELINE
+// The generic x86-64 target has no FMA instruction, so the standard library's fused
+// `addingProduct` becomes one scalar `fmaf` call per lane (~100x slower). In the baseline build
+// these overloads (more specific than the standard library's, so they win overload resolution
+// everywhere in the kernels) compute an unfused a * b + c instead: results differ from the FMA
+// builds in the last bit of some products, well inside the reference tolerance.
+extension SIMD8 where Scalar == Float {
+    @inline(__always) func addingProduct(_ a: Self, _ b: Self) -> Self { self + a * b }
+    @inline(__always) func addingProduct(_ a: Float, _ b: Self) -> Self { self + a * b }
+    @inline(__always) func addingProduct(_ a: Self, _ b: Float) -> Self { self + a * b }
+}
+#endif
 
 /// A kernel failure: a status code of the C ABI and a message naming the argument.
 public struct KernelError: Error, CustomStringConvertible {
@@ -131,22 +156,21 @@ func resolveThreads(_ requested: Int) throws -> Int {
     return requested == 0 ? onlineCPUs() : requested
 }
 
-/// Runs `body(task)` for task in 0..<count on `threads` workers; `body` must write disjoint
-/// outputs. Tasks are assigned round-robin; results do not depend on the assignment because
-/// every reduction over tasks is done afterwards in task order.
+/// Runs `body(task)` for task in 0..<count on `threads` workers (`WorkerPool`: the calling
+/// thread and helper threads); `body` must write disjoint outputs. Tasks are assigned
+/// round-robin; results do not depend on the assignment because every reduction over tasks is
+/// done afterwards in task order.
 func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     let workers = Swift.min(threads, count)
     if workers <= 1 {
         for task in 0..<count { body(task) }
         return
     }
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var task = worker
-            while task < count {
-                body(task)
-                task += workers
-            }
+    WorkerPool.shared.run(workers) { worker in
+        var task = worker
+        while task < count {
+            body(task)
+            task += workers
         }
     }
 }
@@ -166,13 +190,11 @@ func parallelFor<Context>(
     }
     contexts.withUnsafeMutableBufferPointer { ctx in
         let base = ctx.baseAddress!
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var task = worker
-                while task < count {
-                    body(&base[worker], task)
-                    task += workers
-                }
+        WorkerPool.shared.run(workers) { worker in
+            var task = worker
+            while task < count {
+                body(&base[worker], task)
+                task += workers
             }
         }
     }

@@ -30,6 +30,13 @@ imported without the compiled extension.
 
 from importlib import import_module as _import_module
 
+from . import _kernels
+
+# The kernels library of the best CPU variant (or SPIKELOC_KERNELS's) is loaded before
+# anything imports the extension, which takes its symbols from it (see spikeloc._kernels).
+# Without a build it loads nothing, and spikeloc.reference still imports.
+_kernels.load()
+
 __version__ = "0.1.0"
 
 #: One millisecond in seconds.
@@ -95,7 +102,7 @@ _LAZY.update({
 _SUBMODULES += ("analysis", "datasets")
 # ---- end of data options block ------------------------------------------------------------
 
-__all__ = ["ms", "Hz", "default_threads", "abi_version", "sweep", *_LAZY]
+__all__ = ["ms", "Hz", "default_threads", "abi_version", "build_info", "sweep", *_LAZY]
 
 
 def __getattr__(name):
@@ -123,3 +130,13 @@ def abi_version() -> int:
     """Version of the kernels' C ABI (spikeloc.h)."""
     from ._native_api import _native
     return _native.abi_version()
+
+
+def build_info() -> _kernels.BuildInfo:
+    """The kernels in use: the CPU variant loaded (``baseline``, ``avx2`` or ``avx512``), the
+    variants installed and those this CPU supports, the CPU features that decided, each
+    variant's target CPU, the ABI version and the default thread count.
+    ``print(spikeloc.build_info())`` gives a summary; ``SPIKELOC_KERNELS=avx2`` (set before
+    the import) forces a variant."""
+    from ._native_api import _native
+    return _kernels.build_info(_native.abi_version(), _native.default_threads())

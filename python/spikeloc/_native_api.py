@@ -13,7 +13,11 @@ import os
 
 import numpy as np
 
+from . import _kernels
+
 try:
+    if _kernels.load() is None:
+        raise ImportError("no kernels library (libSpikeLocKernels.<variant>.so) next to it")
     from . import _native
 except ImportError as exc:  # pragma: no cover - depends on the build
     raise ImportError(

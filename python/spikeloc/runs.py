@@ -113,9 +113,7 @@ def environment(threads=None) -> dict:
            "SPIKELOC_NUM_THREADS": os.environ.get("SPIKELOC_NUM_THREADS"),
            "command": list(sys.argv),
            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    build_info = getattr(spikeloc, "build_info", None)
-    if callable(build_info):
-        env["build"] = build_info()
+    env["build"] = spikeloc.build_info().as_dict()  # the kernel variant and why
     return env
 
 

@@ -38,6 +38,9 @@ void spk_set_error(const char *message);
 int32_t spk_abi_version(void);
 /* Number of worker threads used for threads == 0. */
 int32_t spk_default_threads(void);
+/* The CPU variant these kernels were built for: "baseline" (any x86-64), "avx2" (Haswell),
+ * "avx512" (skylake-avx512) or "generic" (another architecture); a static string. */
+const char *spk_kernel_variant(void);
 
 /* ---- counter-based random numbers -------------------------------------------------- */
 /*
