@@ -332,3 +332,11 @@ func bitPatterns(_ a: [Float]) -> [UInt32] { a.map(\.bitPattern) }
 
 /// The C string of the last error of this thread.
 func lastError() -> String { String(cString: spk_last_error()) }
+
+/// Asserts a call's status and that spk_last_error() names `fragment`.
+func expectStatus(_ status: Int32, _ expected: Int32, naming fragment: String, _ what: String,
+                  file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(status, expected, "\(what): status (message '\(lastError())')", file: file, line: line)
+    XCTAssertTrue(lastError().contains(fragment), "\(what): '\(lastError())' does not name '\(fragment)'",
+                  file: file, line: line)
+}

@@ -130,13 +130,6 @@ final class VariantTests: XCTestCase {
     func testMaxFixture() throws { try checkFixture("variant_max") }
     func testSumFixture() throws { try checkFixture("variant_sum") }
 
-    func expect(_ status: Int32, _ expected: Int32, naming fragment: String, _ what: String,
-                file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(status, expected, "\(what): status (message '\(lastError())')", file: file, line: line)
-        XCTAssertTrue(lastError().contains(fragment), "\(what): '\(lastError())' does not name '\(fragment)'",
-                      file: file, line: line)
-    }
-
     func testBadOptions() throws {
         let v = try VariantFixture("variant_combo")
         let good = v.options
@@ -162,26 +155,26 @@ final class VariantTests: XCTestCase {
             v.options = good
             mutate(&v.options)
             let (status, fw) = v.forward(threads: 1)
-            expect(status, SPK_ERR_VALUE, naming: name, "variant_forward, bad \(name)")
+            expectStatus(status, SPK_ERR_VALUE, naming: name, "variant_forward, bad \(name)")
             XCTAssertEqual(fw.logits, .init(repeating: 7, count: v.B * v.C), "variant_forward wrote logits despite bad \(name)")
             let (gStatus, g) = v.lossGrad(threads: 2)
-            expect(gStatus, SPK_ERR_VALUE, naming: name, "variant_loss_grad, bad \(name)")
+            expectStatus(gStatus, SPK_ERR_VALUE, naming: name, "variant_loss_grad, bad \(name)")
             XCTAssertEqual(g.g1, .init(repeating: 7, count: v.nIn * v.H))
         }
         v.options = good
         v.config.readout = 4
-        expect(v.forward(threads: 1).0, SPK_ERR_VALUE, naming: "readout", "readout 4")
+        expectStatus(v.forward(threads: 1).0, SPK_ERR_VALUE, naming: "readout", "readout 4")
         v.config.readout = SPK_READOUT_MEAN
         v.config.n_hidden = 0
-        expect(v.lossGrad(threads: 1).0, SPK_ERR_VALUE, naming: "n_hidden", "n_hidden 0 (before reading option arrays)")
+        expectStatus(v.lossGrad(threads: 1).0, SPK_ERR_VALUE, naming: "n_hidden", "n_hidden 0 (before reading option arrays)")
         v.config.n_hidden = Int64(v.H)
         withExtendedLifetime(v) {
             var logits = [Float](repeating: 0, count: v.B * v.C)
-            expect(spk_variant_forward(&v.config, nil, &v.cEvents, nil, Int64(v.B), v.w1, v.w2, &logits, nil, nil, 1),
+            expectStatus(spk_variant_forward(&v.config, nil, &v.cEvents, nil, Int64(v.B), v.w1, v.w2, &logits, nil, nil, 1),
                    SPK_ERR_TYPE, naming: "options", "NULL options")
             var loss = 0.0
             var g1 = [Float](repeating: 0, count: v.nIn * v.H)
-            expect(spk_variant_loss_grad(&v.config, &v.options, &v.cEvents, nil, Int64(v.B), v.labels, v.w1, v.w2, &loss,
+            expectStatus(spk_variant_loss_grad(&v.config, &v.options, &v.cEvents, nil, Int64(v.B), v.labels, v.w1, v.w2, &loss,
                                          &g1, nil, nil, nil, nil, 1), SPK_ERR_TYPE, naming: "grad_w2", "NULL grad_w2")
             // the tau gradients are optional
             var g2 = [Float](repeating: 0, count: v.H * v.C)

@@ -73,6 +73,7 @@ _LAZY = {
     # research variants (MODEL.md section 4)
     "Dale": "variants",
     "RateRegularizer": "variants",
+    "Delays": "variants",
     # sweeps: ``spikeloc.sweep`` is the module, and calling it calls ``sweep.sweep``
     "SweepResult": "sweep",
     "SweepInterrupted": "sweep",

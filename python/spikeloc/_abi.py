@@ -16,9 +16,10 @@ import numpy as np
 
 from ._native_api import _native
 
-__all__ = ["READOUTS", "RESETS", "SURROGATES", "EPROP_LOSSES", "ABI_VERSION", "WORD_IPD",
+__all__ = ["READOUTS", "RESETS", "SURROGATES", "EPROP_LOSSES", "TIMINGS", "DELAYS", "RATES",
+           "ABI_VERSION", "WORD_IPD",
            "WORD_PHASE", "WORD_EPOCH_PHASE", "WORD_DELAY_NOISE", "SET_INDEX", "StimulusParams",
-           "NetConfig", "Events", "VariantOptions", "EPropConfig"]
+           "NetConfig", "Events", "VariantOptions", "EPropConfig", "Network"]
 
 
 def _codes(prefix: str) -> dict:
@@ -34,8 +35,15 @@ READOUTS = _codes("READOUT_")
 RESETS = _codes("RESET_")
 #: surrogate name -> SPK_SURROGATE_*
 SURROGATES = _codes("SURROGATE_")
-#: e-prop loss name -> SPK_EPROP_*
+#: e-prop loss name -> SPK_EPROP_* (also the per-step losses of the general network's
+#: "window" readout)
 EPROP_LOSSES = _codes("EPROP_")
+#: timing of the general network -> SPK_TIMING_* ("seeds", "eprop")
+TIMINGS = _codes("TIMING_")
+#: delays of the general network -> SPK_DELAYS_* ("none", "input", "synapse")
+DELAYS = _codes("DELAYS_")
+#: rate penalty of the general network -> SPK_RATE_* ("none", "upper", "target")
+RATES = _codes("RATE_")
 
 #: SPK_ABI_VERSION of the header the extension was built with (the import checks that the
 #: loaded kernels have it too).
@@ -142,7 +150,39 @@ class EPropConfig(NamedTuple):
     recurrent: int32_t
 
 
+class Network(NamedTuple):
+    """``spk_network``: the general network (MODEL.md section 7): sizes, the hidden layers'
+    sizes (int64) and recurrence flags (uint8), time step [s], surrogate scale, codes and
+    options (see the header); rates in Hz."""
+
+    n_in: int64_t
+    n_out: int64_t
+    steps: int64_t
+    n_layers: int64_t
+    hidden: _pointer("const int64_t")
+    recurrent: _pointer("const uint8_t")
+    dt: double
+    beta: double
+    reset: int32_t
+    surrogate: int32_t
+    detach_reset: int32_t
+    adapt_tau: double
+    adapt_strength: double
+    readout: int32_t
+    window: int64_t
+    window_loss: int32_t
+    timing: int32_t
+    bias: int32_t
+    delays: int32_t
+    max_delay: int64_t
+    rate: int32_t
+    rate_c: double
+    rate_ref: double
+    dropout: double
+    dropout_seed: uint64_t
+
+
 #: C struct name -> its NamedTuple
 STRUCTS = {"spk_stimulus_params": StimulusParams, "spk_net_config": NetConfig,
            "spk_events": Events, "spk_variant_options": VariantOptions,
-           "spk_eprop_config": EPropConfig}
+           "spk_eprop_config": EPropConfig, "spk_network": Network}

@@ -120,7 +120,7 @@ typedef struct {
     const field *fields;
     union { /* the struct */
         spk_stimulus_params stimulus; spk_net_config net; spk_events events;
-        spk_variant_options options; spk_eprop_config eprop;
+        spk_variant_options options; spk_eprop_config eprop; spk_network network;
     } c;
     array a[4]; /* its array fields, in order */
 } record;
@@ -376,6 +376,19 @@ static const field eprop_fields[] = {
     F(dt, REAL), F(tau_m, REAL), F(tau_out, REAL), F(v_th, REAL), F(gamma, REAL),
     F(reg_c, REAL), F(f_target, REAL), F(loss, I32), F(recurrent, I32), {NULL},
 #undef F
+};
+
+static const field network_fields[] = {
+#define F(m, kind) FIELD(spk_network, "net", m, kind)
+#define A(m, type) FIELD(spk_network, "net", m, ARRAY, type, NONE_OK | SNAPSHOT)
+    F(n_in, SIZE), F(n_out, SIZE), F(steps, SIZE), F(n_layers, SIZE), A(hidden, I64),
+    A(recurrent, U8), F(dt, REAL), F(beta, REAL), F(reset, I32), F(surrogate, I32),
+    F(detach_reset, FLAG), F(adapt_tau, REAL), F(adapt_strength, REAL), F(readout, I32),
+    F(window, SIZE), F(window_loss, I32), F(timing, I32), F(bias, FLAG), F(delays, I32),
+    F(max_delay, SIZE), F(rate, I32), F(rate_c, REAL), F(rate_ref, REAL), F(dropout, REAL),
+    F(dropout_seed, U64), {NULL},
+#undef F
+#undef A
 };
 
 static void release_record(arg *h) {
@@ -796,6 +809,67 @@ static PyObject *py_eprop_loss_grad(PyObject *module, PyObject *args, PyObject *
                   threads.i32);
 }
 
+/* ---- the general network: delays, recurrence, depth ---------------------------------------- */
+
+/* An spk_network tuple whose layer arrays have n_layers entries (snapshotted: the sizes the
+ * output checks below use are the sizes the kernel reads). */
+static int convert_network(PyObject *obj, arg *h) {
+    record *r = (record *)h;
+    const spk_network *n = &r->c.network;
+    return convert_record(obj, h) || need_n(&r->a[0], n->n_layers) ||
+                   need_n(&r->a[1], n->n_layers) ? -1 : 0;
+}
+#define NETWORK_ARG {.h = {"net", convert_network, release_record, 0}, .fields = network_fields}
+
+/* Units of all hidden layers (the last axis of the hidden spikes), or -1 with an exception. */
+static int64_t hidden_units(const spk_network *n) {
+    int64_t total = 0;
+    for (int64_t l = 0; n->hidden != NULL && l < n->n_layers; l++)
+        if (n->hidden[l] < 0 || __builtin_add_overflow(total, n->hidden[l], &total))
+            return fail(PyExc_ValueError, "net.hidden: layer sizes must be >= 0 (and not "
+                        "overflow)");
+    return total;
+}
+
+static PyObject *py_network_forward(PyObject *module, PyObject *args, PyObject *kw) {
+    record net = NETWORK_ARG, events = EVENTS_ARG;
+    array index = INDEX_ARG, params = IN(F32, "params"), signs = ARR(F32, "signs", NONE_OK);
+    array logits = OUT(F32, "logits"), hidden = OPT_OUT(U8, "hidden_spikes");
+    array membrane = OPT_OUT(F32, "output_membrane");
+    scalar batch = SCALAR(SIZE, "batch"), threads = THREADS_ARG;
+    void *argv[] = {&net, &events, &index, &batch, &params, &signs, &logits, &hidden, &membrane,
+                    &threads, NULL};
+    const spk_network *n = &net.c.network;
+    int64_t units = 0;
+    if (parse(args, kw, "network_forward", argv) ||
+        check_batch(n->steps, n->n_in, &events, &index, batch.i) ||
+        need(&logits, batch.i, n->n_out, 1) || (units = hidden_units(n)) < 0 ||
+        need(&hidden, batch.i, n->steps, units) || need(&membrane, batch.i, n->steps, n->n_out))
+        RETURN_REFUSED(argv);
+    RETURN_KERNEL(argv, NULL, spk_network_forward, n, &events.c.events, index.p, batch.i,
+                  params.p, params.n, signs.p, signs.n, logits.p, hidden.p, membrane.p,
+                  threads.i32);
+}
+
+static PyObject *py_network_loss_grad(PyObject *module, PyObject *args, PyObject *kw) {
+    record net = NETWORK_ARG, events = EVENTS_ARG;
+    array index = INDEX_ARG, labels = LABELS_ARG(0), params = IN(F32, "params");
+    array signs = ARR(F32, "signs", NONE_OK), grads = OUT(F32, "grads");
+    array logits = OPT_OUT(F32, "logits");
+    scalar batch = SCALAR(SIZE, "batch"), threads = THREADS_ARG;
+    void *argv[] = {&net, &events, &index, &batch, &labels, &params, &signs, &grads, &logits,
+                    &threads, NULL};
+    const spk_network *n = &net.c.network;
+    double loss = 0.0;
+    if (parse(args, kw, "network_loss_grad", argv) ||
+        check_batch(n->steps, n->n_in, &events, &index, batch.i) || need_n(&labels, batch.i) ||
+        need_n(&grads, params.n) || need(&logits, batch.i, n->n_out, 1))
+        RETURN_REFUSED(argv);
+    RETURN_KERNEL(argv, &loss, spk_network_loss_grad, n, &events.c.events, index.p, batch.i,
+                  labels.p, params.p, params.n, signs.p, signs.n, &loss, grads.p, logits.p,
+                  threads.i32);
+}
+
 /* ---- the module ---------------------------------------------------------------------------- */
 
 static PyObject *py_abi_version(PyObject *module, PyObject *unused) {
@@ -853,6 +927,10 @@ static PyMethodDef methods[] = {
     KERNEL_FN(eprop_loss_grad, "(config, events, index, batch, labels, w_in, w_rec, w_out, b, "
                                "feedback, mask_in, mask_rec, mask_out, grad_w_in, grad_w_rec, "
                                "grad_w_out, grad_b, logits=None, threads=0)"),
+    KERNEL_FN(network_forward, "(net, events, index, batch, params, signs, logits, "
+                               "hidden_spikes=None, output_membrane=None, threads=0)"),
+    KERNEL_FN(network_loss_grad, "(net, events, index, batch, labels, params, signs, grads, "
+                                 "logits=None, threads=0)"),
     {NULL, NULL, 0, NULL},
 };
 
@@ -869,6 +947,9 @@ static const struct {
     CODE(SPK_RESET_DELAYED), CODE(SPK_RESET_SAME_STEP), CODE(SPK_RESET_SUBTRACTIVE),
     CODE(SPK_SURROGATE_SIGMOID), CODE(SPK_SURROGATE_FAST_SIGMOID), CODE(SPK_SURROGATE_ARCTAN),
     CODE(SPK_SURROGATE_PIECEWISE_LINEAR), CODE(SPK_EPROP_CROSS_ENTROPY), CODE(SPK_EPROP_MSE),
+    CODE(SPK_READOUT_WINDOW), CODE(SPK_TIMING_SEEDS), CODE(SPK_TIMING_EPROP),
+    CODE(SPK_DELAYS_NONE), CODE(SPK_DELAYS_INPUT), CODE(SPK_DELAYS_SYNAPSE), CODE(SPK_RATE_NONE),
+    CODE(SPK_RATE_UPPER), CODE(SPK_RATE_TARGET),
 };
 
 static struct PyModuleDef module_def = {

@@ -28,6 +28,7 @@ import numpy as np
 from ._abi import EPROP_LOSSES, EPropConfig
 from ._native_api import (_native, as_float32_matrix, check_finite_array, check_int,
                           check_labels, check_positive, check_real)
+from .general import GeneralNetwork
 from .network import _locked, _Model, check_choice, draw_in_blocks
 
 __all__ = ["EPropNetwork", "EPropOutput", "BPTTView", "LOSSES", "FEEDBACKS", "CONVENTIONS"]
@@ -415,9 +416,10 @@ class EPropNetwork(_Model):
 
     def bptt(self, reset_in_gradient=True) -> "BPTTView":
         """The same network trained by back-propagation through time: a view sharing this
-        network's parameter arrays whose ``loss_and_grad`` is the NumPy reference BPTT
-        (:func:`spikeloc.reference.eprop.bptt_loss_and_grad`, float64, same pseudo-derivative,
-        same loss; slow and with memory growing with T). For comparisons::
+        network's parameter arrays whose ``loss_and_grad`` is exact BPTT with the same
+        pseudo-derivative and loss, computed by the general network's Swift kernel (memory
+        growing with T). ``reset_in_gradient=False`` treats the reset as a constant, the path
+        e-prop leaves out. For comparisons::
 
             sl.train(net.bptt(), ipd, spikes, stimulus=stim, epochs=10)   # BPTT
             sl.train(net, ipd, spikes, stimulus=stim, epochs=10)          # e-prop
@@ -467,16 +469,38 @@ class EPropNetwork(_Model):
 
 
 class BPTTView:
-    """An :class:`EPropNetwork` whose gradients come from back-propagation through time (the
-    NumPy reference). ``parameters()``, ``logits`` and ``predict`` are the network's own, so
-    :func:`~spikeloc.train` and :func:`~spikeloc.evaluate` work with it; gradients are cast to
-    float32 and masked like e-prop's."""
+    """An :class:`EPropNetwork` whose gradients come from back-propagation through time.
+    ``parameters()``, ``logits`` and ``predict`` are the network's own, so
+    :func:`~spikeloc.train` and :func:`~spikeloc.evaluate` work with it; gradients are
+    float32 and masked like e-prop's.
+
+    The network is the general network of :mod:`spikeloc.general` (MODEL.md section 7) with
+    one hidden layer (recurrent or not): its subtractive reset and threshold 1 on the weights
+    ``w_in / v_th`` and ``w_rec / v_th`` (the voltage divided by v_th), the piecewise-linear
+    surrogate of height gamma (e-prop's psi on that voltage), the e-prop timing (the readout
+    sees the spikes of its own step) and the window head with the bias ``b``; so its
+    gradients of ``w_in`` and ``w_rec`` are those of the scaled weights divided by v_th. The
+    reference is :func:`spikeloc.reference.eprop.bptt_loss_and_grad`."""
 
     def __init__(self, net: EPropNetwork, reset_in_gradient=True):
         self.net = net
         self.reset_in_gradient = bool(reset_in_gradient)
         self.n_out = net.n_out
-        self._dense = (None, None)
+
+    def _general(self, steps: int):
+        """(the general network of this view for samples of ``steps`` steps, the factor on its
+        loss and gradients): e-prop's pseudo-derivative scale and regulariser in spikeloc's
+        units (:meth:`EPropNetwork._kernel_terms`, which depend on T under NEST's
+        conventions)."""
+        net = self.net
+        gamma, reg_c, factor = net._kernel_terms(steps)
+        general = GeneralNetwork(
+            net.n_in, [net.n_hidden], net.n_out, [net.recurrent], dt=net.dt, beta=gamma,
+            reset="subtractive", surrogate="piecewise_linear",
+            detach_reset=not self.reset_in_gradient, head="window", window=net.window,
+            window_loss=net.loss, timing="eprop", bias=True,
+            rate=("target", reg_c, net.f_target) if reg_c else None)
+        return general, factor
 
     @property
     def threads(self):
@@ -500,41 +524,39 @@ class BPTTView:
         """The network's predicted classes, int64 (B,)."""
         return self.net.predict(spikes, index)
 
-    def _dense_batch(self, spikes, index):
-        from .events import SpikeEvents
-        # the checks of the e-prop kernels: spikes, index, window and weights
-        ev, idx, _ = self.net._batch(spikes, index)
-        self.net._abi_config(ev.steps)
-        self.net._check_params()
-        if isinstance(spikes, SpikeEvents):
-            if self._dense[0] is not spikes:
-                self._dense = (spikes, spikes.to_dense())
-            x = self._dense[1]
-        else:
-            x = np.asarray(spikes)
-        return x if idx is None else x[idx]
+    def _params(self, layout) -> np.ndarray:
+        """The general network's parameter vector: weights into the hidden layer divided by
+        v_th, the readout, the bias and the time constants [s]."""
+        net = self.net
+        arrays = {"w1": net.w_in / np.float32(net.v_th), "w2": net.w_out, "b": net.b,
+                  "tau_hidden": np.full(net.n_hidden, net.tau_m),
+                  "tau_output": np.full(net.n_out, net.tau_out)}
+        if net.recurrent:
+            arrays["w_rec"] = net.w_rec / np.float32(net.v_th)
+        return layout.pack(arrays)
 
     def loss_and_grad(self, spikes, labels, index=None, *, return_logits=False):
-        """Loss and gradients by back-propagation through time (NumPy reference, float64,
-        cast to float32), in the form of :meth:`EPropNetwork.loss_and_grad`."""
+        """Loss and gradients by back-propagation through time, in the form of
+        :meth:`EPropNetwork.loss_and_grad`."""
         with self.net.lock:
             return self._loss_and_grad(spikes, labels, index, return_logits)
 
     def _loss_and_grad(self, spikes, labels, index, return_logits):
-        from .reference.eprop import bptt_loss_and_grad
         net = self.net
-        x = self._dense_batch(spikes, index)
-        labels = check_labels(labels, len(x), net.n_out)
-        gamma, reg_c, factor = net._kernel_terms(x.shape[1])
-        loss, grads = bptt_loss_and_grad(
-            x, labels, net.w_in, net.w_rec, net.w_out, net.b, dt=net.dt, tau_m=net.tau_m,
-            tau_out=net.tau_out, v_th=net.v_th, gamma=gamma, window=net.window,
-            loss=net.loss, reg_c=reg_c, f_target=net.f_target,
-            reset_in_gradient=self.reset_in_gradient)
-        loss *= factor
-        masks = net.masks
+        # the checks of the e-prop kernels: spikes, index, window and weights
+        ev, idx, batch = net._batch(spikes, index)
+        net._abi_config(ev.steps)
+        net._check_params()
+        labels = check_labels(labels, batch, net.n_out)
+        general, factor = self._general(ev.steps)
+        logits = np.empty((batch, net.n_out), dtype=np.float32) if return_logits else None
+        loss, flat = general.loss_grad(ev, idx, batch, labels, self._params(general.layout), None,
+                                       net.threads, logits=logits)
+        g = general.layout.unpack(flat)
+        v_th, masks = np.float32(net.v_th), net.masks
+        grads = {"w_in": g["w1"] / v_th, "w_out": g["w2"], "b": g["b"]}
+        if net.recurrent:
+            grads["w_rec"] = g["w_rec"] / v_th
         out = {name: (factor * (grads[name] * masks[name] if name in masks else grads[name])
                       ).astype(np.float32) for name in net._param_names}
-        if return_logits:
-            return loss, out, net.logits(x)
-        return loss, out
+        return (loss * factor, out, logits) if return_logits else (loss * factor, out)

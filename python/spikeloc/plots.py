@@ -32,6 +32,9 @@ hidden_unit_order(w1, weak_threshold=None)
     The tutorial's ordering of hidden units by preferred phase (used by the two above/below).
 w1_profiles(w1, units=None, n=8)
     W1 weights of a few hidden units against the fibres' phase delay, right and left ear.
+delays(model, stimulus=None, units=None, n=8)
+    Learned delays against the fibres' phase delay, per ear (per input, or per synapse for a
+    few units), with the delays that would undo the phase delays (the Jeffress picture).
 single_example(model, spikes_one, stimulus=None, label=None)
     One example through a network: input raster, hidden raster, output membrane traces
     coloured by class IPD.
@@ -52,7 +55,7 @@ import math
 import numpy as np
 
 __all__ = ["stimulus_examples", "loss_curves", "ipd_histograms", "confusion_matrix",
-           "weight_matrices", "hidden_unit_order", "w1_profiles", "single_example",
+           "weight_matrices", "hidden_unit_order", "w1_profiles", "delays", "single_example",
            "tuning_curves", "errorbar", "eprop_dynamics", "eprop_weights"]
 
 _DEG = 180.0 / math.pi
@@ -483,6 +486,19 @@ def w1_profiles(w1, units=None, n=8, *, stimulus=None, fig=None):
         x, xlabel = np.arange(n_a), "fibre index (no phase delays)"
     else:
         x, xlabel = np.linspace(0.0, 90.0, n_a), "phase delay (deg)"
+    def draw(ax, j):
+        ax.plot(x, w1[:n_a, j], color="tab:blue", label="right ear")
+        ax.plot(x, w1[n_a:, j], color="tab:orange", label="left ear")
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.set_title(f"hidden unit {j}")
+
+    return _unit_grid(plt, fig, units, draw, xlabel, "weight (a.u.)",
+                      "Individual $W_1$ weights")
+
+
+def _unit_grid(plt, fig, units, draw, xlabel, ylabel, title):
+    """A grid of up to 4 columns with one panel per unit, ``draw(ax, unit)`` filling each;
+    shared axes, labels on the outer panels, the legend on the first."""
     k = units.size
     ncols = min(4, k)
     nrows = math.ceil(k / ncols)
@@ -493,20 +509,88 @@ def w1_profiles(w1, units=None, n=8, *, stimulus=None, fig=None):
         if i >= k:
             ax.remove()
             continue
-        j = units[i]
-        ax.plot(x, w1[:n_a, j], color="tab:blue", label="right ear")
-        ax.plot(x, w1[n_a:, j], color="tab:orange", label="left ear")
-        ax.axhline(0, color="0.6", lw=0.6)
-        ax.set_title(f"hidden unit {j}")
+        draw(ax, units[i])
         if i % ncols == 0:
-            ax.set_ylabel("weight (a.u.)")
+            ax.set_ylabel(ylabel)
         if i >= k - ncols:
             ax.set_xlabel(xlabel)
             ax.xaxis.set_tick_params(labelbottom=True)
     axes[0].legend(fontsize="small")
-    fig.suptitle("Individual $W_1$ weights")
+    fig.suptitle(title)
     fig.units_shown = units
     return fig
+
+
+# ---------------------------------------------------------------------------- delays
+
+
+def delays(model, stimulus=None, *, units=None, n=8, fig=None):
+    """The delays of a model with :class:`~spikeloc.Delays` against the fibres' phase delays,
+    per ear (MODEL.md section 7).
+
+    One delay per input: one axes, the delay of each fibre (ms; steps without a time step)
+    against its phase delay (deg; the fibre index with ``stimulus.null_phase_delays``), the
+    right ear (inputs ``0 .. N_a - 1``) and the left ear (``N_a .. 2 N_a - 1``). With the
+    stimulus known, a dashed line shows the delays that would undo the phase delays in time,
+    ``psi / (2 pi f)`` shifted to the mean learned delay: the Jeffress picture, in which delay
+    lines bring the fibres' spikes into coincidence.
+
+    One delay per synapse: one axes per shown unit (hidden units, or classes for a
+    membrane-only network), the delay of the synapse from each fibre, per ear, the marker
+    area showing the size of its weight. ``units``: the units to show; by default the ``n``
+    with the largest input weights.
+
+    Returns the Figure (``fig.units_shown``: the units shown, None for per-input delays).
+    """
+    plt = _pyplot()
+    d = np.asarray(getattr(model, "delays", None) if getattr(model, "delay_options", None)
+                   else np.empty(0), dtype=np.float64)
+    if d.size == 0:
+        raise ValueError("the model has no delays (SNN(..., delays=spikeloc.Delays()))")
+    n_in = d.shape[0]
+    if n_in % 2:
+        raise ValueError(f"delays must have an even number of inputs (two ears), got {n_in}")
+    n_a = n_in // 2
+    dt = getattr(model, "dt", None)
+    scale, unit = (1e3 * dt, "ms") if dt else (1.0, "steps")
+    null = stimulus is not None and getattr(stimulus, "null_phase_delays", False)
+    if null:
+        x, xlabel = np.arange(n_a), "fibre index (no phase delays)"
+    else:
+        x, xlabel = np.linspace(0.0, 90.0, n_a), "phase delay (deg)"
+    if d.ndim == 1:
+        if fig is None:
+            fig = plt.figure(figsize=(5.0, 3.6), layout="constrained")
+        ax = fig.subplots()
+        ax.plot(x, d[:n_a] * scale, "o-", color="tab:blue", ms=3, label="right ear")
+        ax.plot(x, d[n_a:] * scale, "o-", color="tab:orange", ms=3, label="left ear")
+        if stimulus is not None and not null:
+            # psi / (2 pi f) [s]: the delay that aligns a fibre with a phase delay psi
+            cancel = np.linspace(0.0, 0.25, n_a) / stimulus.freq * 1e3
+            ax.plot(x, cancel - cancel.mean() + d.mean() * scale, "k--", lw=0.8,
+                    label="undoes the phase delay")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"delay ({unit})")
+        ax.legend(fontsize="small")
+        fig.suptitle("Learned delay of each input")
+        fig.units_shown = None
+        return fig
+    w = _model_weights(model)[0] if hasattr(model, "w1") else np.asarray(model.w)
+    w = np.asarray(w, dtype=np.float64)
+    if units is None:
+        units = np.argsort(-np.max(np.abs(w), axis=0), kind="stable")[:max(1, int(n))]
+    units = np.asarray(units, dtype=np.int64).reshape(-1)
+    if units.size == 0 or units.min() < 0 or units.max() >= d.shape[1]:
+        raise ValueError(f"units must be a non-empty list of units in [0, {d.shape[1]})")
+    size = 40.0 * np.abs(w) / max(float(np.max(np.abs(w))), 1e-12)
+
+    def draw(ax, j):
+        ax.scatter(x, d[:n_a, j] * scale, s=size[:n_a, j], color="tab:blue", label="right ear")
+        ax.scatter(x, d[n_a:, j] * scale, s=size[n_a:, j], color="tab:orange", label="left ear")
+        ax.set_title(f"unit {j}")
+
+    return _unit_grid(plt, fig, units, draw, xlabel, f"delay ({unit})",
+                      "Learned delay of each synapse (marker area: |weight|)")
 
 
 # ---------------------------------------------------------------------------- one example

@@ -1,9 +1,10 @@
-"""Options of the research variants of :class:`spikeloc.SNN` (MODEL.md section 4).
+"""Options of the research variants of :class:`spikeloc.SNN` (MODEL.md sections 4 and 7).
 
-:class:`Dale` (sign-constrained weights) and :class:`RateRegularizer` (the hidden firing-rate
-penalty) are small dataclasses handed to ``SNN(..., dale=..., rate_regularizer=...)``; the
-other variants are plain keyword arguments of :class:`~spikeloc.SNN`. This module only holds
-configuration and arrays: the computation is in the Swift kernels (``spk_variant_*``).
+:class:`Dale` (sign-constrained weights), :class:`RateRegularizer` (the hidden firing-rate
+penalty) and :class:`Delays` (trainable synaptic delays) are small dataclasses handed to
+``SNN(..., dale=..., rate_regularizer=..., delays=...)``; the other variants are plain keyword
+arguments of :class:`~spikeloc.SNN`. This module only holds configuration and arrays: the
+computation is in the Swift kernels (``spk_network_*``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ import numpy as np
 from ._abi import RESETS, SURROGATES  # name -> SPK_RESET_* / SPK_SURROGATE_* code
 from ._native_api import check_positive, check_real
 
-__all__ = ["Dale", "RateRegularizer", "RESETS", "SURROGATES", "LAYERS"]
+__all__ = ["Dale", "RateRegularizer", "Delays", "RESETS", "SURROGATES", "LAYERS"]
 
-#: weight layers Dale's law can constrain
+#: weight layers Dale's law can constrain in the two-layer network ("w3", ... name the
+#: matrices of deeper networks; "all" every matrix)
 LAYERS = ("w1", "w2")
+
+
+def _is_layer_name(name) -> bool:
+    """"w1", "w2", ... (the k-th weight matrix) or "all"."""
+    return isinstance(name, str) and (name == "all" or (name[:1] == "w" and name[1:].isdigit()
+                                                        and int(name[1:]) >= 1
+                                                        and name[1:] == str(int(name[1:]))))
 
 
 @dataclass(frozen=True)
@@ -34,8 +43,11 @@ class Dale:
     inhibitory : "first" or "random"
         "first": units 0 .. ceil(ie_ratio N) - 1 are inhibitory (the 250 Hz notebook);
         "random": floor(ie_ratio N) units drawn from the model seed (the Dale's law notebook).
-    layers : tuple of "w1", "w2"
-        The layers under Dale's law (rows of w1 are inputs, rows of w2 hidden units).
+    layers : tuple of "w1", "w2", ... or "all"
+        The layers under Dale's law, named by the weight matrix whose rows they are: rows of
+        w1 are the inputs, rows of w2 the (first) hidden units, w3 the second hidden layer's
+        units in a deeper network; "all": every layer. A recurrent layer's w_rec rows are its
+        units, with the signs of the matrix they feed (w2 for the first hidden layer).
     excitatory_only : tuple of "w1", "w2"
         Layers whose units are all excitatory (all signs +1, i.e. ``W_eff = |W| >= 0``). The Dale's
         law notebook's "where is inhibition needed" runs are one line each:
@@ -60,18 +72,19 @@ class Dale:
             if isinstance(value, str):
                 value = (value,)
             value = tuple(value)
-            bad = [v for v in value if v not in LAYERS]
+            bad = [v for v in value if not _is_layer_name(v)]
             if bad:
-                raise ValueError(f"Dale.{field} must name layers among {LAYERS}, got {bad}")
+                raise ValueError(f"Dale.{field} must name weight matrices ('w1', 'w2', ...) or "
+                                 f"'all', got {bad}")
             object.__setattr__(self, field, value)
 
     def signs(self, layer: str, n: int, rng: np.random.Generator) -> Optional[np.ndarray]:
         """float32 (n,) signs of ``layer``'s presynaptic units, or None if it is unconstrained.
         ``rng`` is used for ``inhibitory="random"`` only."""
-        if layer not in self.layers and layer not in self.excitatory_only:
+        if not ({layer, "all"} & set(self.layers)) and not ({layer, "all"} & set(self.excitatory_only)):
             return None
         signs = np.ones(n, dtype=np.float32)
-        if layer in self.excitatory_only:
+        if {layer, "all"} & set(self.excitatory_only):
             return signs
         if self.inhibitory == "first":
             signs[: int(math.ceil(self.ie_ratio * n - 1e-12))] = -1
@@ -128,3 +141,76 @@ def as_dale(value) -> Optional[Dale]:
     if isinstance(value, dict):
         return Dale(**value)
     raise TypeError(f"dale must be None or a spikeloc.Dale, got {type(value).__name__}")
+
+
+#: how delays are shared: one per input fibre, or one per input-unit synapse
+DELAY_KINDS = ("input", "synapse")
+
+
+@dataclass(frozen=True)
+class Delays:
+    """Trainable delays between the inputs and the first layer (MODEL.md section 7).
+
+    A delay ``d`` is a real number of time steps in ``[0, max_steps]``: the input spike at
+    step ``n`` reaches the synapse at ``n + d``, split between the two neighbouring steps by
+    linear interpolation, so the loss is differentiable in ``d``.
+
+    max_steps : int >= 0
+        Largest delay [steps]; delays are clamped to ``[0, max_steps]`` after each optimiser
+        step (``after_step``, called by ``train``).
+    per : "input" or "synapse"
+        One delay per input fibre (axonal delay lines: the Jeffress picture), or one per
+        input-unit synapse.
+    learn : bool
+        Learn the delays with the weights (they join ``parameters()`` as "delays", in steps);
+        else they stay at their initial values.
+    init : "uniform", "zero" or a number of steps
+        Initial delays: ``U(0, max_steps)`` drawn from the model seed (after the weights),
+        all 0, or all equal to the number given. ``model.delays = ...`` sets any values.
+    """
+
+    max_steps: int = 10
+    per: str = "input"
+    learn: bool = True
+    init: object = "uniform"
+
+    def __post_init__(self):
+        from ._native_api import check_int
+        object.__setattr__(self, "max_steps", check_int(self.max_steps, "Delays.max_steps",
+                                                        minimum=0, maximum=65535))
+        if self.per not in DELAY_KINDS:
+            raise ValueError(f"Delays.per must be one of {DELAY_KINDS}, got {self.per!r}")
+        if not isinstance(self.learn, (bool, np.bool_)):
+            raise TypeError(f"Delays.learn must be a bool, got {type(self.learn).__name__}")
+        object.__setattr__(self, "learn", bool(self.learn))
+        if isinstance(self.init, str):
+            if self.init not in ("uniform", "zero"):
+                raise ValueError(f"Delays.init must be 'uniform', 'zero' or a number of steps, "
+                                 f"got {self.init!r}")
+        else:
+            value = check_real(self.init, "Delays.init")
+            if not 0.0 <= value <= self.max_steps:
+                raise ValueError(f"Delays.init must be in [0, max_steps = {self.max_steps}], "
+                                 f"got {value}")
+            object.__setattr__(self, "init", value)
+
+    def initial(self, shape, rng: np.random.Generator) -> np.ndarray:
+        """float32 initial delays of ``shape`` [steps]; ``rng`` is used for "uniform" only."""
+        if self.init == "uniform":
+            return np.ascontiguousarray(rng.uniform(0.0, self.max_steps, size=shape),
+                                        dtype=np.float32)
+        value = 0.0 if self.init == "zero" else float(self.init)
+        return np.full(shape, value, dtype=np.float32)
+
+    def to_dict(self) -> dict:
+        """The fields as JSON-ready values."""
+        return asdict(self)
+
+
+def as_delays(value) -> Optional[Delays]:
+    """None, a Delays or a dict of its fields."""
+    if value is None or isinstance(value, Delays):
+        return value
+    if isinstance(value, dict):
+        return Delays(**value)
+    raise TypeError(f"delays must be None or a spikeloc.Delays, got {type(value).__name__}")

@@ -8,7 +8,8 @@ abort is seen as the process dying, with faulthandler's traceback, instead of ki
 Targets: the raw entry points (random and mutated arguments, corrupted event lists, boundary
 values in the config / options / params tuples, and valid calls while another thread writes
 hostile values into every array they were given) and the public API (Stimulus and its data
-options, SpikeEvents, SNN with its research variants, MembraneOnly, EPropNetwork, optimisers,
+options, SpikeEvents, SNN with its research variants, recurrence, several layers and delays,
+MembraneOnly (with delays), EPropNetwork and its BPTT view, optimisers,
 train / evaluate, ablation and tuning curves, the N-MNIST readers on random bytes, files,
 directories and structured arrays, and damaged model files for sl.load and
 EPropNetwork.load), and hostile checkpoint files (absurd sizes in headers, members of absurd
@@ -141,6 +142,10 @@ VAR0 = sl.SNN.for_stimulus(STIM, n_hidden=3, tau_hidden=5e-3, threads=1, reset="
                            rate_regularizer=(1.0, 50.0), dropout=0.2, learn_tau=True,
                            tau_sigma=1e-3)
 EP0 = sl.EPropNetwork.for_stimulus(STIM, n_hidden=3, threads=1)
+# the general network: two layers (one recurrent), delays per synapse, Dale's law everywhere
+NET0 = sl.SNN.for_stimulus(STIM, n_hidden=[3, 2], tau_hidden=5e-3, threads=1,
+                           recurrent=[True, False], delays=sl.Delays(max_steps=2, per="synapse"),
+                           dale=sl.Dale(0.5, layers="all"), dropout=0.2)
 
 
 def f32(n):
@@ -199,6 +204,12 @@ def base_calls():
             EP0.masks["w_in"].copy(), EP0.masks["w_rec"].copy(), EP0.masks["w_out"].copy(),
             np.zeros_like(EP0.w_in), np.zeros_like(EP0.w_rec), np.zeros_like(EP0.w_out),
             np.zeros_like(EP0.b), f32(B * 4), 1]),
+        "network_forward": (_native.network_forward, [
+            NET0._general.abi(T), ev, None, B, NET0._general_params(), NET0._signs_flat.copy(),
+            f32(B * 4), u8(B * T * 5), f32(B * T * 4), 1]),
+        "network_loss_grad": (_native.network_loss_grad, [
+            NET0._general.abi(T, 7), ev, np.arange(B), B, LABELS, NET0._general_params(),
+            NET0._signs_flat.copy(), np.zeros_like(NET0._general_params()), f32(B * 4), 1]),
         "abi_version": (_native.abi_version, []),
         "default_threads": (_native.default_threads, []),
         "last_error": (_native.last_error, []),
@@ -326,7 +337,8 @@ def corrupted_events(draw):
 #: position of the events argument of each entry point that takes an event list
 EVENT_ARG = {"events_to_dense": 0, "snn_forward": 1, "snn_loss_grad": 1, "mo_forward": 1,
              "mo_loss_grad": 1, "variant_forward": 2, "variant_loss_grad": 2,
-             "eprop_forward": 1, "eprop_loss_grad": 1}
+             "eprop_forward": 1, "eprop_loss_grad": 1, "network_forward": 1,
+             "network_loss_grad": 1}
 
 
 @given(corrupted_events(), st.sampled_from(sorted(EVENT_ARG)),
@@ -642,7 +654,7 @@ def like(draw, value):
 #: kernel calls whose first argument (and, for variants, second) is a tuple of fields
 CONFIG_CALLS = ["stimulus_noisy", "snn_forward", "snn_loss_grad", "mo_forward",
                 "mo_loss_grad", "variant_forward", "variant_loss_grad", "eprop_forward",
-                "eprop_loss_grad"]
+                "eprop_loss_grad", "network_forward", "network_loss_grad"]
 
 
 @given(st.sampled_from(CONFIG_CALLS), st.data())
@@ -768,6 +780,99 @@ def VAR0_FACTORY():
     return sl.SNN.for_stimulus(STIM, n_hidden=3, tau_hidden=5e-3, threads=1,
                                reset="same_step", dale=sl.Dale(0.5), dropout=0.2,
                                learn_tau=True)
+
+
+# ---------------------------------------------------------------------------- delays, recurrence, depth
+
+DELAYS = st.fixed_dictionaries({}, optional={
+    "max_steps": st.one_of(st.integers(0, 5), INTS, FLOATS),
+    "per": st.sampled_from(["input", "synapse", "unit", None, 1]),
+    "learn": st.sampled_from([True, False, 1, "yes", None]),
+    "init": st.one_of(st.sampled_from(["uniform", "zero", "bogus"]), FLOATS),
+    "bogus": st.just(1)})
+
+GENERAL_KW = {
+    "n_hidden": st.one_of(st.sampled_from([3, [3], [3, 2], [2, 2, 2], [], [3, 0], "3", [3.5]]),
+                          st.lists(INTS, max_size=3)),
+    "recurrent": st.one_of(st.booleans(), st.sampled_from([[True], [False, True], [True, True],
+                                                           "yes", 1, None, [1, 0]])),
+    "delays": st.one_of(st.none(), DELAYS.map(lambda d: ("object", d)), VALUES),
+    "tau_hidden": st.one_of(tau_values(3), st.lists(tau_values(3), max_size=3)),
+    "reset": VARIANT_KW["reset"], "readout": VARIANT_KW["readout"],
+    "dale": st.one_of(st.none(), st.sampled_from([sl.Dale(0.5, layers="all"), sl.Dale(0.5)]),
+                      DALE.map(lambda d: ("object", d))),
+    "learn_tau": VARIANT_KW["learn_tau"], "dropout": VARIANT_KW["dropout"],
+    "adapt_tau": VARIANT_KW["adapt_tau"], "rate_regularizer": VARIANT_KW["rate_regularizer"],
+}
+
+
+def _built(kw):
+    """Builds the option objects a strategy left as ("object", fields)."""
+    for key, cls in (("dale", sl.Dale), ("delays", sl.Delays)):
+        if isinstance(kw.get(key), tuple) and kw[key] and kw[key][0] == "object":
+            kw[key] = attempt("general_api", cls, **kw[key][1])
+    return kw
+
+
+@given(st.lists(st.sampled_from(sorted(GENERAL_KW)), min_size=1, max_size=4, unique=True)
+       .flatmap(lambda names: st.fixed_dictionaries({k: GENERAL_KW[k] for k in names})),
+       model_inputs(),
+       st.sampled_from(["forward", "loss_and_grad", "logits", "after_step", "set_delays",
+                        "set_weight", "save_load", "train", "membrane_only", "bptt"]),
+       arrays(dtypes=["float32", "float64", "int64", "object"], max_dims=2))
+@counted
+def general_api(over, inputs, method, arr):
+    """SNN with recurrence, several layers and delays (and the variants), MembraneOnly with
+    delays, e-prop's BPTT view: random options, inputs and assignments."""
+    kw = _built({"tau_hidden": 5e-3, "threads": 1, "recurrent": True, **over})
+    net = attempt("general_api", sl.SNN.for_stimulus, STIM, kw.pop("n_hidden", 3), **kw)
+    if net is None:
+        net = NET0_FACTORY()
+    spikes, labels, index = inputs
+    if method == "forward":
+        attempt("general_api", net.forward, spikes, index)
+    elif method == "loss_and_grad":
+        attempt("general_api", net.loss_and_grad, spikes, labels, index, return_logits=True)
+    elif method == "logits":
+        attempt("general_api", net.predict, spikes, index)
+    elif method == "after_step":
+        attempt("general_api", net.after_step)
+        attempt("general_api", lambda: (net.tau_hidden, repr(net), net.config, net.dale_signs))
+    elif method == "set_delays":  # a network without delays documents AttributeError
+        attempt("general_api", setattr, net, "delays", arr, _also=(AttributeError,))
+        attempt("general_api", net.loss_and_grad, EVENTS, LABELS)
+    elif method == "set_weight":
+        params = net.parameters()
+        name = sorted(params)[len(arr.shape) % len(params)]
+        if arr.dtype != object and arr.size:
+            with np.errstate(all="ignore"):
+                params[name][...] = np.resize(arr.astype(np.float64), params[name].shape)
+        attempt("general_api", net.loss_and_grad, EVENTS, LABELS)
+    elif method == "save_load":
+        path = os.path.join(TMP, "general.npz")
+        if attempt("general_api", sl.save, net, path) is not None:
+            back = attempt("general_api", sl.load, path)
+            if back is not None:
+                attempt("general_api", back.loss_and_grad, EVENTS, LABELS)
+    elif method == "membrane_only":
+        mo = attempt("general_api", sl.MembraneOnly.for_stimulus, STIM,
+                     delays=kw.get("delays", sl.Delays(max_steps=2)),
+                     readout=kw.get("readout", "sum"), threads=1)
+        if mo is not None:
+            attempt("general_api", mo.loss_and_grad, spikes, labels, index)
+            attempt("general_api", setattr, mo, "delays", arr, _also=(AttributeError,))
+            attempt("general_api", mo.forward, spikes, index)
+    elif method == "bptt":
+        view = EP0.bptt(reset_in_gradient=bool(arr.size % 2))
+        attempt("general_api", view.loss_and_grad, spikes, labels, index, return_logits=True)
+    else:
+        attempt("general_api", sl.train, net, IPD, spikes, stimulus=STIM, epochs=1,
+                batch_size=2, progress=False, _also=TRAIN_ERRORS)
+
+
+def NET0_FACTORY():
+    return sl.SNN.for_stimulus(STIM, n_hidden=[3, 2], tau_hidden=5e-3, threads=1,
+                               recurrent=True, delays=sl.Delays(max_steps=2))
 
 
 # ---------------------------------------------------------------------------- data options
@@ -1329,7 +1434,8 @@ atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 
 TARGETS = {f.__name__: f for f in (native_mutated, native_random, events_corrupted,
                                     native_configs, native_concurrent, stimulus_api, events_api,
-                                    snn_api, mo_api, optim_api, evaluate_api, variant_api, data_options_api,
+                                    snn_api, mo_api, optim_api, evaluate_api, variant_api,
+                                    general_api, data_options_api,
                                     analysis_api, nmnist_api, eprop_api, model_files,
                                     hostile_checkpoints)}
 
@@ -1371,6 +1477,7 @@ _BUDGET = {"native_mutated": 2200, "native_random": 500, "events_corrupted": 100
            "native_configs": 1200, "native_concurrent": 40,
            "stimulus_api": 600, "events_api": 400, "snn_api": 600,
            "mo_api": 400, "optim_api": 500, "evaluate_api": 400, "variant_api": 700,
+           "general_api": 500,
            "data_options_api": 500, "analysis_api": 400, "nmnist_api": 900, "eprop_api": 700,
            "model_files": 300, "hostile_checkpoints": 300}
 

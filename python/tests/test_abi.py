@@ -17,6 +17,7 @@ import spikeloc as sl
 from spikeloc import _abi, _native
 from spikeloc import reference as ref
 from spikeloc.reference import eprop as ref_eprop
+from spikeloc.reference import general as ref_general
 from spikeloc.reference import network as ref_network
 from spikeloc.reference import variants as ref_variants
 
@@ -64,6 +65,8 @@ def _calls():
     ev = sl.SpikeEvents.from_dense(spikes)
     net = sl.SNN.for_stimulus(stim, n_hidden=3, threads=1, readout="spike_count")
     ep = sl.EPropNetwork.for_stimulus(stim, n_hidden=3, threads=1)
+    deep = sl.SNN.for_stimulus(stim, n_hidden=[3, 2], threads=1, recurrent=True,
+                               delays=sl.Delays(max_steps=2))
     T, f32 = stim.steps, (lambda n: np.zeros(n, np.float32))
     snn_args = [net._abi_config(T), net._abi_options(False), ev._abi(), None, 2, net.w1, net.w2,
                 f32(2 * stim.num_classes)]
@@ -77,6 +80,9 @@ def _calls():
         "spk_eprop_config": ("config", 0, _native.eprop_forward, [
             ep._abi_config(T), ev._abi(), None, 2, None, ep.w_in, ep.w_rec, ep.w_out, ep.b,
             None, f32(2 * stim.num_classes)]),
+        "spk_network": ("net", 0, _native.network_forward, [
+            deep._general.abi(T), ev._abi(), None, 2, deep._general_params(), deep._signs_flat,
+            f32(2 * stim.num_classes)]),
     }
 
 
@@ -102,7 +108,13 @@ def test_codes_come_from_the_header():
         assert getattr(_native, name) == value, name
     assert _abi.READOUTS == {"mean": codes["READOUT_MEAN"], "sum": codes["READOUT_SUM"],
                              "max": codes["READOUT_MAX"],
-                             "spike_count": codes["READOUT_SPIKE_COUNT"]}
+                             "spike_count": codes["READOUT_SPIKE_COUNT"],
+                             "window": codes["READOUT_WINDOW"]}
+    assert _abi.TIMINGS == {"seeds": codes["TIMING_SEEDS"], "eprop": codes["TIMING_EPROP"]}
+    assert _abi.DELAYS == {"none": codes["DELAYS_NONE"], "input": codes["DELAYS_INPUT"],
+                           "synapse": codes["DELAYS_SYNAPSE"]}
+    assert _abi.RATES == {"none": codes["RATE_NONE"], "upper": codes["RATE_UPPER"],
+                          "target": codes["RATE_TARGET"]}
     assert _abi.RESETS == {"delayed": codes["RESET_DELAYED"], "same_step": codes["RESET_SAME_STEP"],
                            "subtractive": codes["RESET_SUBTRACTIVE"]}
     assert _abi.SURROGATES == {
@@ -121,7 +133,10 @@ def test_the_reference_keeps_its_own_copies_of_the_codes_and_they_agree():
         assert getattr(ref, name) == getattr(_abi, name), name
     assert ref_network.READOUTS == ("mean", "sum", "max")
     assert all(_abi.READOUTS[r] == i for i, r in enumerate(ref_variants.VARIANT_READOUTS))
-    assert ref_variants.VARIANT_READOUTS == tuple(_abi.READOUTS)
+    assert ref_general.HEADS == tuple(_abi.READOUTS)
+    assert ref_general.TIMINGS == tuple(_abi.TIMINGS)
+    assert ref_general.WINDOW_LOSSES == tuple(_abi.EPROP_LOSSES)
+    assert ref_variants.VARIANT_READOUTS == tuple(_abi.READOUTS)[:4]
     assert ref_variants.RESETS == tuple(_abi.RESETS)
     assert ref_variants.SURROGATES == tuple(_abi.SURROGATES)
     assert ref_eprop.LOSSES == tuple(_abi.EPROP_LOSSES)
@@ -136,6 +151,8 @@ def test_models_pass_named_structs(small_data):
     variant = sl.SNN.for_stimulus(stim, n_hidden=3, threads=1, reset="subtractive")
     mo = sl.MembraneOnly.for_stimulus(stim, threads=1)
     ep = sl.EPropNetwork.for_stimulus(stim, n_hidden=3, threads=1)
+    deep = sl.SNN.for_stimulus(stim, n_hidden=[3, 2], threads=1, recurrent=True,
+                               delays=sl.Delays(max_steps=2))
     assert type(stim._params()) is _abi.StimulusParams
     assert type(ev._abi()) is _abi.Events
     for model in (snn, variant, mo):
@@ -152,8 +169,8 @@ def test_the_extension_is_the_limited_api_build():
 def test_an_unknown_readout_is_refused_naming_every_readout():
     with pytest.raises(ValueError) as info:
         sl.SNN(4, 3, 2, dt=1e-3, tau_hidden=0.01, tau_output=0.01, readout="bogus")
-    for readout in _abi.READOUTS:
-        assert repr(readout) in str(info.value)
+    for readout in _abi.READOUTS:  # all but the general network's e-prop head "window"
+        assert (repr(readout) in str(info.value)) == (readout != "window")
     with pytest.raises(ValueError) as info:  # the membrane-only network has no spiking output
         sl.MembraneOnly(4, 2, dt=1e-3, tau=0.01, readout="spike_count")
     assert all(repr(r) in str(info.value) for r in ("mean", "sum", "max"))

@@ -35,6 +35,14 @@ def _work(i):
         net = sl.EPropNetwork.for_stimulus(stim, n_hidden=8 + i, seed=i, threads=threads,
                                            sparsity_rec=0.5)
         net.w_in = net.w_in * 3
+    elif i == 4:  # the general network: two layers, one recurrent, delays per synapse
+        net = sl.SNN.for_stimulus(stim, n_hidden=[8, 6], tau_hidden=5e-3, seed=i,
+                                  threads=threads, recurrent=[True, False],
+                                  delays=sl.Delays(max_steps=3, per="synapse"), dropout=0.2)
+        net.w1 = net.w1 * 4
+    elif i == 5:
+        net = sl.MembraneOnly.for_stimulus(stim, seed=i, threads=threads,
+                                           delays=sl.Delays(max_steps=4), readout="max")
     elif i % 3 == 2:
         net = sl.MembraneOnly.for_stimulus(stim, seed=i, threads=threads)
     else:
@@ -68,6 +76,8 @@ def test_eight_threads_at_once_equal_one_after_another():
     assert any(np.any(r[5][0]) for r in sequential if len(r[5]) == 3)  # hidden spikes
     assert np.any(sequential[6][5][0]) and np.any(sequential[7][5][1])  # variant, e-prop
     assert "tau_hidden" in sequential[6][4] and "w_rec" in sequential[7][4]
+    assert {"w_rec1", "delays"} <= set(sequential[4][4]) and "delays" in sequential[5][4]
+    assert np.any(sequential[4][5][0])  # the general network's hidden spikes
     for _ in range(2):
         results = [None] * 8
         errors = []
@@ -220,6 +230,25 @@ MEMORY = textwrap.dedent(r"""
             lambda: _native.eprop_loss_grad(ecfg, e, None, B, labels - 1, ep.w_in, ep.w_rec,
                                             ep.w_out, ep.b, ep.feedback_weights, None, None,
                                             None, *eprop_grads(), None, 1)),
+    })
+    # ---- the general network: delays, recurrence, depth ---------------------------------
+    net = sl.SNN.for_stimulus(stim, n_hidden=[4, 3], threads=1, recurrent=True,
+                              delays=sl.Delays(max_steps=3, per="synapse"),
+                              dale=sl.Dale(0.5, layers="all"), dropout=0.2)
+    gen, params = net._general, net._general_params()
+    calls.update({
+        "network_forward": ok_and_bad(
+            lambda: _native.network_forward(gen.abi(T), e, None, B, params, net._signs_flat,
+                                            f32(B * 4), np.zeros(B * T * 7, np.uint8),
+                                            f32(B * T * 4), 1),
+            lambda: _native.network_forward(gen.abi(T), e, None, B, params[:-1],
+                                            net._signs_flat, f32(B * 4), None, None, 1)),
+        "network_loss_grad": ok_and_bad(
+            lambda: _native.network_loss_grad(gen.abi(T, 5), e, None, B, labels, params,
+                                              net._signs_flat, np.zeros_like(params),
+                                              f32(B * 4), 1),
+            lambda: _native.network_loss_grad(gen.abi(T, 5), e, None, B, labels + 9, params,
+                                              net._signs_flat, np.zeros_like(params), None, 1)),
     })
     growth = {}
     for name, call in calls.items():

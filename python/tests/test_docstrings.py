@@ -17,7 +17,7 @@ import pytest
 import spikeloc as sl
 
 PUBLIC_MODULES = ["spikeloc", "spikeloc.stimulus", "spikeloc.events", "spikeloc.network",
-                  "spikeloc.variants", "spikeloc.optim", "spikeloc.training",
+                  "spikeloc.variants", "spikeloc.general", "spikeloc.optim", "spikeloc.training",
                   "spikeloc.evaluation", "spikeloc.analysis", "spikeloc.silencing",
                   "spikeloc.checkpoint", "spikeloc.checkpoint_io",
                   "spikeloc.sweep", "spikeloc.eprop", "spikeloc.plots", "spikeloc.tutorial",

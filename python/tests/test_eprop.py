@@ -309,17 +309,27 @@ def test_native_layer_rejects_bad_arrays():
                                 None, None, *g)
 
 
-def test_bptt_view_trains_the_same_network():
-    net, x, labels = draw(31, recurrent=True, reg_c=1e-3)
-    view = net.bptt(reset_in_gradient=True)
+@pytest.mark.parametrize("seed", range(12))
+def test_bptt_view_trains_the_same_network(seed):
+    """The BPTT view (the general network's Swift kernel) against the NumPy reference BPTT,
+    with and without the reset in the gradient, recurrent or not, both losses."""
+    net, x, labels = draw(31 + seed, reg_c=1e-3 if seed % 3 else 0.0)
+    view = net.bptt(reset_in_gradient=seed % 2 == 0)
     assert view.parameters()["w_in"] is net.w_in
-    loss, grads = view.loss_and_grad(sl.SpikeEvents.from_dense(x), labels)
+    loss, grads, logits = view.loss_and_grad(sl.SpikeEvents.from_dense(x), labels,
+                                             return_logits=True)
     r_loss, r_grads = ref.bptt_loss_and_grad(
         x, labels, net.w_in, net.w_rec, net.w_out, net.b, loss=net.loss, reg_c=net.reg_c,
-        f_target=net.f_target, **ref_kwargs(net))
-    assert loss == r_loss
+        f_target=net.f_target, reset_in_gradient=view.reset_in_gradient, **ref_kwargs(net))
+    assert loss == pytest.approx(r_loss, rel=1e-5)
+    assert set(grads) == set(net.parameters())
     for name, mask in net.masks.items():
-        np.testing.assert_array_equal(grads[name], (r_grads[name] * mask).astype(np.float32))
+        want = r_grads[name] * mask
+        assert np.all(grads[name][mask == 0] == 0), name
+        scale = max(float(np.max(np.abs(want))), 1e-30)
+        assert np.max(np.abs(grads[name] - want)) / scale < 1e-4, name
+    assert np.max(np.abs(grads["b"] - r_grads["b"])) <= 1e-4 * max(np.max(np.abs(r_grads["b"])), 1e-30)
+    np.testing.assert_allclose(logits, net.logits(x), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(view.predict(x), net.predict(x))
 
 

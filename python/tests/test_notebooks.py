@@ -27,7 +27,7 @@ NOTEBOOK_DIR = REPO / "notebooks"
 
 #: notebook -> the least number of PNG figures its executed small-mode run must show
 NOTEBOOKS = {"01_tutorial.ipynb": 10, "02_250hz.ipynb": 5, "03_dales_law.ipynb": 7,
-             "04_time_constants.ipynb": 7, "05_eprop.ipynb": 4}
+             "04_time_constants.ipynb": 7, "05_eprop.ipynb": 4, "06_delays_recurrence.ipynb": 7}
 
 
 @pytest.fixture

@@ -348,3 +348,34 @@ def test_missing_matplotlib_gives_clear_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="matplotlib"):
         plots.loss_curves([1.0, 0.5])
+
+
+def test_delays_per_input_and_per_synapse(small_stim, tmp_path, close_all):
+    n_a = small_stim.anf_per_ear
+    net = sl.SNN.for_stimulus(small_stim, n_hidden=6, seed=2, delays=sl.Delays(max_steps=4))
+    fig = plots.delays(net, small_stim)
+    ax = fig.axes[0]
+    left, right, cancel = ax.lines
+    np.testing.assert_allclose(left.get_xdata(), np.linspace(0, 90, n_a))
+    np.testing.assert_allclose(left.get_ydata(), net.delays[:n_a] * net.dt * 1e3, rtol=1e-6)
+    np.testing.assert_allclose(right.get_ydata(), net.delays[n_a:] * net.dt * 1e3, rtol=1e-6)
+    # psi / (2 pi f): 0 .. 1/(4 f) seconds over the fibres, centred on the mean delay
+    slope = np.diff(cancel.get_ydata())
+    np.testing.assert_allclose(slope.sum(), 0.25 / small_stim.freq * 1e3, rtol=1e-9)
+    assert ax.get_ylabel() == "delay (ms)" and fig.units_shown is None
+    assert _png_size(fig, tmp_path) > 3000
+    syn = sl.SNN.for_stimulus(small_stim, n_hidden=6, seed=2,
+                              delays=sl.Delays(max_steps=4, per="synapse"))
+    fig2 = plots.delays(syn, small_stim, n=3)
+    assert len(fig2.axes) == 3
+    strongest = np.argsort(-np.abs(syn.w1).max(axis=0))[:3]
+    assert set(fig2.units_shown.tolist()) == set(strongest.tolist())
+    j = fig2.units_shown[0]
+    np.testing.assert_allclose(fig2.axes[0].collections[0].get_offsets()[:, 1],
+                               syn.delays[:n_a, j] * syn.dt * 1e3, rtol=1e-6)
+    mo = sl.MembraneOnly.for_stimulus(small_stim, delays=sl.Delays(per="synapse"))
+    assert len(plots.delays(mo, units=[0, 1]).axes) == 2
+    with pytest.raises(ValueError, match="no delays"):
+        plots.delays(sl.SNN.for_stimulus(small_stim, n_hidden=3))
+    with pytest.raises(ValueError, match="units"):
+        plots.delays(syn, units=[6])

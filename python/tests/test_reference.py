@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from spikeloc import reference as ref
-from spikeloc.reference import fixtures, network, optim, rng, stim, variant_fixtures
+from spikeloc.reference import (fixtures, network, network_fixtures, optim, rng, stim,
+                                variant_fixtures)
 
 MASK = (1 << 64) - 1
 
@@ -528,13 +529,16 @@ def test_fixtures_generate_deterministically(tmp_path):
     fixtures.generate(str(tmp_path / "b"))
     assert set(names) == {"rng", "stimulus_tutorial", "stimulus_250hz", "snn_mean", "snn_sum",
                           "snn_max", "mo_sum", "mo_mean", "adam", "sgd", "stimulus_noise",
-                          "eprop_ce", "eprop_mse", *variant_fixtures.CASES}
+                          "eprop_ce", "eprop_mse", *variant_fixtures.CASES,
+                          *network_fixtures.CASES}
     total = 0
     allowed = {np.dtype("<f8"), np.dtype("<f4"), np.dtype("<i8"), np.dtype("u1")}
     for name in names:
         da, db = tmp_path / "a" / name, tmp_path / "b" / name
         params = json.loads((da / "params.json").read_text())
-        assert all(isinstance(v, (int, float, str, bool)) for v in params.values())
+        assert all(isinstance(v, (int, float, str, bool)) or (  # layer sizes and flags
+            isinstance(v, list) and all(isinstance(e, (int, bool)) for e in v))
+            for v in params.values())
         for f in sorted(os.listdir(da)):
             assert (da / f).read_bytes() == (db / f).read_bytes()
             total += (da / f).stat().st_size

@@ -440,7 +440,9 @@ def test_variant_options_reject_bad_values():
     with pytest.raises(ValueError, match="ie_ratio"):
         sl.Dale(1.5)
     with pytest.raises(ValueError, match="layers"):
-        sl.Dale(0.5, layers=("w3",))
+        sl.Dale(0.5, layers=("w0",))
+    with pytest.raises(ValueError, match="w3"):  # a two-layer network has no w3
+        sl.SNN(4, 3, 2, **kw, dale=sl.Dale(0.5, layers=("w3",)))
     with pytest.raises(TypeError, match="rate_regularizer"):
         sl.SNN(4, 3, 2, **kw, rate_regularizer=3.0)
 

@@ -273,6 +273,86 @@ int32_t spk_eprop_loss_grad(const spk_eprop_config *config, const spk_events *x,
                             float *grad_w_in, float *grad_w_rec, float *grad_w_out,
                             float *grad_b, float *logits, int32_t threads);
 
+/* ---- the general network: delays, recurrence, depth (MODEL.md section 7) ------------ */
+/*
+ * Inputs -> L hidden LIF layers (each optionally recurrent: s_n Wrec adds to the current of
+ * step n + 1) -> a readout, with every option of the research variants, trainable delays on
+ * the first weight matrix and e-prop's readout and loss. L = 0: the readout reads the inputs
+ * (the membrane-only network). The readout membrane is R_0 = 0,
+ * R_m = a_o R_{m-1} + J_{m-lag} + b (m >= 1), read at T recorded steps:
+ *   SPK_TIMING_SEEDS: lag 1, recorded R_0 .. R_{T-1} (the u of the networks above);
+ *   SPK_TIMING_EPROP: the kernel runs T + 1 steps, lag 0, recorded R_1 .. R_T (e-prop's
+ *   y_n = kappa y_{n-1} + z_n W + b; the hidden spikes recorded are s_1 .. s_T).
+ * Heads: SPK_READOUT_MEAN / SUM / MAX / SPIKE_COUNT as above, or SPK_READOUT_WINDOW: the
+ * per-step loss (window_loss: SPK_EPROP_CROSS_ENTROPY or SPK_EPROP_MSE) averaged over the last
+ * `window` recorded steps, logits the mean of R over them.
+ * Delays d (steps, in [0, max_delay]): the input spike at step t adds (1 - f) W_ij to the
+ * current of step t + k and f W_ij to step t + k + 1 (k = floor(d), f = d - k).
+ * Rate penalty on every hidden layer, r_j = spikes / (T dt) [Hz]: SPK_RATE_UPPER
+ * c mean_j (max(0, r_j - rate_ref) / rate_ref)^2; SPK_RATE_TARGET 0.5 c mean_j (r_j - rate_ref)^2.
+ *
+ * Parameters are one float32 vector, in this order (sizes from the config):
+ *   for l = 1 .. L: w_l (rows x N_l; rows N_in for l = 1, N_{l-1} after), then w_rec_l
+ *     (N_l x N_l) if layer l is recurrent;
+ *   w_out (N_L x C; N_in x C without hidden layers); b (C) if bias;
+ *   the delays (N_in per input; N_in x columns of the first matrix per synapse) if any;
+ *   tau_1 .. tau_L (N_l each), tau_out (C): time constants (s, > 0).
+ * Signs (Dale's law, NULL: none): one float per row of each weight matrix in the same order
+ * (w_1, w_rec_1, ..., w_out): +1 or -1 (W_eff = |W| sign) or 0 (the row is free).
+ * Gradients have the layout of the parameters (dL/dtau in 1/s; weights raw, Dale applied).
+ */
+#define SPK_READOUT_WINDOW 4
+#define SPK_TIMING_SEEDS 0
+#define SPK_TIMING_EPROP 1
+#define SPK_DELAYS_NONE 0
+#define SPK_DELAYS_INPUT 1   /* one delay per input (N_in) */
+#define SPK_DELAYS_SYNAPSE 2 /* one delay per synapse of the first weight matrix */
+#define SPK_RATE_NONE 0
+#define SPK_RATE_UPPER 1
+#define SPK_RATE_TARGET 2
+
+typedef struct {
+    int64_t n_in, n_out, steps;  /* N_in, C, T (data steps) */
+    int64_t n_layers;            /* hidden layers L, 0 .. 64 */
+    const int64_t *hidden;       /* L layer sizes N_l, 1 .. 65536 (NULL when L = 0) */
+    const uint8_t *recurrent;    /* L flags, 0 or 1 (NULL when L = 0) */
+    double dt;                   /* s, > 0 */
+    double beta;                 /* scale of the surrogate, > 0 */
+    int32_t reset;               /* SPK_RESET_* */
+    int32_t surrogate;           /* SPK_SURROGATE_* */
+    int32_t detach_reset;        /* nonzero: the reset is constant in the gradient */
+    double adapt_tau;            /* adaptive threshold of the hidden layers (s; 0: off) */
+    double adapt_strength;       /* beta_a >= 0 */
+    int32_t readout;             /* SPK_READOUT_MEAN .. SPK_READOUT_WINDOW */
+    int64_t window;              /* SPK_READOUT_WINDOW: 1 .. steps */
+    int32_t window_loss;         /* SPK_EPROP_CROSS_ENTROPY or SPK_EPROP_MSE */
+    int32_t timing;              /* SPK_TIMING_* */
+    int32_t bias;                /* nonzero: a readout bias b */
+    int32_t delays;              /* SPK_DELAYS_* */
+    int64_t max_delay;           /* delays lie in [0, max_delay] steps */
+    int32_t rate;                /* SPK_RATE_* */
+    double rate_c;               /* >= 0 */
+    double rate_ref;             /* r_max (> 0) or f_target (Hz) */
+    double dropout;              /* probability in [0, 1) of dropping a top-layer spike (loss_grad) */
+    uint64_t dropout_seed;       /* unit j of sample s at kernel step n dropped iff
+                                    uniform53(key(dropout_seed, s), n N_L + j) < dropout */
+} spk_network;
+
+/* Lengths of the parameter vector (= the gradient vector) and of the sign vector. */
+int32_t spk_network_sizes(const spk_network *net, int64_t *n_params, int64_t *n_signs);
+/* Forward pass (no dropout): logits (batch x C); hidden_spikes (batch x T x sum of N_l, 0/1,
+ * layer after layer) and output_membrane (batch x T x C: R, or the output voltages of the
+ * spike count) at the recorded steps, may be NULL. */
+int32_t spk_network_forward(const spk_network *net, const spk_events *x, const int64_t *index,
+                            int64_t batch, const float *params, int64_t n_params,
+                            const float *signs, int64_t n_signs, float *logits,
+                            uint8_t *hidden_spikes, float *output_membrane, int32_t threads);
+/* Mean loss over the batch (plus the rate penalty) and its gradient (n_params floats). */
+int32_t spk_network_loss_grad(const spk_network *net, const spk_events *x, const int64_t *index,
+                              int64_t batch, const int64_t *labels, const float *params,
+                              int64_t n_params, const float *signs, int64_t n_signs,
+                              double *loss, float *grads, float *logits, int32_t threads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,8 @@ It depends on NumPy only and never imports the compiled extension.
 
 Modules: ``rng`` (counter-based generator), ``stim`` (IPD stimulus; its main function is ``stimulus``), ``network`` (spiking and
 membrane-only networks with surrogate-gradient BPTT), ``optim`` (Adam, SGD), ``variants`` (the research variants of MODEL.md section 4), ``eprop`` (the
-recurrent network of MODEL.md section 5, by e-prop and by BPTT), ``fixtures`` and
+recurrent network of MODEL.md section 5, by e-prop and by BPTT), ``delays`` and ``general``
+(trainable delays, recurrent and deeper networks of MODEL.md section 7), ``fixtures`` and
 ``variant_fixtures`` (known-answer files for the Swift tests).
 """
 
@@ -22,7 +23,7 @@ from .network import (READOUTS, aggregate, aggregate_backward, cross_entropy, in
                       snn_forward, snn_loss_and_grad, surrogate)
 from .optim import adam_step, adam_trajectory, sgd_step
 # the research variants (MODEL.md section 4) and e-prop (section 5), as submodules
-from . import eprop, variants
+from . import delays, eprop, general, variants
 
 __all__ = [
     "GAMMA", "SET_INDEX", "WORD_IPD", "WORD_PHASE", "as_u64", "key", "mix64",
@@ -36,5 +37,5 @@ __all__ = [
     "adam_step", "adam_trajectory", "sgd_step",
     "WORD_DELAY_NOISE", "WORD_EPOCH_PHASE", "delay_noise_normals", "delay_noise_offsets",
     "draw_phase_per_epoch",
-    "eprop", "variants",
+    "delays", "eprop", "general", "variants",
 ]

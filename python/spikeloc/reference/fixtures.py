@@ -5,9 +5,10 @@ Run (from the repository root)::
     PYTHONPATH=python python -m spikeloc.reference.fixtures Tests/SpikeLocKernelsTests/Fixtures
 
 Layout: one subdirectory per case, holding ``params.json`` (scalars: ints, floats written with
-``repr`` precision, strings, booleans) and ``.npy`` arrays (``np.save``: little-endian, C order,
-dtypes float64, float32, int64 or uint8 only). Every seed is fixed, so rerunning the command
-rewrites identical files.
+``repr`` precision, strings, booleans, and lists of them) and ``.npy`` arrays (``np.save``:
+little-endian, C order, dtypes float64, float32, int64 or uint8 only). Every seed is fixed, so
+rerunning the command rewrites identical files (with the same NumPy and BLAS: matrix products
+of another BLAS build round differently in the last bits of the float64 results).
 
 Cases are chosen so that float32 kernels must reproduce the discrete outcomes exactly: weights
 are float32 multiples of 1/64, no hidden voltage lies within 1e-3 of the threshold, every
@@ -24,9 +25,10 @@ import sys
 
 import numpy as np
 
-from . import eprop, network, optim, rng, stim, variant_fixtures
+from . import eprop, network, network_fixtures, optim, rng, stim, variant_fixtures
 
-CASE_PREFIXES = ("rng", "stimulus_", "snn_", "mo_", "adam", "sgd", "variant_", "eprop_")
+CASE_PREFIXES = ("rng", "stimulus_", "snn_", "mo_", "adam", "sgd", "variant_", "eprop_",
+                 "network_")
 
 README = """\
 # Fixtures for the Swift kernel tests
@@ -41,10 +43,10 @@ The generator is deterministic (fixed seeds): rerunning it gives identical files
 ## Format
 
 One directory per case. `params.json` holds the scalar parameters (ints; floats written with
-full `repr` precision; strings; booleans). Arrays are `.npy` files (NumPy format version 1.0,
-little-endian, C order) of dtype `<f8` (float64), `<f4` (float32), `<i8` (int64) or `|u1`
-(uint8). Reference results are float64, computed from the stored inputs (float32 weights are
-exact in float64).
+full `repr` precision; strings; booleans; lists of these). Arrays are `.npy` files (NumPy
+format version 1.0, little-endian, C order) of dtype `<f8` (float64), `<f4` (float32), `<i8`
+(int64) or `|u1` (uint8). Reference results are float64, computed from the stored inputs
+(float32 weights are exact in float64).
 
 ## Cases
 
@@ -84,7 +86,7 @@ exact in float64).
   `mask_in.npy`, `mask_rec.npy`, `mask_out.npy` uint8; results (float64): `logits.npy` (B, C),
   `voltage.npy`, `spikes.npy` (uint8), `learning_signal.npy` (B, T, N_h), `readout.npy`
   (B, T, C), `grad_w_in.npy`, `grad_w_rec.npy`, `grad_w_out.npy`, `grad_b.npy` (masked).
-""" + variant_fixtures.README
+""" + variant_fixtures.README + network_fixtures.README
 
 
 # ---------------------------------------------------------------------------- writing
@@ -98,6 +100,8 @@ def _jsonable(v):
         return float(v)   # json writes floats with repr precision (shortest round-trip)
     if isinstance(v, str):
         return v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(e) for e in v]
     raise TypeError(f"unsupported parameter type {type(v)!r}")
 
 
@@ -361,6 +365,7 @@ def all_cases() -> dict:
                  case_eprop):
         cases.update(make())
     cases.update(variant_fixtures.case_variants())  # research variants
+    cases.update(network_fixtures.case_networks())  # delays, recurrence, depth
     return cases
 
 
