@@ -335,12 +335,12 @@ struct GeneralKernel: GradientKernel {
     /// the top layer's weighted spike counts, so training needs neither its spike lists nor the
     /// readout recursion; `recordMembrane` runs the recursion too (same logits).
     func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool) {
-        withoutSubnormals { forwardSample(s, ws, recordMembrane: recordMembrane) }
+        forwardSample(s, ws, recordMembrane: recordMembrane)
     }
 
     func backward(label: Int, batch: Int, _ ws: SNNWorkspace, current _: UnsafeMutablePointer<Float>,
                   partials: [UnsafeMutablePointer<Float>]) -> Double {
-        withoutSubnormals { backwardSample(label: label, batch: batch, ws, partials: partials) }
+        backwardSample(label: label, batch: batch, ws, partials: partials)
     }
 
     private func forwardSample(_ s: Int, _ ws: SNNWorkspace, recordMembrane: Bool) {
@@ -723,23 +723,4 @@ public func networkLossGrad(_ spec: NetworkSpec, _ params: NetworkParameters, _ 
         layer.tauGradient(decays[l].pointer, dt: spec.dt, count: l == L ? spec.nOut : spec.hidden[l], into: out)
     }
     return loss
-}
-
-/// Runs `body` with subnormal floats flushed to zero on this thread (MXCSR flush-to-zero and
-/// denormals-are-zero, restored afterwards), as TensorFlow's ScopedFlushDenormal does. Without
-/// it a trained network far below threshold makes sigmoid surrogate values near 1e-38, whose
-/// products with the adjoints are subnormal, and every vector operation that touches one takes
-/// a microcode assist: measured 3x slower per sample for the recurrent tutorial network after
-/// one epoch (benchmarks/RESULTS.md). Results move by less than the smallest normal float.
-@inline(__always)
-func withoutSubnormals<R>(_ body: () -> R) -> R {
-    #if arch(x86_64) && canImport(Glibc)
-    var saved = fenv_t()
-    fegetenv(&saved)
-    var env = saved
-    env.__mxcsr |= 0x8040  // FTZ (bit 15) and DAZ (bit 6)
-    fesetenv(&env)
-    defer { fesetenv(&saved) }
-    #endif
-    return body()
 }
