@@ -595,6 +595,55 @@ static PyObject *py_events_to_dense(PyObject *module, PyObject *args, PyObject *
     RETURN_KERNEL(argv, NULL, spk_events_to_dense, e, x.p, threads.i32);
 }
 
+/* Event lists the kernels build (spk_alloc): four new bytes objects, written by the kernel
+ * before anyone else sees them, returned as (step_ptr, step_events, input_ptr, input_events). */
+typedef struct { PyObject *b[4]; int k; } built;
+
+static void *new_bytes(void *context, int64_t size) {
+    built *o = context;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *b = o->k < 4 && size >= 0 && size <= PY_SSIZE_T_MAX ?
+                  PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size) : NULL;
+    char *p = b != NULL ? PyBytes_AsString((o->b[o->k++] = b)) : NULL;
+    PyErr_Clear(); /* the kernel reports the missing memory */
+    PyGILState_Release(gil);
+    return p;
+}
+
+#define RETURN_BUILT(argv, out, fn, ...)                                                      \
+    do {                                                                                      \
+        int32_t status_;                                                                      \
+        Py_BEGIN_ALLOW_THREADS status_ = fn(__VA_ARGS__, new_bytes, &out, threads.i32);       \
+        Py_END_ALLOW_THREADS PyObject *done_ = finish(argv, status_, #fn, NULL), *r_ = NULL;  \
+        if (done_ != NULL && out.k == 4) r_ = PyTuple_Pack(4, out.b[0], out.b[2], out.b[1], out.b[3]); \
+        for (int k_ = 0; k_ < out.k; k_++) Py_DECREF(out.b[k_]);                              \
+        Py_XDECREF(done_);                                                                    \
+        return r_;                                                                            \
+    } while (0)
+
+static PyObject *py_stimulus_events(PyObject *module, PyObject *args, PyObject *kw) {
+    record params = RECORD(stimulus_fields, "params");
+    array ipd = IN(F64, "ipd"), phase = IN(F64, "phase");
+    scalar seed = SCALAR(U64, "seed"), first = SCALAR(INT, "first_index");
+    scalar noise = SCALAR(REAL, "delay_noise"), threads = THREADS_ARG;
+    void *argv[] = {&params, &ipd, &phase, &seed, &first, &noise, &threads, NULL};
+    built out = {{NULL}, 0};
+    if (parse(args, kw, "stimulus_events", argv) || need_n(&phase, ipd.n)) RETURN_REFUSED(argv);
+    RETURN_BUILT(argv, out, spk_stimulus_events, &params.c.stimulus, ipd.p, phase.p, ipd.n,
+                 seed.u, first.i, noise.d);
+}
+
+static PyObject *py_events_from_dense(PyObject *module, PyObject *args, PyObject *kw) {
+    array x = IN(U8, "x");
+    scalar n = SCALAR(SIZE, "n"), steps = SCALAR(SIZE, "steps"), n_in = SCALAR(SIZE, "n_in");
+    scalar threads = THREADS_ARG;
+    void *argv[] = {&x, &n, &steps, &n_in, &threads, NULL};
+    built out = {{NULL}, 0};
+    if (parse(args, kw, "events_from_dense", argv) || need(&x, n.i, steps.i, n_in.i))
+        RETURN_REFUSED(argv);
+    RETURN_BUILT(argv, out, spk_events_from_dense, x.p, n.i, steps.i, n_in.i);
+}
+
 /* ---- networks ------------------------------------------------------------------------------ */
 
 /* The arrays of a two-layer network call (spk_snn_*, spk_variant_*) against its config. */
@@ -906,6 +955,8 @@ static PyMethodDef methods[] = {
     KERNEL_FN(events_fill, "(x, n, steps, n_in, step_ptr, input_ptr, step_events, "
                            "input_events, threads=0)"),
     KERNEL_FN(events_to_dense, "(events, x, threads=0)"),
+    KERNEL_FN(stimulus_events, "(params, ipd, phase, seed, first_index, delay_noise, threads=0)"),
+    KERNEL_FN(events_from_dense, "(x, n, steps, n_in, threads=0)"),
     KERNEL_FN(snn_forward, "(config, events, index, batch, w1, w2, logits, hidden_spikes=None, "
                            "output_membrane=None, threads=0)"),
     KERNEL_FN(snn_loss_grad, "(config, events, index, batch, labels, w1, w2, grad_w1, grad_w2, "
