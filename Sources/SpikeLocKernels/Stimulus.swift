@@ -101,7 +101,8 @@ final class StimulusPlan {
         let c = StimulusContext(bits: try Scratch<UInt32>(rowFloats, what: "stimulus row"),
                                 uniforms: try Scratch<Float>(rowFloats, what: "stimulus row"),
                                 rotCos: try Scratch<Float>(rowFloats, what: "stimulus rotations"),
-                                rotSin: try Scratch<Float>(rowFloats, what: "stimulus rotations"))
+                                rotSin: try Scratch<Float>(rowFloats, what: "stimulus rotations"),
+                                row: try Scratch<UInt8>(nIn + 16, what: "stimulus row"))
         c.rotCos.zero(); c.rotSin.zero()
         return c
     }
@@ -191,35 +192,20 @@ struct DenseSink: SpikeSink {
     @inline(__always) mutating func endStep(_ step: Int) {}
 }
 
-/// Appends a sample's spikes to its step-order event list (`buildEvents`).
+/// Appends a sample's spikes to its step-order event list (`buildEvents`): each step's bytes
+/// go to a row buffer (as in the dense kernel), then `EventArena.appendRow` lists them.
 struct EventSink: SpikeSink {
-    let arena: EventArena
-    let stepCounts: UnsafeMutablePointer<Int64>, counts: UnsafeMutablePointer<UInt16>
-    let table: UnsafePointer<SIMD8<UInt16>>
-    var row: UnsafeMutablePointer<UInt16>?
-    var k = 0
-
-    init(arena: EventArena, stepCounts: UnsafeMutablePointer<Int64>) {
-        self.arena = arena; self.stepCounts = stepCounts
-        counts = arena.inputCounts.pointer; table = arena.table
-        row = arena.stepRoom()
-    }
-
+    let arena: EventArena, row: UnsafeMutablePointer<UInt8>
+    let stepCounts: UnsafeMutablePointer<Int64>
     @inline(__always) mutating func put(_ step: Int, _ input: Int, _ spikes: SIMD8<UInt8>, _ valid: Int) {
-        // the lanes past `valid` are zeroed; byte l (0 or 1) then moves to bit 56 + l
-        let keep: UInt64 = valid == 8 ? ~0 : (1 << (8 * UInt64(valid))) - 1
-        let word = unsafeBitCast(spikes, to: UInt64.self) & 0x0101_0101_0101_0101 & keep
-        guard word != 0, let row = row else { return }
-        let mask = (word &* 0x0102_0408_1020_4080) >> 56
-        k = appendBits(table, row, k, input, mask)
-        addBits(table, counts + input, mask)  // counts has 8 entries of padding past N_in
+        // the row has room for 8 bytes past N_in; the bytes past `valid` are overwritten by the
+        // next call or never read
+        UnsafeMutableRawPointer(row + input).storeBytes(of: spikes, as: SIMD8<UInt8>.self)
     }
-
     @inline(__always) mutating func endStep(_ step: Int) {
-        stepCounts[step] = Int64(k)
-        arena.commit(k)
-        k = 0
-        row = arena.stepRoom()
+        var invalid: UInt64 = 0  // the kernel's bytes are 0 or 1
+        // without memory the arena drops the sample and buildEvents reports it
+        if let k = arena.appendRow(row, invalid: &invalid) { stepCounts[step] = Int64(k) }
     }
 }
 
@@ -254,7 +240,7 @@ public func generateStimulusEvents(
     try require(plan.nIn <= EventData.maxInputs, "2 anf_per_ear must be <= \(EventData.maxInputs) for event lists, got \(plan.nIn)")
     return try buildEvents(n: ipd.count, steps: plan.T, nIn: plan.nIn, threads: plan.threads, allocate: allocate,
                            makeContext: plan.makeContext, produce: { ctx, arena, b, stepCounts in
-        var sink = EventSink(arena: arena, stepCounts: stepCounts)
+        var sink = EventSink(arena: arena, row: ctx.row.pointer, stepCounts: stepCounts)
         plan.sample(ctx, b, &sink)
         return true
     }, invalid: { s in KernelError.value("stimulus sample \(s) failed") })
@@ -266,6 +252,7 @@ struct StimulusContext {
     let uniforms: Scratch<Float>
     let rotCos: Scratch<Float>
     let rotSin: Scratch<Float>
+    let row: Scratch<UInt8>  // one step's spikes, for event lists
 }
 
 /// y^k for an integer k >= 0 by repeated squaring (0^0 = 1, as in NumPy).
