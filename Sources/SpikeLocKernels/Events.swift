@@ -10,7 +10,6 @@ import Glibc
 import Darwin
 #endif
 
-
 /// A read-only view of an event-list data set. All pointers come from the caller.
 public struct EventData {
     public let nSamples: Int, steps: Int, nIn: Int, nEvents: Int
