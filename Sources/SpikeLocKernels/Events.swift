@@ -500,19 +500,29 @@ func buildEvents<Context>(
     // inside the sample's own range (the storage is the caller's)
     let inputEvents: UnsafeMutablePointer<UInt16> = try storage(nEvents, "events.input_events")
     let changed = try TaskFailures(n)
-    try parallelFor(n, threads: threads, makeContext: { try Scratch<Int64>(nIn, what: "event cursors") }) { cursor, s in
-        let first = totals.pointer[s], last = totals.pointer[s + 1]
-        let c = cursor.pointer
-        c.update(from: inputPtr + s * nIn, count: nIn)
-        var e = Int(first)
+    try parallelFor(n, threads: threads, makeContext: { try Scratch<UInt32>(nIn, what: "event cursors") }) { cursor, s in
+        // cursors relative to the sample's first event (a sample has < 2^32 events: T, N_in
+        // <= 65535); each checked once against the sample's size
+        let first = Int(totals.pointer[s]), size = Int(totals.pointer[s + 1]) - first
+        let c = cursor.pointer, out = inputEvents + first, inputs = inputPtr + s * nIn
+        for i in 0..<nIn {
+            let offset = Int(inputs[i]) - first
+            guard offset >= 0, offset <= size else { changed.fail(s); return }
+            c[i] = UInt32(truncatingIfNeeded: offset)
+        }
+        let limit = UInt32(truncatingIfNeeded: size)
+        var e = first
         for t in 0..<steps {
             let end = Int(stepPtr[s * steps + t + 1])
-            guard end >= e, end <= Int(last) else { changed.fail(s); return }
+            guard end >= e, end <= first + size else { changed.fail(s); return }
+            let step = UInt16(truncatingIfNeeded: t)
             while e < end {
                 let i = Int(stepEvents[e])
-                guard i < nIn, c[i] >= first, c[i] < last else { changed.fail(s); return }
-                inputEvents[Int(c[i])] = UInt16(truncatingIfNeeded: t)
-                c[i] += 1
+                guard i < nIn else { changed.fail(s); return }
+                let position = c[i]
+                guard position < limit else { changed.fail(s); return }
+                out[Int(position)] = step
+                c[i] = position &+ 1
                 e += 1
             }
         }
