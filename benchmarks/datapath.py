@@ -232,7 +232,7 @@ def main():
                          f"{', scaled' if seed_n != n else ''}) / spikeloc {kind} ({n})")
                 print(f"3. {label}: {fmt(ratio, 1)} ({quiet(others)}); bar >= 30")
                 rows.append((label, fmt(ratio, 1), ">= 30", quiet(others)))
-        print(f"   per sample: " + ", ".join(f"{k} {1e6 * summary(v)[0]:.1f} us"
+        print("   per sample: " + ", ".join(f"{k} {1e6 * summary(v)[0]:.1f} us"
                                              for k, v in res.items()))
 
     # 4. from_dense bandwidth

@@ -200,6 +200,12 @@ MEMORY = textwrap.dedent(r"""
                                            np.zeros(B * T * N, np.uint8), 1),
             lambda: _native.stimulus_noisy(stim._params(), ipd, np.zeros(B), 1, 0, -0.3,
                                            np.zeros(B * T * N, np.uint8), 1)),
+        "stimulus_events": ok_and_bad(
+            lambda: _native.stimulus_events(stim._params(), ipd, np.zeros(B), 1, 0, 0.3, 1),
+            lambda: _native.stimulus_events(stim._params(), ipd, np.zeros(B), 1, 0, -0.3, 1)),
+        "events_from_dense": ok_and_bad(
+            lambda: _native.events_from_dense(spikes, B, T, N, 1),
+            lambda: _native.events_from_dense(spikes, B, T, N + 1, 1)),
         "delay_noise_normals": ok_and_bad(
             lambda: _native.delay_noise_normals(1, 3, np.zeros(K // 2)),
             lambda: _native.delay_noise_normals(1, -3, np.zeros(K // 2))),
