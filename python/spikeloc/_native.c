@@ -938,7 +938,8 @@ static PyObject *py_last_error(PyObject *module, PyObject *unused) {
  * arguments are the NamedTuples of spikeloc._abi. */
 #define KERNEL_FN(name, signature)                                                            \
     {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS,             \
-     #name signature "\n--\n\nspk_" #name " of spikeloc.h; returns the mean loss or None."}
+     #name signature "\n--\n\nspk_" #name " of spikeloc.h; returns None, the mean loss or the " \
+     "(step_ptr, step_events, input_ptr, input_events) bytes of built event lists."}
 
 static PyMethodDef methods[] = {
     {"abi_version", py_abi_version, METH_NOARGS, "spk_abi_version(): ABI version of the kernels."},
