@@ -131,15 +131,24 @@ def nir_reference(graph, spikes, dt):
 
 
 def threshold_distance(net, spikes, hidden) -> np.ndarray:
-    """|v_n - 1| (B, T, N_h), float64: the hidden voltage of the zero-reset model driven by
+    """|v - 1| (B, T, N_h), float64, at each step n for the voltage that decides spikeloc's
+    spike s_n (v_n; v_{n-1} with the delayed reset): ``net``'s hidden layer driven by
     ``spikes`` and reset along the spike trains ``hidden`` (spikeloc's own), in spikeloc's
-    units (threshold 1; v_0 = 0)."""
+    units (threshold 1; v_0 = 0; without an adaptive threshold)."""
     a = np.exp(-net.dt / np.asarray(net.tau_hidden, dtype=np.float64))
     current = spikes.astype(np.float64) @ net.w1_eff.astype(np.float64)
     B, T, N = current.shape
     v = np.zeros((B, T, N))
     for n in range(T - 1):
-        v[:, n + 1] = a * v[:, n] * (1.0 - hidden[:, n]) + current[:, n]
+        s = hidden[:, n]
+        if net.reset == "zero":
+            v[:, n + 1] = a * v[:, n] * (1.0 - s) + current[:, n]
+        elif net.reset == "subtractive":
+            v[:, n + 1] = a * v[:, n] + current[:, n] - s
+        else:
+            v[:, n + 1] = (a * v[:, n] + current[:, n]) * (1.0 - s)
+    if net.reset == "delayed":
+        v = np.concatenate([np.zeros_like(v[:, :1]), v[:, :-1]], axis=1)
     return np.abs(v - 1.0)
 
 
@@ -179,6 +188,7 @@ def compare(net, spikes):
     results = {"entries": ours.hidden_spikes.size, "samples": spikes.shape[0],
                "spikeloc_hidden_spikes": ours.hidden_spikes,
                "entries_near_threshold": int((distance <= MARGIN).sum()),
+               "closest_to_threshold": float(distance.min()),
                "spikeloc_predictions": spikeloc_predictions}
     for name, h, make in (("snntorch", sl.nir.SNNTORCH_EULER_STEP, snntorch_module),
                           ("norse", net.dt, lambda g: norse_module(g, net.dt))):
@@ -234,7 +244,7 @@ def report(r) -> str:
     same = int((r["snntorch"]["hidden_spikes"] != r["norse"]["hidden_spikes"]).sum())
     lines.append(f"snnTorch vs Norse: {same} hidden-spike entries differ; "
                  f"{r['entries_near_threshold']} spikeloc voltages lie within {MARGIN:g} of "
-                 "threshold")
+                 f"threshold (the closest {r['closest_to_threshold']:.2g} from it)")
     return "\n".join(lines)
 
 

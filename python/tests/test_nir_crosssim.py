@@ -103,3 +103,19 @@ def test_same_step_graph_is_spikelocs_network_only_up_to_each_first_spike(same_s
     # after the first spike the models part ways: differences that rounding does not explain
     assert s["vs_spikeloc"]["trains_first_not_at_threshold"] > 0
     assert s["differ_from_nir_reference_away_from_threshold"] == 0
+
+
+def test_differences_are_classified_by_the_voltage_at_their_first_step():
+    """A train whose first difference sits at a voltage within MARGIN of threshold counts as
+    rounding (its later differences with it); one whose first difference does not, does not."""
+    ours = np.zeros((2, 6, 3), dtype=np.uint8)
+    ours[0, 2, 1] = ours[1, 4, 2] = 1
+    distance = np.full(ours.shape, 0.5)
+    distance[0, 2, 1] = 0.5 * nir_crosssim.MARGIN        # at threshold
+    sim = ours.copy()
+    sim[0, 2, 1], sim[0, 3, 1] = 0, 1   # spikes one step later: two entries, one train
+    sim[1, 1, 0] = 1                    # a spike from nowhere (voltage far from threshold)
+    c = nir_crosssim.classify(sim, ours, distance)
+    assert c == {"differ": 3, "trains_differ": 2, "trains_first_at_threshold": 1,
+                 "trains_first_not_at_threshold": 1, "differ_first_not_at_threshold": 1,
+                 "samples_differ": 2}
