@@ -19,7 +19,7 @@ func networkSpec(_ p: UnsafePointer<spk_network>?) throws -> NetworkSpec {
         guard let e = E(rawValue: value) else { throw KernelError.value("net.\(name) must be \(choices), got \(value)") }
         return e
     }
-    spec.reset = try code(raw.reset, "reset", "0 (delayed), 1 (same step) or 2 (subtractive)")
+    spec.reset = try code(raw.reset, "reset", "0 (delayed), 1 (same step), 2 (subtractive) or 3 (zero)")
     spec.surrogate = try code(raw.surrogate, "surrogate", "0 (sigmoid), 1 (fast sigmoid), 2 (arctan) or 3 (piecewise linear)")
     spec.head = try code(raw.readout, "readout", "0 (mean), 1 (sum), 2 (max), 3 (spike count) or 4 (window)")
     spec.windowLoss = try code(raw.window_loss, "window_loss", "0 (cross-entropy) or 1 (mse)")

@@ -14,7 +14,7 @@ func variantConfig(_ c: UnsafePointer<spk_net_config>?, _ o: UnsafePointer<spk_v
     let p = try unwrap(o, "options").pointee
     var options = VariantOptions()
     guard let reset = ResetKind(rawValue: p.reset) else {
-        throw KernelError.value("options.reset must be 0 (delayed), 1 (same step) or 2 (subtractive), got \(p.reset)")
+        throw KernelError.value("options.reset must be 0 (delayed), 1 (same step), 2 (subtractive) or 3 (zero), got \(p.reset)")
     }
     guard let surrogate = SurrogateKind(rawValue: p.surrogate) else {
         throw KernelError.value("options.surrogate must be 0 (sigmoid), 1 (fast sigmoid), 2 (arctan) or 3 (piecewise linear), got \(p.surrogate)")

@@ -6,16 +6,19 @@
 //   delayed:      s_{n+1} = H(v_n - theta_n) (s_0 = 0),  v_{n+1} = (a v_n + I_n)(1 - s_n)
 //   same-step:    s_n = H(v_n - theta_n),                 v_{n+1} = (a v_n + I_n)(1 - s_n)
 //   subtractive:  s_n = H(v_n - theta_n),                 v_{n+1} = a v_n + I_n - s_n theta_n
+//   zero:         s_n = H(v_n - theta_n),                 v_{n+1} = a v_n (1 - s_n) + I_n
 //   b_{n+1} = rho b_n + (1 - rho) s_n                      (v, b updated for n <= T-2)
 // The current I_n comes from the layer below and, in a recurrent layer, from s_n Wrec (the
 // spike recorded at step n drives step n + 1), so each step first settles s_n, then asks for
-// I_n, then updates v and b.
+// I_n, then updates v and b. P_n is what the reset factor (1 - s_n) multiplies: a v_n + I_n
+// (delayed, same-step; subtractive keeps it too), a v_n (zero).
 // Backward (sg_n = surr(v_n - theta_n), primes = step n+1, all zero at n = T; r_n = gI_n Wrec^T):
 //   delayed:     gs_n = ds_n + r_n - gv' P_n + gb'(1 - rho); gv_n = gs' sg_n + gv' a (1 - s_n)
 //                gb_n = -beta_a gs' sg_n + rho gb';    gI_n = gv'(1 - s_n); ga += gv' v_n (1 - s_n)
 //   same-step:   as delayed with gs_n in place of gs' in gv_n and gb_n
 //   subtractive: gs_n = ds_n + r_n - gv' theta_n + gb'(1 - rho); gv_n = gs_n sg_n + gv' a
 //                gb_n = -beta_a (gs_n sg_n + gv' s_n) + rho gb'; gI_n = gv'; ga += gv' v_n
+//   zero:        as same-step (P_n = a v_n) with gI_n = gv'
 // A detached reset drops the terms -gv' P_n, -gv' theta_n and -beta_a gv' s_n (e-prop's
 // choice). The reference is python/spikeloc/reference/variants.py (lif_forward, lif_backward).
 #if canImport(Glibc)
@@ -164,9 +167,16 @@ struct LIFParams {
                 let v = loadVec(V + o), s = loadVec(S + o)
                 let b = adaptive ? loadVec(A + o) : Vec()
                 let theta = adaptive ? 1 + strength * b : Vec(repeating: 1)
-                let p = loadVec(a + k) * v + loadVec(I + k)
-                storeVec(p, P + o)
-                let vNext = reset == .subtractive ? p - s * theta : p * (1 - s)
+                let vNext: Vec
+                if reset == .zero {
+                    let p = loadVec(a + k) * v
+                    storeVec(p, P + o)
+                    vNext = p * (1 - s) + loadVec(I + k)
+                } else {
+                    let p = loadVec(a + k) * v + loadVec(I + k)
+                    storeVec(p, P + o)
+                    vNext = reset == .subtractive ? p - s * theta : p * (1 - s)
+                }
                 storeVec(vNext, V + o + W)
                 let fire: SIMDMask<SIMD8<Int32>>
                 if adaptive {
@@ -238,7 +248,7 @@ struct LIFParams {
                 storeVec(loadVec(ga + k) + gv1 * v, ga + k)
             } else {
                 let keep = 1 - loadVec(S + o)
-                storeVec(gv1 * keep, gI + o)
+                storeVec(reset == .zero ? gv1 : gv1 * keep, gI + o)
                 storeVec(loadVec(ga + k) + gv1 * v * keep, ga + k)
             }
         }

@@ -1,5 +1,5 @@
 // Research variants of the spiking network (MODEL.md section 4): resets (delayed, same-step,
-// subtractive), surrogates (sigmoid, fast sigmoid, arctan, piecewise linear), per-neuron time
+// subtractive, zero), surrogates (sigmoid, fast sigmoid, arctan, piecewise linear), per-neuron time
 // constants with their gradients, an adaptive threshold, Dale's law, spiking output units read
 // out by spike count, the hidden firing-rate regulariser and dropout on hidden spikes. They are
 // the general network (GeneralNetwork.swift) with one feed-forward hidden layer; this file
@@ -12,7 +12,7 @@ import Darwin
 #endif
 
 public enum ResetKind: Int32 {
-    case delayed = 0, sameStep = 1, subtractive = 2
+    case delayed = 0, sameStep = 1, subtractive = 2, zero = 3
 }
 
 public enum SurrogateKind: Int32 {

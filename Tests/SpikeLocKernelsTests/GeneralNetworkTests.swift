@@ -39,7 +39,7 @@ final class NetworkFixture {
         let heads = ["mean": SPK_READOUT_MEAN, "sum": SPK_READOUT_SUM, "max": SPK_READOUT_MAX,
                      "spike_count": SPK_READOUT_SPIKE_COUNT, "window": SPK_READOUT_WINDOW]
         let resets = ["delayed": SPK_RESET_DELAYED, "same_step": SPK_RESET_SAME_STEP,
-                      "subtractive": SPK_RESET_SUBTRACTIVE]
+                      "subtractive": SPK_RESET_SUBTRACTIVE, "zero": SPK_RESET_ZERO]
         let surrogates = ["sigmoid": SPK_SURROGATE_SIGMOID, "fast_sigmoid": SPK_SURROGATE_FAST_SIGMOID,
                           "arctan": SPK_SURROGATE_ARCTAN, "piecewise_linear": SPK_SURROGATE_PIECEWISE_LINEAR]
         let delays = ["none": SPK_DELAYS_NONE, "input": SPK_DELAYS_INPUT, "synapse": SPK_DELAYS_SYNAPSE]
@@ -136,7 +136,7 @@ final class GeneralNetworkTests: XCTestCase {
         let cases: [(String, (inout spk_network) -> Void)] = [
             ("n_layers", { $0.n_layers = 65 }),
             ("n_layers", { $0.n_layers = -1 }),
-            ("net.reset", { $0.reset = 3 }),
+            ("net.reset", { $0.reset = 4 }),
             ("net.surrogate", { $0.surrogate = 4 }),
             ("net.readout", { $0.readout = 5 }),
             ("net.window_loss", { $0.window_loss = 2 }),

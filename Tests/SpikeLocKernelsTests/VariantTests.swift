@@ -43,7 +43,7 @@ final class VariantFixture {
         let readouts = ["mean": SPK_READOUT_MEAN, "sum": SPK_READOUT_SUM, "max": SPK_READOUT_MAX,
                         "spike_count": SPK_READOUT_SPIKE_COUNT]
         let resets = ["delayed": SPK_RESET_DELAYED, "same_step": SPK_RESET_SAME_STEP,
-                      "subtractive": SPK_RESET_SUBTRACTIVE]
+                      "subtractive": SPK_RESET_SUBTRACTIVE, "zero": SPK_RESET_ZERO]
         let surrogates = ["sigmoid": SPK_SURROGATE_SIGMOID, "fast_sigmoid": SPK_SURROGATE_FAST_SIGMOID,
                           "arctan": SPK_SURROGATE_ARCTAN, "piecewise_linear": SPK_SURROGATE_PIECEWISE_LINEAR]
         guard let readout = readouts[try f.string("readout")], let reset = resets[try f.string("reset")],
@@ -130,6 +130,34 @@ final class VariantTests: XCTestCase {
     func testMaxFixture() throws { try checkFixture("variant_max") }
     func testSumFixture() throws { try checkFixture("variant_sum") }
 
+    /// One unit driven by the same current I = 0.7 at every step, a = exp(-1): the voltage
+    /// climbs 0, 0.7, 0.958, 1.052 (spike at step 3). The zero reset keeps integrating the input
+    /// of the spiking step (v_4 = I), so it spikes every 3 steps; the same-step reset also
+    /// discards that input (v_4 = 0), so it spikes every 4 steps.
+    func testZeroResetKeepsTheInputOfTheSpikingStep() throws {
+        let T = 13
+        let events = try EventSet(dense: [UInt8](repeating: 1, count: T), n: 1, steps: T, nIn: 1)
+        var x = spk_events(n_samples: 1, steps: Int64(T), n_in: 1, n_events: Int64(events.nEvents),
+                           step_ptr: UnsafePointer(events.stepPtr), step_events: UnsafePointer(events.stepEvents),
+                           input_ptr: UnsafePointer(events.inputPtr), input_events: UnsafePointer(events.inputEvents))
+        var config = spk_net_config(n_in: 1, n_hidden: 1, n_out: 2, steps: Int64(T), dt: 1e-3, tau_hidden: 1e-3,
+                                    tau_output: 1e-2, readout: SPK_READOUT_MEAN, beta: 5)
+        let w1: [Float] = [0.7], w2: [Float] = [1, -1]
+        func spikes(_ reset: Int32) -> [Int] {
+            var options = spk_variant_options(reset: reset, surrogate: SPK_SURROGATE_SIGMOID, adapt_tau: 0,
+                                              adapt_strength: 0, tau_hidden: nil, tau_output: nil, sign_w1: nil,
+                                              sign_w2: nil, rate_c: 0, rate_max: 100, dropout: 0, dropout_seed: 0)
+            var logits = [Float](repeating: 0, count: 2), hidden = [UInt8](repeating: 7, count: T)
+            let status = withExtendedLifetime(events) {
+                spk_variant_forward(&config, &options, &x, nil, 1, w1, w2, &logits, &hidden, nil, 1)
+            }
+            XCTAssertEqual(status, SPK_OK, lastError())
+            return hidden.indices.filter { hidden[$0] == 1 }
+        }
+        XCTAssertEqual(spikes(SPK_RESET_ZERO), [3, 6, 9, 12])
+        XCTAssertEqual(spikes(SPK_RESET_SAME_STEP), [3, 7, 11])
+    }
+
     func testBadOptions() throws {
         let v = try VariantFixture("variant_combo")
         let good = v.options
@@ -139,7 +167,7 @@ final class VariantTests: XCTestCase {
         badTau.initialize(repeating: 0.005, count: v.H); badTau[3] = .nan
         badSign.initialize(repeating: 1, count: v.nIn); badSign[2] = 0
         let cases: [(String, (inout spk_variant_options) -> Void)] = [
-            ("options.reset", { $0.reset = 3 }),
+            ("options.reset", { $0.reset = 4 }),
             ("options.surrogate", { $0.surrogate = -1 }),
             ("adapt_tau", { $0.adapt_tau = -1 }),
             ("adapt_tau", { $0.adapt_tau = .nan }),

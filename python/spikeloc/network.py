@@ -359,7 +359,12 @@ class SNN(_Model):
         lambda Var(tau / dt) per learned layer (population variance of the time constants
         in time steps) to the loss and gradient. ``model.tau_hidden`` / ``tau_output``
         give the values in seconds. Several hidden layers: "tau_hidden1", "tau_hidden2", ...
-    reset : "delayed" (the seeds), "same_step" or "subtractive"
+    reset : "delayed" (the seeds), "same_step", "subtractive" or "zero"
+        With v the voltage (threshold 1), s_n = H(v_n - 1), a = exp(-dt / tau), I_n the
+        step's input: "same_step" v_{n+1} = (a v_n + I_n)(1 - s_n); "zero" v_{n+1} =
+        a v_n (1 - s_n) + I_n (the voltage is set to 0 and the step's input still counts:
+        NIR's LIF and snnTorch's ``reset_mechanism="zero"``; exports to NIR exactly);
+        "subtractive" v_{n+1} = a v_n + I_n - s_n; "delayed" reads s_{n+1} from v_n.
     surrogate : "sigmoid", "fast_sigmoid", "arctan" or "piecewise_linear"; ``beta`` is its scale.
     adapt_tau, adapt_strength : adaptive threshold theta = 1 + adapt_strength b with
         b_{n+1} = rho b_n + (1 - rho) s_n, rho = exp(-dt / adapt_tau) [s]; None: off.

@@ -46,34 +46,38 @@ one spikeloc step per step h of the simulator (its time axis is rescaled by h / 
 inverts it (``a = 1 - h / tau'``, ``tau = -dt / ln a``) when given the same ``euler_step``
 (a graph written by spikeloc says which it used).
 
-What NIR cannot say
--------------------
+Resets: what NIR can and cannot say
+-----------------------------------
 
 NIR's LIF resets ``v`` to ``v_reset`` in the step in which it crosses the threshold and keeps
-integrating the input after it; as snnTorch's and Norse's importers discretise it (the
-spike read from the updated voltage ``w_{n+1} = a v_n + I_n``)::
+integrating the input after it. As snnTorch's and Norse's importers discretise it (the spike
+read from the updated voltage, the reset applied before the next step's input is added), in
+spikeloc's indexing (``s_n`` read from ``v_n``, MODEL.md section 4)::
 
-    s_{n+1} = H(w_{n+1} - 1),   v_{n+1} = w_{n+1} (1 - s_{n+1})
+    s_n = H(v_n - 1),   v_{n+1} = a v_n (1 - s_n) + I_n
 
-None of spikeloc's resets is this model:
+which is spikeloc's ``reset="zero"``: an ``SNN`` with it exports exactly (no ``nearest``
+needed; a simulator's spike of its step k, which adds the input of step k, is spikeloc's
+``s_{k+1}``). The other resets are not NIR's model:
 
 * ``"delayed"`` (the seeds): the spike is read one step later, from the voltage before the
   update, and the reset acts one step after that, so spikes come in pairs;
 * ``"same_step"``: ``v_{n+1} = (a v_n + I_n)(1 - s_n)`` also discards the input ``I_n`` of the
   step after a spike (a one-step refractory period for input); NIR only resets the voltage.
-  Up to each neuron's first spike the two are the same;
+  Up to each neuron's first spike it is the same as ``"zero"``;
 * ``"subtractive"``: subtracts the threshold (``v_{n+1} = a v_n + I_n - s_n``); NIR's reset
   is to a fixed value.
 
 Nor has NIR an adaptive threshold (``adapt_tau``). :func:`export` therefore raises
-:class:`NIRExportError` for an ``SNN`` unless called with ``nearest=True``, which writes the
-nearest NIR model (NIR's reset; a fixed threshold 1 without adaptation) and warns with what
-differs. The readout's aggregation over time (``mean``, ``sum`` x 0.01, ``max``) is how the
-graph's output is decoded, not part of its dynamics: it travels in the graph's metadata, as do
-the options that only matter for training (surrogate, Dale's law signs, learned time
-constants, regulariser, dropout) and the time step dt. ``readout="spike_count"`` exports the
-output layer as a LIF node (with the same reset remark). The :class:`~spikeloc.MembraneOnly`
-network has no spikes and exports exactly.
+:class:`NIRExportError` for an ``SNN`` with another reset or an adaptive threshold unless
+called with ``nearest=True``, which writes the nearest NIR model (NIR's reset, i.e.
+``"zero"``; a fixed threshold 1 without adaptation) and warns with what differs. The
+readout's aggregation over time (``mean``, ``sum`` x 0.01, ``max``) is how the graph's output
+is decoded, not part of its dynamics: it travels in the graph's metadata, as do the options
+that only matter for training (surrogate, Dale's law signs, learned time constants,
+regulariser, dropout) and the time step dt. ``readout="spike_count"`` exports the output layer
+as a LIF node (exact with ``reset="zero"``, otherwise the same remark). The
+:class:`~spikeloc.MembraneOnly` network has no spikes and exports exactly.
 
 :func:`load` reads spikeloc's own graphs back bit-exactly (weights, time constants and every
 option: ``spikeloc -> nir.write -> nir.read -> spikeloc`` gives the same forward pass) and
@@ -81,8 +85,7 @@ reads chains of the same shape written by other tools: ``Affine`` (zero bias) or
 ``LIF`` (``v_leak = v_reset = 0``) and ``LI`` (``v_leak = 0``). Their input scales and
 thresholds are folded into the weights (spikeloc's threshold is 1): the hidden column ``j`` of
 ``w1`` is multiplied by ``r_j (1 - a_j) / v_threshold_j`` and the readout column ``c`` of
-``w2`` by ``r_c (1 - a_c)``. A foreign LIF graph needs ``nearest=True`` (it loads with
-``reset="same_step"``, the nearest spikeloc reset).
+``w2`` by ``r_c (1 - a_c)``. A foreign LIF graph loads with ``reset="zero"``, NIR's reset.
 """
 
 from __future__ import annotations
@@ -104,14 +107,16 @@ __all__ = ["export", "load", "NIRExportError", "SNNTORCH_EULER_STEP"]
 #: LIF nodes: pass it as ``export(model, euler_step=SNNTORCH_EULER_STEP)`` for snnTorch.
 SNNTORCH_EULER_STEP = 1e-4
 
-#: What each spikeloc reset does differently from NIR's LIF (the warning of ``nearest=True``).
+#: What each spikeloc reset does differently from NIR's LIF (the warning of ``nearest=True``);
+#: ``"zero"`` is NIR's reset and is not listed.
 RESET_DIFFERENCES = {
     "delayed": "spikeloc's delayed reset (the seeds) reads each spike one step late and "
                "resets one step after that, so its spikes come in pairs; NIR's LIF spikes "
                "and resets in the step that crosses the threshold",
     "same_step": "spikeloc's same-step reset also discards the input of the step after a "
                  "spike ((a v + I)(1 - s)); NIR's LIF only resets the voltage and keeps "
-                 "integrating (identical up to each neuron's first spike)",
+                 "integrating (identical up to each neuron's first spike; reset='zero' is "
+                 "NIR's reset)",
     "subtractive": "spikeloc's subtractive reset subtracts the threshold; NIR's LIF resets "
                    "to a fixed v_reset",
 }
@@ -176,18 +181,19 @@ def _differences(model, nearest: bool) -> list:
     """The options of ``model`` that NIR cannot hold; raises unless ``nearest``."""
     if not isinstance(model, SNN):
         return []
-    diffs = [RESET_DIFFERENCES[model.reset]]
+    diffs = [RESET_DIFFERENCES[model.reset]] if model.reset in RESET_DIFFERENCES else []
     if model.adapt_tau is not None:
         diffs.append("NIR has no adaptive threshold: the graph's threshold is fixed at 1 "
                      f"(adapt_tau={model.adapt_tau} s, adapt_strength={model.adapt_strength} "
                      "dropped)")
-    if model.readout == "spike_count":
+    if model.readout == "spike_count" and model.reset in RESET_DIFFERENCES:
         diffs.append("the spike-count readout's output layer is a LIF node with NIR's reset")
-    if not nearest:
+    if diffs and not nearest:
         raise NIRExportError(
             "NIR cannot represent this SNN exactly: " + "; ".join(diffs)
             + ". Pass nearest=True to export the nearest NIR model (NIR's reset, fixed "
-            "threshold); see the spikeloc.nir module docstring.")
+            "threshold), or use reset='zero' (NIR's reset); see the spikeloc.nir module "
+            "docstring.")
     return diffs
 
 
@@ -199,7 +205,8 @@ def export(model, *, nearest: bool = False, euler_step=None):
     model : SNN or MembraneOnly
         The network to export.
     nearest : bool
-        An SNN's resets (and adaptive threshold) have no exact NIR counterpart: without
+        An SNN with ``reset="zero"`` and no adaptive threshold exports exactly. The other
+        resets (and the adaptive threshold) have no exact NIR counterpart: without
         ``nearest=True`` the export raises :class:`NIRExportError` saying what differs; with
         it, the graph holds the nearest NIR model and a ``UserWarning`` says what differs.
     euler_step : float or None
@@ -346,9 +353,9 @@ def load(graph_or_path, *, dt=None, euler_step=None, readout=None, nearest: bool
         How the readout membrane is aggregated over time. Default: the export's; else the
         class default ("mean" for SNN, "sum" for MembraneOnly).
     nearest : bool
-        A LIF graph not written by spikeloc has NIR's reset, which spikeloc does not have:
-        it loads only with ``nearest=True``, with ``reset="same_step"`` (see the module
-        docstring) and a warning.
+        Not needed: a LIF graph not written by spikeloc has NIR's reset and loads exactly,
+        with ``reset="zero"``. Accepted (and ignored) so that calls written when it loaded
+        with the nearest reset keep working.
     threads : int or None
         Worker threads of the returned model.
 
@@ -386,7 +393,7 @@ def load(graph_or_path, *, dt=None, euler_step=None, readout=None, nearest: bool
         return _load_membrane(nir, nodes, config, dt, euler_step, readout, threads)
     if len(kinds) == 4 and kinds[0] in ("Linear", "Affine") and kinds[1] == "LIF" \
             and kinds[2] in ("Linear", "Affine") and kinds[3] in ("LI", "LIF"):
-        return _load_snn(nir, nodes, meta, config, dt, euler_step, readout, nearest, threads)
+        return _load_snn(nir, nodes, meta, config, dt, euler_step, readout, threads)
     raise ValueError("spikeloc reads the chains Linear -> LI (MembraneOnly) and "
                      f"Linear -> LIF -> Linear -> LI (SNN); this graph is {' -> '.join(kinds)}")
 
@@ -419,7 +426,7 @@ def _load_membrane(nir, nodes, config, dt, euler_step, readout, threads):
     return model
 
 
-def _load_snn(nir, nodes, meta, config, dt, euler_step, readout, nearest, threads):
+def _load_snn(nir, nodes, meta, config, dt, euler_step, readout, threads):
     w1, w2 = _weight(nir, nodes[0]), _weight(nir, nodes[2])
     tau_h, scale_h = _neuron(nodes[1], "LIF", dt, euler_step)
     kind_o = type(nodes[3]).__name__
@@ -435,14 +442,8 @@ def _load_snn(nir, nodes, meta, config, dt, euler_step, readout, nearest, thread
         if readout is not None and kind_o == "LI":
             kw["readout"] = readout
     else:
-        if not nearest:
-            raise ValueError("this LIF graph has NIR's reset, which spikeloc does not have "
-                             f"({RESET_DIFFERENCES['same_step']}); pass nearest=True to load it "
-                             "with reset='same_step'")
-        warnings.warn("spikeloc.nir.load: loading with reset='same_step', the nearest to NIR's "
-                      "reset: " + RESET_DIFFERENCES["same_step"], UserWarning, stacklevel=2)
         kw = {"dt": dt, "tau_hidden": _tau_argument(tau_h), "tau_output": _tau_argument(tau_o),
-              "reset": "same_step",
+              "reset": "zero",
               "readout": "spike_count" if kind_o == "LIF" else (readout or "mean")}
     model = SNN(w1.shape[0], w1.shape[1], w2.shape[1], threads=threads, **kw)
     for name in ("tau_hidden", "tau_output"):

@@ -706,7 +706,7 @@ def tau_values(draw, n):
 
 
 VARIANT_KW = {
-    "reset": st.sampled_from(["delayed", "same_step", "subtractive", "bogus", 1, None]),
+    "reset": st.sampled_from(["delayed", "same_step", "subtractive", "zero", "bogus", 1, None]),
     "surrogate": st.sampled_from(["sigmoid", "fast_sigmoid", "arctan", "piecewise_linear",
                                   "relu", 0]),
     "learn_tau": st.sampled_from([False, True, "hidden", "output", "both", None, 2]),

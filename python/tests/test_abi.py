@@ -116,7 +116,7 @@ def test_codes_come_from_the_header():
     assert _abi.RATES == {"none": codes["RATE_NONE"], "upper": codes["RATE_UPPER"],
                           "target": codes["RATE_TARGET"]}
     assert _abi.RESETS == {"delayed": codes["RESET_DELAYED"], "same_step": codes["RESET_SAME_STEP"],
-                           "subtractive": codes["RESET_SUBTRACTIVE"]}
+                           "subtractive": codes["RESET_SUBTRACTIVE"], "zero": codes["RESET_ZERO"]}
     assert _abi.SURROGATES == {
         "sigmoid": codes["SURROGATE_SIGMOID"], "fast_sigmoid": codes["SURROGATE_FAST_SIGMOID"],
         "arctan": codes["SURROGATE_ARCTAN"], "piecewise_linear": codes["SURROGATE_PIECEWISE_LINEAR"]}

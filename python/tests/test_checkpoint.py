@@ -53,6 +53,23 @@ def test_snn_round_trip_identical_weights_and_predictions(tmp_path, small_data):
     assert sl.SNN.load(path).config == net.config
 
 
+def test_zero_reset_round_trip(tmp_path, small_data):
+    """reset="zero" travels in the checkpoint: the loaded network runs it (its spikes are not
+    those of the same weights under the same-step reset)."""
+    stim, ipd, spikes, events, labels = small_data
+    net = sl.SNN.for_stimulus(stim, n_hidden=6, tau_hidden=5e-3, reset="zero", seed=2)
+    net.w1 = np.abs(net.w1) + 0.2  # strong input: units spike several times
+    back = sl.load(net.save(tmp_path / "zero.npz"))
+    assert back.reset == "zero" and back.config == net.config
+    np.testing.assert_array_equal(back.w1, net.w1)
+    out = back.forward(spikes)
+    np.testing.assert_array_equal(out.hidden_spikes, net.forward(spikes).hidden_spikes)
+    np.testing.assert_array_equal(out.logits, net.logits(events))
+    same_step = sl.SNN.for_stimulus(stim, n_hidden=6, tau_hidden=5e-3, reset="same_step", seed=2)
+    same_step.w1, same_step.w2 = net.w1, net.w2
+    assert (same_step.forward(spikes).hidden_spikes != out.hidden_spikes).any()
+
+
 def test_membrane_only_round_trip(tmp_path, small_data):
     stim, ipd, spikes, events, labels = small_data
     net = _trained_mo(stim)

@@ -18,7 +18,7 @@ from spikeloc.reference.variants import dropout_mask
 from test_parity import THRESHOLD_MARGIN, TOLERANCE, relative_error, unique_maxima
 
 READOUTS = ("mean", "sum", "max", "spike_count")
-RESETS = ("delayed", "same_step", "subtractive")
+RESETS = ("delayed", "same_step", "subtractive", "zero")
 SURROGATES = ("sigmoid", "fast_sigmoid", "arctan", "piecewise_linear")
 
 
@@ -203,6 +203,9 @@ COMBINATIONS = [
     dict(n_hidden=[10, 6], recurrent=[True, True], delays="input", max_delay=3,
          learn_tau="output", adapt_tau=12e-3, adapt_strength=0.5, readout="sum",
          surrogate="piecewise_linear", beta=1.0, dropout=0.4),
+    dict(n_hidden=[8, 6], recurrent=[True, True], delays="synapse", max_delay=3, learn_tau=True,
+         adapt_tau=10e-3, adapt_strength=0.8, reset="zero", dale=sl.Dale(0.3, layers="all"),
+         readout="spike_count"),
 ]
 
 
@@ -217,11 +220,13 @@ def test_combinations_match_the_reference(case):
     assert exercised >= 4  # every layer spikes in most draws
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(4))
 def test_results_do_not_depend_on_threads(seed):
+    zero = {"reset": "zero"} if seed == 3 else {}  # seeds 0-2 draw the reset at random
     net, _, _ = draw_network(200 + seed, n_hidden=[8, 6], recurrent=[True, True],
                              delays="synapse", max_delay=3, dropout=0.3,
-                             rate_regularizer=(1.0, 20.0), dale=sl.Dale(0.5, layers="all"))
+                             rate_regularizer=(1.0, 20.0), dale=sl.Dale(0.5, layers="all"),
+                             **zero)
     rng = np.random.default_rng(seed)
     x = (rng.random((21, 20, net.n_in)) < 0.25).astype(np.uint8)   # several chunks of 8
     labels = rng.integers(0, net.n_out, 21)

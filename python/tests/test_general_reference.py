@@ -62,6 +62,8 @@ FD_CASES = [
     dict(sizes=[], recurrent=[], delays="synapse", readout="max", reset="delayed"),
     dict(sizes=[3, 3, 3], recurrent=[True, True, True], readout="window", window=5,
          reset="same_step", timing="eprop"),
+    dict(sizes=[4, 3], recurrent=[True, True], delays="synapse", readout="spike_count",
+         reset="zero", dale=True),
 ]
 
 

@@ -1,9 +1,10 @@
 """spikeloc.nir: export to and import from NIR graphs and files.
 
 Round trips through a NIR file are bit-exact (every forward output and parameter); the exported
-parameters follow the mapping of the module docstring; options NIR cannot hold raise unless
-``nearest=True``; foreign graphs load with their input scales and thresholds folded into the
-weights; malformed graphs raise ValueError naming what is wrong.
+parameters follow the mapping of the module docstring; reset="zero" (NIR's reset) exports
+exactly, options NIR cannot hold raise unless ``nearest=True``; foreign graphs load with
+reset="zero" and their input scales and thresholds folded into the weights; malformed graphs
+raise ValueError naming what is wrong.
 """
 
 import warnings
@@ -62,6 +63,9 @@ def _assert_same_network(a, b, spikes):
 VARIANTS = {
     "delayed": {},
     "same_step": {"reset": "same_step"},
+    "zero": {"reset": "zero"},
+    "zero_spike_count_dale": {"reset": "zero", "readout": "spike_count", "learn_tau": True,
+                              "dale": sl.Dale(0.5, inhibitory="random")},
     "subtractive_arctan": {"reset": "subtractive", "surrogate": "arctan", "beta": 2.0},
     "dale_random": {"dale": sl.Dale(0.5, inhibitory="random")},
     "learned_tau": {"learn_tau": True, "tau_sigma": 3e-3, "reset": "same_step",
@@ -141,6 +145,48 @@ def test_the_exact_reading_of_the_li_node_reproduces_the_membrane(data):
     np.testing.assert_allclose(net.forward(spikes).output_membrane, v, rtol=1e-5, atol=1e-5)
 
 
+def test_zero_reset_exports_exactly_and_round_trips(data, tmp_path):
+    """reset="zero" is NIR's reset: no nearest=True, no warning, and the file gives back the
+    same network (the spike-count readout's output LIF node too)."""
+    stim, ipd, spikes = data
+    for kw in ({}, {"readout": "spike_count"}):
+        net = _trained(stim, ipd, spikes, reset="zero", **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # exact: no warning
+            graph = sl.nir.export(net)
+            back = _through_file(graph, tmp_path)
+        _assert_same_network(net, back, spikes)
+        assert back.reset == "zero"
+
+
+def test_exact_reading_of_the_lif_node_is_the_zero_reset_network(data):
+    """The hidden LIF node integrated exactly with NIR's reset (spike when the updated voltage
+    exceeds v_threshold, then v = v_reset = 0 before the next input) gives spikeloc's
+    zero-reset spikes at every step, in every (sample, unit) whose voltage never comes within
+    2e-5 (relative) of the threshold, where float32 may round either way."""
+    stim, ipd, spikes = data
+    net = _trained(stim, ipd, spikes, reset="zero")
+    g = sl.nir.export(net)
+    lif = g.nodes["hidden"]
+    current = spikes.astype(np.float64) @ g.nodes["w1"].weight.T.astype(np.float64)
+    a = np.exp(-DT / lif.tau)
+    B, T, N = spikes.shape[0], spikes.shape[1], net.n_hidden
+    v = np.zeros((B, N))
+    nir_spikes = np.zeros((B, T, N), dtype=bool)
+    margin = np.full((B, N), np.inf)
+    for n in range(T - 1):
+        v = a * v + (1.0 - a) * lif.r * current[:, n]
+        margin = np.minimum(margin, np.abs(v - lif.v_threshold) / lif.v_threshold)
+        nir_spikes[:, n + 1] = v > lif.v_threshold
+        v[nir_spikes[:, n + 1]] = lif.v_reset[0]
+    hidden = net.forward(spikes).hidden_spikes.astype(bool)
+    safe = margin > 2e-5
+    assert safe.mean() > 0.9
+    assert nir_spikes.sum(axis=1)[safe].mean() > 2  # several spikes per train
+    np.testing.assert_array_equal(hidden.transpose(0, 2, 1)[safe],
+                                  nir_spikes.transpose(0, 2, 1)[safe])
+
+
 def test_exact_reading_of_the_lif_node_matches_up_to_the_first_spike(data):
     """The hidden LIF node integrated exactly (same-step check against v_threshold) spikes
     first where spikeloc's same-step network first spikes."""
@@ -171,6 +217,7 @@ def test_exact_reading_of_the_lif_node_matches_up_to_the_first_spike(data):
     ({"reset": "same_step"}, "discards the input"),
     ({"reset": "subtractive"}, "subtracts the threshold"),
     ({"reset": "same_step", "adapt_tau": 10e-3}, "adaptive threshold"),
+    ({"reset": "zero", "adapt_tau": 10e-3}, "adaptive threshold"),
 ])
 def test_export_refuses_what_nir_cannot_hold_unless_nearest(data, kw, phrase):
     stim = data[0]
@@ -208,11 +255,11 @@ def _foreign_snn(r=2.0, threshold=0.5, tau=10e-3, tau_o=20e-3, bias=0.0, v_leak=
 
 def test_foreign_graphs_fold_input_scale_and_threshold_into_the_weights():
     graph, w1, w2 = _foreign_snn()
-    with pytest.raises(ValueError, match="nearest=True"):
-        sl.nir.load(graph, dt=DT)
-    with pytest.warns(UserWarning, match="same_step"):
-        net = sl.nir.load(graph, dt=DT, nearest=True)
-    assert net.reset == "same_step" and net.readout == "mean"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NIR's LIF is reset="zero": exact, no warning
+        net = sl.nir.load(graph, dt=DT)
+        assert sl.nir.load(graph, dt=DT, nearest=True).config == net.config  # still accepted
+    assert net.reset == "zero" and net.readout == "mean"
     assert net.tau_hidden == 10e-3 and net.tau_output == 20e-3
     scale_h = 2.0 * (1.0 - np.exp(-DT / 10e-3)) / 0.5
     scale_o = 3.0 * (1.0 - np.exp(-DT / 20e-3))

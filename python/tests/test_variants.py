@@ -15,7 +15,7 @@ from spikeloc.reference import variants as V
 
 from test_parity import THRESHOLD_MARGIN, TOLERANCE, relative_error, unique_maxima
 
-RESETS = ("delayed", "same_step", "subtractive")
+RESETS = ("delayed", "same_step", "subtractive", "zero")
 SURROGATES = ("sigmoid", "fast_sigmoid", "arctan", "piecewise_linear")
 READOUTS = ("mean", "sum", "max", "spike_count")
 
@@ -176,6 +176,8 @@ COMBINATIONS = [
          rate=(1.0, 30.0), dropout=0.25, surrogate="arctan", readout="max"),
     dict(reset="delayed", adapt_tau=5e-3, adapt_strength=2.0, dale=False, per_neuron=True,
          rate=(2.0, 20.0), dropout=0.5, surrogate="piecewise_linear", readout="sum"),
+    dict(reset="zero", adapt_tau=10e-3, adapt_strength=1.0, dale=True, per_neuron=True,
+         rate=(1.0, 30.0), dropout=0.25, surrogate="fast_sigmoid", readout="spike_count"),
 ]
 
 
@@ -196,10 +198,11 @@ def test_combinations_match_reference(case):
     assert exercised >= 2
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(4))
 def test_variant_results_do_not_depend_on_threads(seed):
+    zero = {"reset": "zero"} if seed == 3 else {}  # seeds 0-2 draw the reset at random
     opts, p = draw_variant_configuration(200 + seed, dropout=0.3, adapt_tau=5e-3, dale=True,
-                                         per_neuron=True, rate=(1.0, 20.0))
+                                         per_neuron=True, rate=(1.0, 20.0), **zero)
     p = dict(p)
     # a batch of several chunks (8 samples each)
     rng = np.random.default_rng(seed)
@@ -211,6 +214,23 @@ def test_variant_results_do_not_depend_on_threads(seed):
         assert other[0] == results[0][0]
         for a, b in zip(other[1:], results[0][1:]):
             assert np.array_equal(a, b)
+
+
+def test_zero_reset_keeps_the_input_of_the_spiking_step():
+    """One unit, the same current 0.7 at every step, a = exp(-1): the voltage climbs 0, 0.7,
+    0.958, 1.052 (spike at step 3). The zero reset sets v to 0 and still adds the spiking
+    step's input (v_4 = 0.7: a spike every 3 steps); the same-step reset also discards it
+    (v_4 = 0: every 4 steps). Kernel and reference agree on both."""
+    T = 13
+    x = np.ones((1, T, 1), dtype=np.uint8)
+    want = {"zero": [3, 6, 9, 12], "same_step": [3, 7, 11]}
+    for reset, steps in want.items():
+        net = sl.SNN(1, 1, 2, dt=1e-3, tau_hidden=1e-3, tau_output=1e-2, reset=reset)
+        net.w1, net.w2 = np.array([[0.7]]), np.array([[1.0, -1.0]])
+        assert np.flatnonzero(net.forward(x).hidden_spikes[0, :, 0]).tolist() == steps, reset
+        ref = V.variant_forward(x, net.w1, net.w2, 1e-3, np.array([1e-3]), np.array([1e-2]),
+                                reset=reset)
+        assert np.flatnonzero(ref["hidden_spikes"][0, :, 0]).tolist() == steps, reset
 
 
 def test_default_options_give_the_fast_path_result():
@@ -240,6 +260,8 @@ FD_CASES = [
          rate_regularizer=(0.5, 50.0), dropout=0.3),
     dict(reset="delayed", readout="spike_count", rate_regularizer=(1.0, 30.0)),
     dict(reset="same_step", readout="spike_count", adapt_tau=6e-3, dropout=0.2),
+    dict(reset="zero", readout="mean", adapt_tau=4e-3, dale=True),
+    dict(reset="zero", readout="spike_count", rate_regularizer=(0.5, 50.0), dropout=0.3),
 ]
 
 

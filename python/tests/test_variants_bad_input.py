@@ -50,7 +50,7 @@ def bad_tau(value, n=H):
 CASES = [
     ("options-not-tuple", lambda: loss_grad(opts=[0] * 12), TypeError, "options"),
     ("options-short", lambda: loss_grad(opts=options()[:11]), TypeError, "options"),
-    ("reset-code", lambda: loss_grad(opts=options(reset=3)), ValueError, "options.reset"),
+    ("reset-code", lambda: loss_grad(opts=options(reset=4)), ValueError, "options.reset"),
     ("reset-type", lambda: loss_grad(opts=options(reset="delayed")), TypeError, "options.reset"),
     ("surrogate-code", lambda: forward(opts=options(surrogate=-1)), ValueError,
      "options.surrogate"),

@@ -195,6 +195,7 @@ int32_t spk_mo_loss_grad(const spk_net_config *config, const spk_events *x,
 #define SPK_RESET_DELAYED 0     /* s_{n+1} = H(v_n - theta_n), v_{n+1} = (a v_n + I_n)(1 - s_n) */
 #define SPK_RESET_SAME_STEP 1   /* s_n = H(v_n - theta_n),     v_{n+1} = (a v_n + I_n)(1 - s_n) */
 #define SPK_RESET_SUBTRACTIVE 2 /* s_n = H(v_n - theta_n),     v_{n+1} = a v_n + I_n - s_n theta_n */
+#define SPK_RESET_ZERO 3        /* s_n = H(v_n - theta_n),     v_{n+1} = a v_n (1 - s_n) + I_n (NIR's LIF) */
 #define SPK_SURROGATE_SIGMOID 0          /* beta sig(beta x)(1 - sig(beta x)) */
 #define SPK_SURROGATE_FAST_SIGMOID 1     /* 1 / (1 + beta |x|)^2 */
 #define SPK_SURROGATE_ARCTAN 2           /* (beta / 2) / (1 + (pi beta x / 2)^2) */

@@ -8,6 +8,7 @@ LIF layer, per-neuron decay a = exp(-dt / tau), threshold theta_n = 1 + beta_a b
     delayed:      s_{n+1} = H(v_n - theta_n)  (s_0 = 0),  v_{n+1} = (a v_n + I_n)(1 - s_n)
     same_step:    s_n = H(v_n - theta_n),                 v_{n+1} = (a v_n + I_n)(1 - s_n)
     subtractive:  s_n = H(v_n - theta_n),                 v_{n+1} = a v_n + I_n - s_n theta_n
+    zero:         s_n = H(v_n - theta_n),                 v_{n+1} = a v_n (1 - s_n) + I_n
     all:          b_{n+1} = rho b_n + (1 - rho) s_n,      rho = exp(-dt / tau_a)
 
 (v, b are updated for n <= T-2; the recorded spikes are s_0 .. s_{T-1}.) A recurrent layer
@@ -30,7 +31,7 @@ from .network import _spike, surrogate
 __all__ = ["RESETS", "SURROGATES", "surrogate_fn", "dale_signs", "dale_effective",
            "dale_gradient", "dropout_mask", "lif_forward", "lif_backward"]
 
-RESETS = ("delayed", "same_step", "subtractive")
+RESETS = ("delayed", "same_step", "subtractive", "zero")
 SURROGATES = ("sigmoid", "fast_sigmoid", "arctan", "piecewise_linear")
 
 
@@ -125,7 +126,12 @@ def lif_forward(I, a, reset: str = "delayed", rho: float = 0.0, beta_a: float = 
         s = S[:, n]
         current = I[:, n] if w_rec is None else I[:, n] + s @ w_rec
         P[:, n] = a * V[:, n] + current
-        V[:, n + 1] = P[:, n] - s * theta if reset == "subtractive" else P[:, n] * (1.0 - s)
+        if reset == "subtractive":
+            V[:, n + 1] = P[:, n] - s * theta
+        elif reset == "zero":
+            V[:, n + 1] = a * V[:, n] * (1.0 - s) + current
+        else:
+            V[:, n + 1] = P[:, n] * (1.0 - s)
         A[:, n + 1] = rho * A[:, n] + (1.0 - rho) * s
     return {"V": V, "S": S, "P": P, "A": A}
 
@@ -146,11 +152,13 @@ def lif_backward(ds, fw, a, reset: str = "delayed", rho: float = 0.0, beta_a: fl
       subtractive: gs_n = ds_n + r_n - gv' theta_n + gb' (1 - rho)
                    gv_n = gs_n sg_n + gv' a;  gb_n = -beta_a (gs_n sg_n + gv' s_n) + rho gb'
                    gI_n = gv';  ga += gv' v_n
+      zero:        gs_n = ds_n + r_n - gv' a v_n + gb' (1 - rho)
+                   gv_n, gb_n as same_step;  gI_n = gv';  ga += gv' v_n (1 - s_n)
       g_rec = sum_n s_n^T gI_n
 
     for n = T-1 .. 0, starting from gv_T = gb_T = gs_T = 0 (nothing at step T exists).
-    ``detach_reset`` treats the reset as a constant (the terms -gv' P_n, -gv' theta_n and
-    -beta_a gv' s_n vanish; the forward values still multiply), as e-prop does."""
+    ``detach_reset`` treats the reset as a constant (the terms -gv' P_n, -gv' theta_n,
+    -gv' a v_n and -beta_a gv' s_n vanish; the forward values still multiply), as e-prop does."""
     V, S, P, A = fw["V"], fw["S"], fw["P"], fw["A"]
     B, T, N = V.shape
     a = np.broadcast_to(np.asarray(a, dtype=np.float64), (N,))
@@ -163,7 +171,7 @@ def lif_backward(ds, fw, a, reset: str = "delayed", rho: float = 0.0, beta_a: fl
         v, s = V[:, n], S[:, n]
         theta = 1.0 + beta_a * A[:, n]
         sg = surrogate_fn(v - theta, surrogate, beta)
-        gI[:, n] = gv1 if reset == "subtractive" else gv1 * (1.0 - s)
+        gI[:, n] = gv1 if reset in ("subtractive", "zero") else gv1 * (1.0 - s)
         ds_n = ds[:, n]
         if w_rec is not None:
             ds_n = ds_n + gI[:, n] @ w_rec.T
@@ -174,7 +182,8 @@ def lif_backward(ds, fw, a, reset: str = "delayed", rho: float = 0.0, beta_a: fl
             gb = -beta_a * (gs * sg + keep_reset * gv1 * s) + rho * gb1
             ga += (gv1 * v).sum(axis=0)
         else:
-            gs = ds_n - keep_reset * gv1 * P[:, n] + gb1 * (1.0 - rho)
+            reset_value = a * v if reset == "zero" else P[:, n]  # what (1 - s_n) multiplies
+            gs = ds_n - keep_reset * gv1 * reset_value + gb1 * (1.0 - rho)
             through = gs1 if reset == "delayed" else gs
             gv = through * sg + gv1 * a * (1.0 - s)
             gb = -beta_a * through * sg + rho * gb1
