@@ -555,35 +555,6 @@ static PyObject *py_stimulus_noisy(PyObject *module, PyObject *args, PyObject *k
 
 /* ---- event lists -------------------------------------------------------------------------- */
 
-static PyObject *py_events_index(PyObject *module, PyObject *args, PyObject *kw) {
-    array x = IN(U8, "x"), step_ptr = OUT(I64, "step_ptr"), input_ptr = OUT(I64, "input_ptr");
-    scalar n = SCALAR(SIZE, "n"), steps = SCALAR(SIZE, "steps"), n_in = SCALAR(SIZE, "n_in");
-    scalar threads = THREADS_ARG;
-    void *argv[] = {&x, &n, &steps, &n_in, &step_ptr, &input_ptr, &threads, NULL};
-    if (parse(args, kw, "events_index", argv) || need(&x, n.i, steps.i, n_in.i) ||
-        need_ptr(&step_ptr, n.i, steps.i) || need_ptr(&input_ptr, n.i, n_in.i))
-        RETURN_REFUSED(argv);
-    RETURN_KERNEL(argv, NULL, spk_events_index, x.p, n.i, steps.i, n_in.i, step_ptr.p,
-                  input_ptr.p, threads.i32);
-}
-
-static PyObject *py_events_fill(PyObject *module, PyObject *args, PyObject *kw) {
-    array x = IN(U8, "x");
-    array sp = ARR(I64, "step_ptr", SNAPSHOT), ip = ARR(I64, "input_ptr", SNAPSHOT);
-    array step_events = OUT(U16, "step_events"), input_events = OUT(U16, "input_events");
-    scalar n = SCALAR(SIZE, "n"), steps = SCALAR(SIZE, "steps"), n_in = SCALAR(SIZE, "n_in");
-    scalar threads = THREADS_ARG;
-    void *argv[] = {&x, &n, &steps, &n_in, &sp, &ip, &step_events, &input_events, &threads, NULL};
-    if (parse(args, kw, "events_fill", argv) || need(&x, n.i, steps.i, n_in.i) ||
-        need_ptr(&sp, n.i, steps.i) || need_ptr(&ip, n.i, n_in.i))
-        RETURN_REFUSED(argv);
-    /* The kernel writes step_ptr[-1] events (and checks the pointers against each other). */
-    int64_t n_events = ((const int64_t *)sp.p)[sp.n - 1];
-    if (need_n(&step_events, n_events) || need_n(&input_events, n_events)) RETURN_REFUSED(argv);
-    RETURN_KERNEL(argv, NULL, spk_events_fill, x.p, n.i, steps.i, n_in.i, sp.p, ip.p,
-                  step_events.p, input_events.p, threads.i32);
-}
-
 static PyObject *py_events_to_dense(PyObject *module, PyObject *args, PyObject *kw) {
     record events = EVENTS_ARG;
     array x = OUT(U8, "x");
@@ -952,9 +923,6 @@ static PyMethodDef methods[] = {
     KERNEL_FN(delay_noise_normals, "(seed, index, out)"),
     KERNEL_FN(stimulus_noisy, "(params, ipd, phase, seed, first_index, delay_noise, spikes, "
                               "threads=0)"),
-    KERNEL_FN(events_index, "(x, n, steps, n_in, step_ptr, input_ptr, threads=0)"),
-    KERNEL_FN(events_fill, "(x, n, steps, n_in, step_ptr, input_ptr, step_events, "
-                           "input_events, threads=0)"),
     KERNEL_FN(events_to_dense, "(events, x, threads=0)"),
     KERNEL_FN(stimulus_events, "(params, ipd, phase, seed, first_index, delay_noise, threads=0)"),
     KERNEL_FN(events_from_dense, "(x, n, steps, n_in, threads=0)"),

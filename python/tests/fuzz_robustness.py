@@ -164,12 +164,6 @@ def base_calls():
     return {
         "uniform53": (_native.uniform53, [3, 0, 5, np.zeros(4)]),
         "stimulus_uniforms": (_native.stimulus_uniforms, [3, 2, f32(7)]),
-        "events_index": (_native.events_index, [SPIKES, B, T, NIN, np.zeros(B * T + 1, np.int64),
-                                                np.zeros(B * NIN + 1, np.int64), 1]),
-        "events_fill": (_native.events_fill, [SPIKES, B, T, NIN, EVENTS.step_ptr,
-                                              EVENTS.input_ptr,
-                                              np.zeros(EVENTS.n_events, np.uint16),
-                                              np.zeros(EVENTS.n_events, np.uint16), 1]),
         "events_to_dense": (_native.events_to_dense, [ev, np.zeros(B * T * NIN, np.uint8), 1]),
         "snn_forward": (_native.snn_forward, [cfg, ev, None, B, SNN0.w1, SNN0.w2, f32(B * 4),
                                               np.zeros(B * T * 3, np.uint8), f32(B * T * 4), 1]),

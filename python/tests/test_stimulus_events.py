@@ -2,9 +2,9 @@
 
 ``Stimulus.generate(n, seed, events=True)`` (and ``spikes_for``, ``regenerator``) must equal
 ``SpikeEvents.from_dense`` of the dense array exactly, for every stimulus option; the event
-arrays stay immutable (``bytes``-backed); ``from_dense`` equals the two-pass conversion
-(``spk_events_index`` + ``spk_events_fill``); generating events needs about the event lists'
-own memory, not the dense array's.
+arrays stay immutable (``bytes``-backed); ``from_dense`` (one pass, ``spk_events_from_dense``)
+equals event lists built with NumPy; generating events needs about the event lists' own
+memory, not the dense array's.
 """
 
 import json
@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import spikeloc as sl
-from spikeloc import _native
 
 FIELDS = ("step_ptr", "step_events", "input_ptr", "input_events")
 
@@ -38,13 +37,16 @@ def assert_immutable(ev: sl.SpikeEvents):
             arr.setflags(write=True)
 
 
-def two_pass(x: np.ndarray):
-    """The event arrays of the two-pass kernels (the conversion before issue 12)."""
+def numpy_events(x: np.ndarray):
+    """The event arrays of spikeloc.h built with NumPy (rows in order, nonzeros in order)."""
     n, steps, n_in = x.shape
-    sp, ip = np.zeros(n * steps + 1, np.int64), np.zeros(n * n_in + 1, np.int64)
-    _native.events_index(x, n, steps, n_in, sp, ip, 1)
-    se, ie = np.empty(sp[-1], np.uint16), np.empty(sp[-1], np.uint16)
-    _native.events_fill(x, n, steps, n_in, sp, ip, se, ie, 1)
+
+    def lists(rows):
+        r, c = np.nonzero(rows)
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=rows.shape[0]))])
+        return ptr.astype(np.int64), c.astype(np.uint16)
+    sp, se = lists(x.reshape(n * steps, n_in))
+    ip, ie = lists(np.swapaxes(x, 1, 2).reshape(n * n_in, steps))
     return sp, se, ip, ie
 
 
@@ -143,9 +145,9 @@ def test_training_reads_generated_events_as_the_dense_array():
 
 @pytest.mark.parametrize("shape,p", [((6, 20, 16), 0.2), ((5, 13, 37), 0.05), ((3, 1, 1), 0.5),
                                      ((2, 9, 203), 0.01), ((4, 7, 9), 1.0), ((3, 5, 8), 0.0)])
-def test_from_dense_equals_the_two_pass_conversion(shape, p):
+def test_from_dense_equals_the_event_lists_built_with_numpy(shape, p):
     x = (np.random.default_rng(3).random(shape) < p).astype(np.uint8)
-    expected = two_pass(x)
+    expected = numpy_events(x)
     for threads in (1, 2, 4):
         ev = sl.SpikeEvents.from_dense(x, threads=threads)
         for f, e in zip(FIELDS, expected):
