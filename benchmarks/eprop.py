@@ -49,9 +49,9 @@ SCRIPT = os.path.abspath(__file__)
 
 def worker_memory(kind, steps, n_hidden, batch):
     stim = sl.Stimulus.tutorial(phase_offset="per_sample", duration=steps * 1e-3)
-    ipd, dense = stim.generate(batch, seed=0)
-    x, labels = sl.SpikeEvents.from_dense(dense), stim.labels(ipd)
-    del dense
+    ipd, x = stim.generate(batch, seed=0, events=True)
+    labels = stim.labels(ipd)
+
     if kind == "bptt":
         net = sl.SNN.for_stimulus(stim, n_hidden=n_hidden)
     else:
@@ -91,8 +91,8 @@ def _json(**kw):
 
 def speed(args):
     stim = sl.Stimulus.tutorial(phase_offset="per_sample")
-    ipd, dense = stim.generate(64, seed=0)
-    x, labels = sl.SpikeEvents.from_dense(dense), stim.labels(ipd)
+    ipd, x = stim.generate(64, seed=0, events=True)
+    labels = stim.labels(ipd)
     repeats = 3 if args.quick else 9
     rows = []
     for threads in (None, 1):
@@ -123,9 +123,8 @@ def speed(args):
 def accuracy(args):
     stim = sl.Stimulus.tutorial(phase_offset="per_sample")
     n_train, n_test, epochs = (512, 256, 2) if args.quick else (4096, 1024, 10)
-    ipd, dense = stim.generate(n_train, seed=0)
-    ipd_t, dense_t = stim.generate(n_test, seed=1)
-    x, xt = sl.SpikeEvents.from_dense(dense), sl.SpikeEvents.from_dense(dense_t)
+    ipd, x = stim.generate(n_train, seed=0, events=True)
+    ipd_t, xt = stim.generate(n_test, seed=1, events=True)
     out = {}
     for kind in ("e-prop random", "e-prop symmetric", "BPTT (same network, NumPy)",
                  "spikeloc.SNN (BPTT kernel)", "e-prop random, lr 0.005, 2x epochs"):

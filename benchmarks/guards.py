@@ -41,8 +41,7 @@ def main(argv=None):
     print_machine(machine_info())
 
     stim = sl.Stimulus.tutorial(phase_offset="per_sample")
-    ipd, spikes = stim.generate(256, seed=0)
-    x = sl.SpikeEvents.from_dense(spikes)
+    ipd, x = stim.generate(256, seed=0, events=True)
     labels = stim.labels(ipd)
     net = sl.SNN.for_stimulus(stim, n_hidden=100, tau_hidden=20e-3)
     index = np.arange(64)

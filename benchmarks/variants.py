@@ -37,8 +37,8 @@ sl = _bench.import_spikeloc()
 
 def alif_run(seed: int, variant: dict, epochs: int) -> float:
     stim = sl.Stimulus.tutorial(phase_offset="per_sample")
-    ipd, spikes = stim.generate(4096, seed=seed)
-    ipd_test, spikes_test = stim.generate(2048, seed=seed + 1000)
+    ipd, spikes = stim.generate(4096, seed=seed, events=True)
+    ipd_test, spikes_test = stim.generate(2048, seed=seed + 1000, events=True)
     net = sl.SNN.for_stimulus(stim, n_hidden=30, tau_hidden=2 * sl.ms, seed=seed, **variant)
     sl.train(net, ipd, spikes, stimulus=stim, epochs=epochs, lr=0.01, seed=seed, progress=False)
     return sl.evaluate(net, ipd_test, spikes_test, stim).accuracy
@@ -46,9 +46,9 @@ def alif_run(seed: int, variant: dict, epochs: int) -> float:
 
 def dale_run(seed: int, dale: sl.Dale, epochs: int, phase: str) -> float:
     stim = sl.Stimulus.tutorial(phase_offset=phase)
-    ipd, spikes = stim.generate(4096, seed=seed)
-    ipd_val, spikes_val = stim.generate(4096, seed=seed + 1000)
-    ipd_test, spikes_test = stim.generate(2048, seed=seed + 2000)
+    ipd, spikes = stim.generate(4096, seed=seed, events=True)
+    ipd_val, spikes_val = stim.generate(4096, seed=seed + 1000, events=True)
+    ipd_test, spikes_test = stim.generate(2048, seed=seed + 2000, events=True)
     net = sl.SNN.for_stimulus(stim, n_hidden=30, tau_hidden=5 * sl.ms, seed=seed, dale=dale)
     sl.train(net, ipd, spikes, stimulus=stim, epochs=epochs, lr=0.01, seed=seed,
              validation=(ipd_val, spikes_val), progress=False)
@@ -60,8 +60,8 @@ def dale_run(seed: int, dale: sl.Dale, epochs: int, phase: str) -> float:
 
 def speed(reps: int = 30) -> None:
     stim = sl.Stimulus.tutorial(phase_offset="per_sample")
-    ipd, spikes = stim.generate(512, seed=0)
-    x, y = sl.SpikeEvents.from_dense(spikes), stim.labels(ipd)
+    ipd, x = stim.generate(512, seed=0, events=True)
+    y = stim.labels(ipd)
 
     def per_call(net) -> float:
         net.loss_and_grad(x, y[:64], index=np.arange(64))

@@ -4,6 +4,11 @@
 // inputs that spike at a step (step order), and the weight gradient sums the backpropagated
 // current over the steps at which an input spikes (input order). Both orders are built once
 // per data set, so each epoch only reads indices.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A read-only view of an event-list data set. All pointers come from the caller.
 public struct EventData {
@@ -215,4 +220,341 @@ public func eventsToDense(_ data: EventData, _ x: UnsafeMutablePointer<UInt8>, t
     if let s = bad.firstIndex(of: true) {
         throw KernelError.value("events of sample \(s) are inconsistent (corrupted event arrays)")
     }
+}
+
+// MARK: - event lists built in one pass (spk_stimulus_events, spk_events_from_dense)
+//
+// A producer (the stimulus, or a scan of a dense array) visits each sample once, step by step,
+// and writes the sample's events in step order. Their number is known only at the end, while
+// the caller's arrays must have their final size (Python keeps them as immutable `bytes`), so:
+//   1. step_ptr and input_ptr (sizes known) come from the caller's allocator; each worker
+//      produces its samples' step-order events into its own blocks (`EventArena`) and the
+//      per-step and per-input counts into the pointer arrays (one pass over the draws / data);
+//   2. step_events comes from the allocator; the counts become offsets and the blocks are
+//      copied, then unmapped;
+//   3. input_events comes from the allocator and is filled by transposing each sample's step
+//      events (in cache: a few thousand events per sample).
+// Peak memory is about the event lists' own size: the blocks (the size of step_events) are
+// gone before input_events exists.
+
+/// Storage for built event lists: `allocate(bytes)` returns `bytes` bytes aligned to 8 that the
+/// caller owns, or nil if it has none. Called on the calling thread only, once per array, in the
+/// order step_ptr, input_ptr, step_events, input_events.
+public typealias EventStorage = (Int) -> UnsafeMutableRawPointer?
+
+/// Event lists written into the caller's storage (see `EventData` for the layout).
+public struct BuiltEvents {
+    public let nSamples: Int, steps: Int, nIn: Int, nEvents: Int
+    public let stepPtr: UnsafeMutablePointer<Int64>, stepEvents: UnsafeMutablePointer<UInt16>
+    public let inputPtr: UnsafeMutablePointer<Int64>, inputEvents: UnsafeMutablePointer<UInt16>
+
+    /// A read-only view for the network kernels.
+    public var data: EventData {
+        EventData(nSamples: nSamples, steps: steps, nIn: nIn, nEvents: nEvents, stepPtr: stepPtr,
+                  stepEvents: stepEvents, inputPtr: inputPtr, inputEvents: inputEvents)
+    }
+}
+
+/// Size of a transparent huge page (x86-64 and arm64 Linux with 4 KiB pages).
+let hugePageBytes = 1 << 21
+
+/// Asks Linux to back [p, p + bytes) with transparent huge pages where whole ones fit (advice
+/// only; no effect elsewhere). First touches of fresh memory then fault once per 2 MiB instead
+/// of once per 4 KiB: in this virtual machine 4 KiB faults cost about as much as generating the
+/// spikes (NumPy gives its large arrays the same advice).
+func adviseHugePages(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
+    #if os(Linux)
+    let start = roundUp(Int(bitPattern: p), hugePageBytes), end = (Int(bitPattern: p) + bytes) / hugePageBytes * hugePageBytes
+    if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
+    #endif
+}
+
+/// `bytes` (a multiple of 2 MiB) of fresh memory aligned to 2 MiB, advised to use huge pages;
+/// nil without memory. Give it back with munmap.
+func mapHugePages(_ bytes: Int) -> UnsafeMutableRawPointer? {
+    let failed = UnsafeMutableRawPointer(bitPattern: -1)
+    guard let raw = mmap(nil, bytes + hugePageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+          raw != failed else { return nil }
+    let address = Int(bitPattern: raw), aligned = roundUp(address, hugePageBytes)
+    if aligned > address { munmap(raw, aligned - address) }
+    let tail = address + hugePageBytes - aligned
+    if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + bytes), tail) }
+    let block = UnsafeMutableRawPointer(bitPattern: aligned)!
+    adviseHugePages(block, bytes)
+    return block
+}
+
+/// bitIndices[2 m] lists the set bits of the byte m in increasing order (then zeros);
+/// bitIndices[2 m + 1] has lane l = bit l of m (the byte's bits as counts).
+let bitIndices: UnsafePointer<SIMD8<UInt16>> = {
+    let table = UnsafeMutablePointer<SIMD8<UInt16>>.allocate(capacity: 512)
+    for m in 0..<256 {
+        var v = SIMD8<UInt16>(), ones = SIMD8<UInt16>(), k = 0
+        for l in 0..<8 where m & (1 << l) != 0 { v[k] = UInt16(l); ones[l] = 1; k += 1 }
+        table[2 * m] = v
+        table[2 * m + 1] = ones
+    }
+    return UnsafePointer(table)
+}()
+
+/// Adds bit l of the byte `mask` to counts[l], l < 8 (counts may be unaligned).
+@inline(__always)
+func addBits(_ table: UnsafePointer<SIMD8<UInt16>>, _ counts: UnsafeMutablePointer<UInt16>, _ mask: UInt64) {
+    let c = UnsafeMutableRawPointer(counts)
+    c.storeBytes(of: c.loadUnaligned(as: SIMD8<UInt16>.self) &+ table[2 * Int(mask) + 1], as: SIMD8<UInt16>.self)
+}
+
+/// Writes i0 + l for the set bits l of the byte `mask`, in order, at out[k...] (storing 8
+/// entries: out needs room for k + 8) and returns k + their number. No branch per event.
+@inline(__always)
+func appendBits(_ table: UnsafePointer<SIMD8<UInt16>>, _ out: UnsafeMutablePointer<UInt16>, _ k: Int,
+                _ i0: Int, _ mask: UInt64) -> Int {
+    let v = SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: i0)) &+ table[2 * Int(mask)]
+    UnsafeMutableRawPointer(out + k).storeBytes(of: v, as: SIMD8<UInt16>.self)
+    return k + mask.nonzeroBitCount
+}
+
+/// One worker's output of the producing pass: the events of the sample being produced (a
+/// growable row buffer with room for one more step), and the events of its finished samples
+/// in mmap'd blocks that `release` gives back to the system at once.
+final class EventArena {
+    private static let blockBytes = 2 * hugePageBytes
+    private let nIn: Int
+    private var blocks: [(UnsafeMutableRawPointer, Int)] = []
+    private var spare: UnsafeMutablePointer<UInt16>? = nil
+    private var spareCount = 0
+    /// A step found no memory: the current sample is lost (`keep` returns nil).
+    private var starved = false
+    /// The current sample's events so far.
+    private(set) var events: UnsafeMutablePointer<UInt16>
+    private(set) var count = 0
+    private var capacity: Int
+    /// Events of each input in the current sample (T <= 65535 fits), padded by 8 for SIMD adds.
+    let inputCounts: Scratch<UInt16>
+    /// `bitIndices`, for `appendBits`.
+    let table = bitIndices
+
+    init(nIn: Int, steps: Int) throws {
+        self.nIn = nIn
+        inputCounts = try Scratch<UInt16>(roundUp(nIn, 8) + 8, what: "input counts")
+        inputCounts.zero()
+        capacity = Swift.max(nIn + 8, Swift.min(steps * nIn, 1 << 16))
+        guard let p = malloc(capacity * 2) else { throw KernelError.memory("event buffer: cannot allocate \(capacity * 2) bytes") }
+        events = p.bindMemory(to: UInt16.self, capacity: capacity)
+    }
+
+    deinit {
+        release()
+        free(events)
+    }
+
+    /// Where the next step's events go (room for N_in + 8 of them: `appendBits` stores 8), or
+    /// nil without memory.
+    @inline(__always) func stepRoom() -> UnsafeMutablePointer<UInt16>? {
+        if count + nIn + 8 > capacity {
+            let wanted = Swift.max(2 * capacity, count + nIn + 8)
+            guard let p = realloc(events, wanted * 2) else { starved = true; return nil }
+            events = p.bindMemory(to: UInt16.self, capacity: wanted)
+            capacity = wanted
+        }
+        return events + count
+    }
+
+    /// Counts `k` events written at `stepRoom()`.
+    @inline(__always) func commit(_ k: Int) { count += k }
+
+    /// Appends the events of one step from its N_in bytes (0 or 1; any other bits are ORed
+    /// into `invalid`) and counts them per input; returns their number (nil without memory).
+    /// Branch-free per event: 8 bytes at a time, their bits' indices from `bitIndices`.
+    @inline(__always) func appendRow(_ row: UnsafePointer<UInt8>, invalid: inout UInt64) -> Int? {
+        guard let out = stepRoom() else { return nil }
+        let counts = inputCounts.pointer
+        var k = 0, i = 0
+        while i + 8 <= nIn {
+            let word = UInt64(littleEndian: UnsafeRawPointer(row + i).loadUnaligned(as: UInt64.self))
+            if word != 0 {
+                invalid |= word & 0xFEFE_FEFE_FEFE_FEFE
+                // byte l (0 or 1) moves to bit 56 + l: all partial products on distinct bits
+                let mask = ((word & 0x0101_0101_0101_0101) &* 0x0102_0408_1020_4080) >> 56
+                k = appendBits(table, out, k, i, mask)
+                addBits(table, counts + i, mask)
+            }
+            i += 8
+        }
+        while i < nIn {
+            let v = row[i]
+            if v != 0 {
+                invalid |= UInt64(v & 0xFE)
+                out[k] = UInt16(truncatingIfNeeded: i)
+                k += 1
+                counts[i] &+= 1
+            }
+            i += 1
+        }
+        count += k
+        return k
+    }
+
+    /// Moves the current sample's events into the blocks; returns their address (nil without
+    /// memory) and starts the next sample.
+    func keep() -> UnsafePointer<UInt16>? {
+        defer { count = 0; starved = false }
+        if starved { return nil }
+        if count > spareCount {
+            let bytes = roundUp(Swift.max(EventArena.blockBytes, count * 2), hugePageBytes)
+            guard let block = mapHugePages(bytes) else { return nil }
+            blocks.append((block, bytes))
+            spare = block.bindMemory(to: UInt16.self, capacity: bytes / 2)
+            spareCount = bytes / 2
+        }
+        guard let dest = spare else { return UnsafePointer(events) }  // count == 0, no block yet
+        dest.update(from: events, count: count)
+        spare = dest + count
+        spareCount -= count
+        return UnsafePointer(dest)
+    }
+
+    /// Unmaps every block.
+    func release() {
+        for (block, bytes) in blocks { munmap(block, bytes) }
+        blocks = []
+        spare = nil
+        spareCount = 0
+    }
+}
+
+/// Builds event lists in one pass over the data. `produce(context, arena, s, stepCounts)`
+/// writes sample s's events in step order through `arena.stepRoom()` / `arena.commit(k)` (one
+/// step at a time), the number of events of step t at stepCounts[t], and counts the events of
+/// input i at arena.inputCounts[i] (zero at the start of each sample); it returns false if
+/// the sample's data are invalid, and `invalid(s)` makes the error of the first such sample.
+/// Results do not depend on the thread count.
+func buildEvents<Context>(
+    n: Int, steps: Int, nIn: Int, threads: Int, allocate: EventStorage,
+    makeContext: () throws -> Context,
+    produce: (inout Context, EventArena, Int, UnsafeMutablePointer<Int64>) -> Bool,
+    invalid: (Int) -> KernelError
+) throws -> BuiltEvents {
+    let stepEntries = try checkedProduct(n, steps, what: "events.step_ptr") + 1
+    let inputEntries = try checkedProduct(n, nIn, what: "events.input_ptr") + 1
+    func storage<T>(_ count: Int, _ what: String) throws -> UnsafeMutablePointer<T> {
+        let bytes = try checkedProduct(count, MemoryLayout<T>.stride, what: what)
+        guard let raw = allocate(bytes) else { throw KernelError.memory("\(what): no storage for \(bytes) bytes") }
+        try require(Int(bitPattern: raw) % MemoryLayout<T>.alignment == 0, "\(what): storage is not aligned")
+        adviseHugePages(raw, bytes)
+        return raw.bindMemory(to: T.self, capacity: count)
+    }
+    let stepPtr: UnsafeMutablePointer<Int64> = try storage(stepEntries, "events.step_ptr")
+    let inputPtr: UnsafeMutablePointer<Int64> = try storage(inputEntries, "events.input_ptr")
+    stepPtr[0] = 0
+    inputPtr[0] = 0
+
+    // 1. produce every sample once: counts into the pointer arrays, events into the arenas
+    let sampleEvents = try Scratch<UnsafePointer<UInt16>?>(n, what: "sample events")
+    let totals = try Scratch<Int64>(n + 1, what: "sample offsets")
+    let failures = try TaskFailures(n), noMemory = try TaskFailures(n)
+    var arenas: [EventArena] = []
+    try parallelFor(n, threads: threads, makeContext: { () throws -> (Context, EventArena) in
+        let arena = try EventArena(nIn: nIn, steps: steps)
+        arenas.append(arena)
+        return (try makeContext(), arena)
+    }) { ctx, s in
+        let arena = ctx.1
+        if !produce(&ctx.0, arena, s, stepPtr + s * steps + 1) { failures.fail(s) }
+        let counts = arena.inputCounts.pointer, inputCounts = inputPtr + s * nIn + 1
+        for i in 0..<nIn { inputCounts[i] = Int64(counts[i]) }
+        arena.inputCounts.zero()
+        totals.pointer[s] = Int64(arena.count)
+        sampleEvents.pointer[s] = arena.keep()
+        if sampleEvents.pointer[s] == nil { noMemory.fail(s) }
+    }
+    if let s = failures.failed.first { throw invalid(s) }
+    if !noMemory.failed.isEmpty { throw KernelError.memory("events: cannot allocate blocks for the sample events") }
+
+    // 2. offsets; step_events from the blocks
+    var total: Int64 = 0
+    for s in 0..<n {
+        let count = totals.pointer[s]
+        totals.pointer[s] = total
+        total += count
+    }
+    totals.pointer[n] = total
+    let nEvents = Int(total)
+    let stepEvents: UnsafeMutablePointer<UInt16> = try storage(nEvents, "events.step_events")
+    parallelFor(n, threads: threads) { s in
+        let base = totals.pointer[s]
+        var offset = base
+        let stepRow = stepPtr + s * steps + 1
+        for t in 0..<steps { offset += stepRow[t]; stepRow[t] = offset }
+        var inputOffset = base
+        let inputRow = inputPtr + s * nIn + 1
+        for i in 0..<nIn { inputOffset += inputRow[i]; inputRow[i] = inputOffset }
+        if let source = sampleEvents.pointer[s] {
+            (stepEvents + Int(base)).update(from: source, count: Int(totals.pointer[s + 1] - base))
+        }
+    }
+    for arena in arenas { arena.release() }
+    arenas = []
+
+    // 3. input_events by transposing each sample's step events; every write is checked to stay
+    // inside the sample's own range (the storage is the caller's)
+    let inputEvents: UnsafeMutablePointer<UInt16> = try storage(nEvents, "events.input_events")
+    let changed = try TaskFailures(n)
+    try parallelFor(n, threads: threads, makeContext: { try Scratch<UInt32>(nIn, what: "event cursors") }) { cursor, s in
+        // cursors relative to the sample's first event (a sample has < 2^32 events: T, N_in
+        // <= 65535); each checked once against the sample's size
+        let first = Int(totals.pointer[s]), size = Int(totals.pointer[s + 1]) - first
+        let c = cursor.pointer, out = inputEvents + first, inputs = inputPtr + s * nIn
+        for i in 0..<nIn {
+            let offset = Int(inputs[i]) - first
+            guard offset >= 0, offset <= size else { changed.fail(s); return }
+            c[i] = UInt32(truncatingIfNeeded: offset)
+        }
+        let limit = UInt32(truncatingIfNeeded: size)
+        var e = first
+        for t in 0..<steps {
+            let end = Int(stepPtr[s * steps + t + 1])
+            guard end >= e, end <= first + size else { changed.fail(s); return }
+            let step = UInt16(truncatingIfNeeded: t)
+            while e < end {
+                let i = Int(stepEvents[e])
+                guard i < nIn else { changed.fail(s); return }
+                let position = c[i]
+                guard position < limit else { changed.fail(s); return }
+                out[Int(position)] = step
+                c[i] = position &+ 1
+                e += 1
+            }
+        }
+    }
+    if let s = changed.failed.first {
+        throw KernelError.value("events of sample \(s) changed while they were built (storage shared with another writer)")
+    }
+    return BuiltEvents(nSamples: n, steps: steps, nIn: nIn, nEvents: nEvents, stepPtr: stepPtr,
+                       stepEvents: stepEvents, inputPtr: inputPtr, inputEvents: inputEvents)
+}
+
+/// Event lists of dense spikes (n x T x N_in bytes, 0 or 1) in one pass over the array (the
+/// one-pass successor of indexEvents + fillEvents, with the same results).
+public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: Int, threads: Int,
+                            allocate: EventStorage) throws -> BuiltEvents {
+    try validateDenseShape(n: n, steps: steps, nIn: nIn)
+    let threads = try resolveThreads(threads)
+    return try buildEvents(n: n, steps: steps, nIn: nIn, threads: threads, allocate: allocate,
+                           makeContext: { () }, produce: { _, arena, s, stepCounts in
+        var invalid: UInt64 = 0
+        for t in 0..<steps {
+            guard let k = arena.appendRow(x + (s * steps + t) * nIn, invalid: &invalid) else { return true }
+            stepCounts[t] = Int64(k)
+        }
+        return invalid == 0
+    }, invalid: { s in
+        for t in 0..<steps {
+            let row = x + (s * steps + t) * nIn
+            if let i = (0..<nIn).first(where: { row[$0] > 1 }) {
+                return KernelError.value("spikes must contain only 0 and 1; spikes[\(s), \(t), \(i)] = \(row[i])")
+            }
+        }
+        return KernelError.value("spikes of sample \(s) changed during the call")
+    })
 }

@@ -46,59 +46,72 @@ public struct StimulusParams {
     }
 }
 
-/// Fills `spikes` (n x T x 2 N_a bytes) for the IPDs `ipd` (rad) and phase offsets `phase`
-/// (cycles); sample b draws from stream key(seed, firstIndex + b).
-/// `delayNoise` is the standard deviation sigma (rad, finite, >= 0) of the per-sample
-/// Gaussian noise on each input's phase delay (0: none, the seeds' stimulus).
-public func generateStimulus(
-    _ params: StimulusParams, ipd: UnsafeBufferPointer<Double>, phase: UnsafeBufferPointer<Double>,
-    seed: UInt64, firstIndex: Int, spikes: UnsafeMutablePointer<UInt8>, threads: Int,
-    delayNoise: Double = 0
-) throws {
-    try params.validate()
-    try require(delayNoise.isFinite && delayNoise >= 0, "delay_noise must be finite and >= 0, got \(delayNoise)")
-    let n = ipd.count
-    try require(phase.count == n, "phase must have as many entries as ipd (\(n)), got \(phase.count)")
-    try require(firstIndex >= 0 && firstIndex <= Int.max - n, "first_index must be >= 0 and first_index + n must not overflow")
-    for b in 0..<n {
-        try require(ipd[b].isFinite, "ipd[\(b)] is not finite")
-        try require(phase[b].isFinite, "phase[\(b)] is not finite")
-    }
-    let threads = try resolveThreads(threads)
-    if n == 0 { return }
+/// What every sample of one stimulus call shares: the checked arguments and the tables
+/// sin/cos of A[n, j] = 2 pi f n dt + psi_j. `sample` runs the draws of one sample and hands
+/// the spikes to a `SpikeSink`, so that the dense array and the event lists come from the very
+/// same code (hence the same counter-based draws).
+final class StimulusPlan {
+    let params: StimulusParams
+    let ipd: UnsafeBufferPointer<Double>, phase: UnsafeBufferPointer<Double>
+    let seed: UInt64, firstIndex: Int, delayNoise: Double, threads: Int
+    let T: Int, na: Int, nIn: Int, naPad: Int, rowFloats: Int
+    let sinA: Scratch<Float>, cosA: Scratch<Float>
+    let scale: Float, k: Double, integerPower: Int?
 
-    let T = params.steps, na = params.anfPerEar, nIn = 2 * na
-    let naPad = roundUp(na, lanes)
-    // sin/cos of A[n, j] = 2 pi f n dt + psi_j, rows padded to naPad.
-    let sinA = try Scratch<Float>(T * naPad, what: "stimulus table")
-    let cosA = try Scratch<Float>(T * naPad, what: "stimulus table")
-    sinA.zero(); cosA.zero()
-    for step in 0..<T {
-        // reduce f n dt modulo 1 cycle before multiplying by 2 pi, to keep A small and exact
-        let cycles = params.freq * Double(step) * params.dt
-        let base = 2 * Double.pi * (cycles - cycles.rounded(.down))
-        for j in 0..<na {
-            let psi = params.nullPhaseDelays || na == 1 ? 0 : Double.pi / 2 * Double(j) / Double(na - 1)
-            sinA.pointer[step * naPad + j] = Float(sin(base + psi))
-            cosA.pointer[step * naPad + j] = Float(cos(base + psi))
+    init(_ params: StimulusParams, ipd: UnsafeBufferPointer<Double>, phase: UnsafeBufferPointer<Double>,
+         seed: UInt64, firstIndex: Int, threads: Int, delayNoise: Double) throws {
+        try params.validate()
+        try require(delayNoise.isFinite && delayNoise >= 0, "delay_noise must be finite and >= 0, got \(delayNoise)")
+        let n = ipd.count
+        try require(phase.count == n, "phase must have as many entries as ipd (\(n)), got \(phase.count)")
+        try require(firstIndex >= 0 && firstIndex <= Int.max - n, "first_index must be >= 0 and first_index + n must not overflow")
+        for b in 0..<n {
+            try require(ipd[b].isFinite, "ipd[\(b)] is not finite")
+            try require(phase[b].isFinite, "phase[\(b)] is not finite")
+        }
+        self.params = params; self.ipd = ipd; self.phase = phase; self.seed = seed
+        self.firstIndex = firstIndex; self.delayNoise = delayNoise
+        self.threads = try resolveThreads(threads)
+        T = params.steps; na = params.anfPerEar; nIn = 2 * na
+        naPad = roundUp(na, lanes)
+        // row buffer of 24-bit integers as float, padded so 16-wide stores and 8-wide loads fit
+        rowFloats = roundUp(nIn, 16) + 16
+        scale = Float(params.rateMax * params.dt * 0x1p24)  // p * 2^24, compared with U * 2^24
+        k = params.envelopePower
+        integerPower = (k == k.rounded() && k <= 1024) ? Int(k) : nil
+        // sin/cos of A[n, j] = 2 pi f n dt + psi_j, rows padded to naPad (only when there is work)
+        let tableSize = n == 0 ? 0 : T * naPad
+        sinA = try Scratch<Float>(tableSize, what: "stimulus table")
+        cosA = try Scratch<Float>(tableSize, what: "stimulus table")
+        if n == 0 { return }
+        sinA.zero(); cosA.zero()
+        for step in 0..<T {
+            // reduce f n dt modulo 1 cycle before multiplying by 2 pi, to keep A small and exact
+            let cycles = params.freq * Double(step) * params.dt
+            let base = 2 * Double.pi * (cycles - cycles.rounded(.down))
+            for j in 0..<na {
+                let psi = params.nullPhaseDelays || na == 1 ? 0 : Double.pi / 2 * Double(j) / Double(na - 1)
+                sinA.pointer[step * naPad + j] = Float(sin(base + psi))
+                cosA.pointer[step * naPad + j] = Float(cos(base + psi))
+            }
         }
     }
 
-    let scale = Float(params.rateMax * params.dt * 0x1p24)  // p * 2^24, compared with U * 2^24
-    let k = params.envelopePower
-    let integerPower: Int? = (k == k.rounded() && k <= 1024) ? Int(k) : nil
-    let rowWords = na  // N_in = 2 N_a elements per step = N_a words
-    // row buffer of 24-bit integers as float, padded so 16-wide stores and 8-wide loads fit
-    let rowFloats = roundUp(nIn, 16) + 16
-
-    try parallelFor(n, threads: threads, makeContext: { () throws -> StimulusContext in
+    func makeContext() throws -> StimulusContext {
         let c = StimulusContext(bits: try Scratch<UInt32>(rowFloats, what: "stimulus row"),
                                 uniforms: try Scratch<Float>(rowFloats, what: "stimulus row"),
                                 rotCos: try Scratch<Float>(rowFloats, what: "stimulus rotations"),
-                                rotSin: try Scratch<Float>(rowFloats, what: "stimulus rotations"))
+                                rotSin: try Scratch<Float>(rowFloats, what: "stimulus rotations"),
+                                row: try Scratch<UInt8>(nIn + 16, what: "stimulus row"))
         c.rotCos.zero(); c.rotSin.zero()
         return c
-    }) { ctx, b in
+    }
+
+    /// The draws of sample b: for each step, `sink.put(step, i0, spikes, valid)` with the 0/1
+    /// bytes of inputs i0 ..< i0 + valid (i0 increasing; valid <= 8, lanes past it are junk),
+    /// then `sink.endStep(step)`.
+    @inline(__always)
+    func sample<Sink: SpikeSink>(_ ctx: StimulusContext, _ b: Int, _ sink: inout Sink) {
         let bits = ctx.bits, uniforms = ctx.uniforms
         let streamKey = CounterRNG.key(seed: seed, index: UInt64(firstIndex + b))
         let r0 = 2 * Double.pi * (phase[b] - phase[b].rounded(.down))
@@ -117,7 +130,7 @@ public func generateStimulus(
                 }
             }
         }
-        let out = spikes + b * T * nIn
+        let rowWords = na  // N_in = 2 N_a elements per step = N_a words
         for step in 0..<T {
             // 24-bit integers of this step's N_in elements, as floats
             var w = 0
@@ -133,7 +146,6 @@ public func generateStimulus(
                 storeVec(Vec(SIMD8<Int32>(truncatingIfNeeded: m)), uniforms.pointer + e)
                 e += lanes
             }
-            let row = out + step * nIn
             for ear in 0..<2 {
                 let cr = ctx.rotCos.pointer + ear * na, sr = ctx.rotSin.pointer + ear * na
                 let sRow = sinA.pointer + step * naPad, cRow = cosA.pointer + step * naPad
@@ -151,18 +163,87 @@ public func generateStimulus(
                     p *= scale
                     let u = loadVec(uniforms.pointer + ear * na + j)
                     let spike = SIMD8<Int32>(repeating: 0).replacing(with: 1, where: u .< p)
-                    let bytes = SIMD8<UInt8>(truncatingIfNeeded: spike)
-                    let dest = row + ear * na + j
-                    if j + lanes <= na {
-                        UnsafeMutableRawPointer(dest).storeBytes(of: bytes, as: SIMD8<UInt8>.self)
-                    } else {
-                        for l in 0..<(na - j) { dest[l] = bytes[l] }
-                    }
+                    sink.put(step, ear * na + j, SIMD8<UInt8>(truncatingIfNeeded: spike), Swift.min(lanes, na - j))
                     j += lanes
                 }
             }
+            sink.endStep(step)
         }
     }
+}
+
+/// Receives the spikes of one stimulus sample (`StimulusPlan.sample`).
+protocol SpikeSink {
+    mutating func put(_ step: Int, _ input: Int, _ spikes: SIMD8<UInt8>, _ valid: Int)
+    mutating func endStep(_ step: Int)
+}
+
+/// Writes a sample's spikes into its rows of the dense array.
+struct DenseSink: SpikeSink {
+    let out: UnsafeMutablePointer<UInt8>, nIn: Int
+    @inline(__always) mutating func put(_ step: Int, _ input: Int, _ spikes: SIMD8<UInt8>, _ valid: Int) {
+        let dest = out + step * nIn + input
+        if valid == 8 {
+            UnsafeMutableRawPointer(dest).storeBytes(of: spikes, as: SIMD8<UInt8>.self)
+        } else {
+            for l in 0..<valid { dest[l] = spikes[l] }
+        }
+    }
+    @inline(__always) mutating func endStep(_ step: Int) {}
+}
+
+/// Appends a sample's spikes to its step-order event list (`buildEvents`): each step's bytes
+/// go to a row buffer (as in the dense kernel), then `EventArena.appendRow` lists them.
+struct EventSink: SpikeSink {
+    let arena: EventArena, row: UnsafeMutablePointer<UInt8>
+    let stepCounts: UnsafeMutablePointer<Int64>
+    @inline(__always) mutating func put(_ step: Int, _ input: Int, _ spikes: SIMD8<UInt8>, _ valid: Int) {
+        // the row has room for 8 bytes past N_in; the bytes past `valid` are overwritten by the
+        // next call or never read
+        UnsafeMutableRawPointer(row + input).storeBytes(of: spikes, as: SIMD8<UInt8>.self)
+    }
+    @inline(__always) mutating func endStep(_ step: Int) {
+        var invalid: UInt64 = 0  // the kernel's bytes are 0 or 1
+        // without memory the arena drops the sample and buildEvents reports it
+        if let k = arena.appendRow(row, invalid: &invalid) { stepCounts[step] = Int64(k) }
+    }
+}
+
+/// Fills `spikes` (n x T x 2 N_a bytes) for the IPDs `ipd` (rad) and phase offsets `phase`
+/// (cycles); sample b draws from stream key(seed, firstIndex + b).
+/// `delayNoise` is the standard deviation sigma (rad, finite, >= 0) of the per-sample
+/// Gaussian noise on each input's phase delay (0: none, the seeds' stimulus).
+public func generateStimulus(
+    _ params: StimulusParams, ipd: UnsafeBufferPointer<Double>, phase: UnsafeBufferPointer<Double>,
+    seed: UInt64, firstIndex: Int, spikes: UnsafeMutablePointer<UInt8>, threads: Int,
+    delayNoise: Double = 0
+) throws {
+    let plan = try StimulusPlan(params, ipd: ipd, phase: phase, seed: seed, firstIndex: firstIndex,
+                                threads: threads, delayNoise: delayNoise)
+    let n = ipd.count, perSample = plan.T * plan.nIn
+    if n == 0 { return }
+    try parallelFor(n, threads: plan.threads, makeContext: plan.makeContext) { ctx, b in
+        var sink = DenseSink(out: spikes + b * perSample, nIn: plan.nIn)
+        plan.sample(ctx, b, &sink)
+    }
+}
+
+/// The same spikes as `generateStimulus`, as event lists built straight from the draws (no
+/// dense array; one pass over the draws), in storage from `allocate` (see `buildEvents`).
+public func generateStimulusEvents(
+    _ params: StimulusParams, ipd: UnsafeBufferPointer<Double>, phase: UnsafeBufferPointer<Double>,
+    seed: UInt64, firstIndex: Int, threads: Int, delayNoise: Double = 0, allocate: EventStorage
+) throws -> BuiltEvents {
+    let plan = try StimulusPlan(params, ipd: ipd, phase: phase, seed: seed, firstIndex: firstIndex,
+                                threads: threads, delayNoise: delayNoise)
+    try require(plan.T <= EventData.maxSteps, "steps must be <= \(EventData.maxSteps) for event lists, got \(plan.T)")
+    try require(plan.nIn <= EventData.maxInputs, "2 anf_per_ear must be <= \(EventData.maxInputs) for event lists, got \(plan.nIn)")
+    return try buildEvents(n: ipd.count, steps: plan.T, nIn: plan.nIn, threads: plan.threads, allocate: allocate,
+                           makeContext: plan.makeContext, produce: { ctx, arena, b, stepCounts in
+        var sink = EventSink(arena: arena, row: ctx.row.pointer, stepCounts: stepCounts)
+        plan.sample(ctx, b, &sink)
+        return true
+    }, invalid: { s in KernelError.value("stimulus sample \(s) failed") })
 }
 
 /// Per-worker scratch of the stimulus kernel (no allocation per sample).
@@ -171,6 +252,7 @@ struct StimulusContext {
     let uniforms: Scratch<Float>
     let rotCos: Scratch<Float>
     let rotSin: Scratch<Float>
+    let row: Scratch<UInt8>  // one step's spikes, for event lists
 }
 
 /// y^k for an integer k >= 0 by repeated squaring (0^0 = 1, as in NumPy).

@@ -13,9 +13,8 @@ Quick start::
     import numpy as np
     import spikeloc as sl
     stim = sl.Stimulus.tutorial()
-    ipd, spikes = stim.generate(1024, seed=0)
+    ipd, x = stim.generate(1024, seed=0, events=True)   # SpikeEvents (events=False: dense)
     labels = stim.labels(ipd)
-    x = sl.SpikeEvents.from_dense(spikes)
     net = sl.SNN.for_stimulus(stim, n_hidden=100, tau_hidden=20 * sl.ms)
     opt = sl.Adam(net, lr=0.01)
     for start in range(0, 1024, 64):

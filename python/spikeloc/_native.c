@@ -555,35 +555,6 @@ static PyObject *py_stimulus_noisy(PyObject *module, PyObject *args, PyObject *k
 
 /* ---- event lists -------------------------------------------------------------------------- */
 
-static PyObject *py_events_index(PyObject *module, PyObject *args, PyObject *kw) {
-    array x = IN(U8, "x"), step_ptr = OUT(I64, "step_ptr"), input_ptr = OUT(I64, "input_ptr");
-    scalar n = SCALAR(SIZE, "n"), steps = SCALAR(SIZE, "steps"), n_in = SCALAR(SIZE, "n_in");
-    scalar threads = THREADS_ARG;
-    void *argv[] = {&x, &n, &steps, &n_in, &step_ptr, &input_ptr, &threads, NULL};
-    if (parse(args, kw, "events_index", argv) || need(&x, n.i, steps.i, n_in.i) ||
-        need_ptr(&step_ptr, n.i, steps.i) || need_ptr(&input_ptr, n.i, n_in.i))
-        RETURN_REFUSED(argv);
-    RETURN_KERNEL(argv, NULL, spk_events_index, x.p, n.i, steps.i, n_in.i, step_ptr.p,
-                  input_ptr.p, threads.i32);
-}
-
-static PyObject *py_events_fill(PyObject *module, PyObject *args, PyObject *kw) {
-    array x = IN(U8, "x");
-    array sp = ARR(I64, "step_ptr", SNAPSHOT), ip = ARR(I64, "input_ptr", SNAPSHOT);
-    array step_events = OUT(U16, "step_events"), input_events = OUT(U16, "input_events");
-    scalar n = SCALAR(SIZE, "n"), steps = SCALAR(SIZE, "steps"), n_in = SCALAR(SIZE, "n_in");
-    scalar threads = THREADS_ARG;
-    void *argv[] = {&x, &n, &steps, &n_in, &sp, &ip, &step_events, &input_events, &threads, NULL};
-    if (parse(args, kw, "events_fill", argv) || need(&x, n.i, steps.i, n_in.i) ||
-        need_ptr(&sp, n.i, steps.i) || need_ptr(&ip, n.i, n_in.i))
-        RETURN_REFUSED(argv);
-    /* The kernel writes step_ptr[-1] events (and checks the pointers against each other). */
-    int64_t n_events = ((const int64_t *)sp.p)[sp.n - 1];
-    if (need_n(&step_events, n_events) || need_n(&input_events, n_events)) RETURN_REFUSED(argv);
-    RETURN_KERNEL(argv, NULL, spk_events_fill, x.p, n.i, steps.i, n_in.i, sp.p, ip.p,
-                  step_events.p, input_events.p, threads.i32);
-}
-
 static PyObject *py_events_to_dense(PyObject *module, PyObject *args, PyObject *kw) {
     record events = EVENTS_ARG;
     array x = OUT(U8, "x");
@@ -593,6 +564,55 @@ static PyObject *py_events_to_dense(PyObject *module, PyObject *args, PyObject *
     if (parse(args, kw, "events_to_dense", argv) || need(&x, e->n_samples, e->steps, e->n_in))
         RETURN_REFUSED(argv);
     RETURN_KERNEL(argv, NULL, spk_events_to_dense, e, x.p, threads.i32);
+}
+
+/* Event lists the kernels build (spk_alloc): four new bytes objects, written by the kernel
+ * before anyone else sees them, returned as (step_ptr, step_events, input_ptr, input_events). */
+typedef struct { PyObject *b[4]; int k; } built;
+
+static void *new_bytes(void *context, int64_t size) {
+    built *o = context;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *b = o->k < 4 && size >= 0 && size <= PY_SSIZE_T_MAX ?
+                  PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size) : NULL;
+    char *p = b != NULL ? PyBytes_AsString((o->b[o->k++] = b)) : NULL;
+    PyErr_Clear(); /* the kernel reports the missing memory */
+    PyGILState_Release(gil);
+    return p;
+}
+
+#define RETURN_BUILT(argv, out, fn, ...)                                                      \
+    do {                                                                                      \
+        int32_t status_;                                                                      \
+        Py_BEGIN_ALLOW_THREADS status_ = fn(__VA_ARGS__, new_bytes, &out, threads.i32);       \
+        Py_END_ALLOW_THREADS PyObject *done_ = finish(argv, status_, #fn, NULL), *r_ = NULL;  \
+        if (done_ != NULL && out.k == 4) r_ = PyTuple_Pack(4, out.b[0], out.b[2], out.b[1], out.b[3]); \
+        for (int k_ = 0; k_ < out.k; k_++) Py_DECREF(out.b[k_]);                              \
+        Py_XDECREF(done_);                                                                    \
+        return r_;                                                                            \
+    } while (0)
+
+static PyObject *py_stimulus_events(PyObject *module, PyObject *args, PyObject *kw) {
+    record params = RECORD(stimulus_fields, "params");
+    array ipd = IN(F64, "ipd"), phase = IN(F64, "phase");
+    scalar seed = SCALAR(U64, "seed"), first = SCALAR(INT, "first_index");
+    scalar noise = SCALAR(REAL, "delay_noise"), threads = THREADS_ARG;
+    void *argv[] = {&params, &ipd, &phase, &seed, &first, &noise, &threads, NULL};
+    built out = {{NULL}, 0};
+    if (parse(args, kw, "stimulus_events", argv) || need_n(&phase, ipd.n)) RETURN_REFUSED(argv);
+    RETURN_BUILT(argv, out, spk_stimulus_events, &params.c.stimulus, ipd.p, phase.p, ipd.n,
+                 seed.u, first.i, noise.d);
+}
+
+static PyObject *py_events_from_dense(PyObject *module, PyObject *args, PyObject *kw) {
+    array x = IN(U8, "x");
+    scalar n = SCALAR(SIZE, "n"), steps = SCALAR(SIZE, "steps"), n_in = SCALAR(SIZE, "n_in");
+    scalar threads = THREADS_ARG;
+    void *argv[] = {&x, &n, &steps, &n_in, &threads, NULL};
+    built out = {{NULL}, 0};
+    if (parse(args, kw, "events_from_dense", argv) || need(&x, n.i, steps.i, n_in.i))
+        RETURN_REFUSED(argv);
+    RETURN_BUILT(argv, out, spk_events_from_dense, x.p, n.i, steps.i, n_in.i);
 }
 
 /* ---- networks ------------------------------------------------------------------------------ */
@@ -889,7 +909,8 @@ static PyObject *py_last_error(PyObject *module, PyObject *unused) {
  * arguments are the NamedTuples of spikeloc._abi. */
 #define KERNEL_FN(name, signature)                                                            \
     {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS,             \
-     #name signature "\n--\n\nspk_" #name " of spikeloc.h; returns the mean loss or None."}
+     #name signature "\n--\n\nspk_" #name " of spikeloc.h; returns None, the mean loss or the " \
+     "(step_ptr, step_events, input_ptr, input_events) bytes of built event lists."}
 
 static PyMethodDef methods[] = {
     {"abi_version", py_abi_version, METH_NOARGS, "spk_abi_version(): ABI version of the kernels."},
@@ -902,10 +923,9 @@ static PyMethodDef methods[] = {
     KERNEL_FN(delay_noise_normals, "(seed, index, out)"),
     KERNEL_FN(stimulus_noisy, "(params, ipd, phase, seed, first_index, delay_noise, spikes, "
                               "threads=0)"),
-    KERNEL_FN(events_index, "(x, n, steps, n_in, step_ptr, input_ptr, threads=0)"),
-    KERNEL_FN(events_fill, "(x, n, steps, n_in, step_ptr, input_ptr, step_events, "
-                           "input_events, threads=0)"),
     KERNEL_FN(events_to_dense, "(events, x, threads=0)"),
+    KERNEL_FN(stimulus_events, "(params, ipd, phase, seed, first_index, delay_noise, threads=0)"),
+    KERNEL_FN(events_from_dense, "(x, n, steps, n_in, threads=0)"),
     KERNEL_FN(snn_forward, "(config, events, index, batch, w1, w2, logits, hidden_spikes=None, "
                            "output_membrane=None, threads=0)"),
     KERNEL_FN(snn_loss_grad, "(config, events, index, batch, labels, w1, w2, grad_w1, grad_w2, "

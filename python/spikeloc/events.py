@@ -9,7 +9,9 @@ A data set of binary spikes ``x`` of shape ``(n_samples, T, N_in)`` is held twic
 
 ``step_ptr`` (int64, ``n_samples*T + 1``) and ``input_ptr`` (int64, ``n_samples*N_in + 1``)
 start at 0 and end at ``n_events``; the event arrays are uint16, so ``T`` and ``N_in`` are at
-most 65535. The networks read this form; a dense array is converted on the fly.
+most 65535. The networks read this form; a dense array is converted on the fly (one pass,
+:meth:`SpikeEvents.from_dense`). The stimulus builds event lists directly, without a dense
+array: ``Stimulus.generate(n, seed, events=True)``.
 
 A :class:`SpikeEvents` owns its arrays and nobody can change them: they are read-only views of
 ``bytes`` objects (NumPy refuses to make such a view writable again), and the attributes are
@@ -52,10 +54,8 @@ def _check_dense(spikes, name: str = "spikes") -> np.ndarray:
         raise ValueError(
             f"{name}: T and N_in (shape (n, T, N_in)) must be in [1, {MAX_EVENT_DIM}], "
             f"got T={steps}, N_in={n_in}")
-    arr = np.ascontiguousarray(arr)
-    if arr.size and arr.max() > 1:
-        raise ValueError(f"{name} must contain only 0 and 1, found {int(arr.max())}")
-    return arr
+    # values other than 0/1 are refused by the kernel, in the same pass that reads the array
+    return np.ascontiguousarray(arr)
 
 
 class SpikeEvents:
@@ -110,24 +110,23 @@ class SpikeEvents:
 
     @classmethod
     def from_dense(cls, spikes, threads=None) -> "SpikeEvents":
-        """Event lists of a dense spike array, uint8 or bool of 0/1, shape (n, T, N_in)."""
+        """Event lists of a dense spike array, uint8 or bool of 0/1, shape (n, T, N_in).
+
+        One multi-threaded pass over the array (``spk_events_from_dense``); the kernel writes
+        the event lists straight into the ``bytes`` objects that the result keeps (no copy).
+        ``threads``: worker threads (None: ``SPIKELOC_NUM_THREADS`` or all cores)."""
         x = _check_dense(spikes)
         threads = resolve_threads(threads)
         n, steps, n_in = x.shape
-        step_ptr = np.zeros(n * steps + 1, dtype=np.int64)
-        input_ptr = np.zeros(n * n_in + 1, dtype=np.int64)
-        if n:
-            _native.events_index(x, n, steps, n_in, step_ptr, input_ptr, threads)
-        step_ptr, input_ptr = _frozen(step_ptr), _frozen(input_ptr)
-        n_events = int(step_ptr[-1])
-        step_events = np.empty(n_events, dtype=np.uint16)
-        input_events = np.empty(n_events, dtype=np.uint16)
-        if n:
-            _native.events_fill(x, n, steps, n_in, step_ptr, input_ptr, step_events,
-                                input_events, threads)
+        return cls._built(n, steps, n_in, _native.events_from_dense(x, n, steps, n_in, threads))
+
+    @classmethod
+    def _built(cls, n, steps, n_in, parts) -> "SpikeEvents":
+        """A SpikeEvents over the four ``bytes`` objects (step_ptr, step_events, input_ptr,
+        input_events) that a building kernel returned (read-only views, no copy)."""
         self = cls.__new__(cls)
-        self._set(n, steps, n_in, step_ptr, _frozen(step_events), input_ptr,
-                  _frozen(input_events))
+        self._set(n, steps, n_in, *(np.frombuffer(b, dtype=t) for b, t in
+                                     zip(parts, (np.int64, np.uint16, np.int64, np.uint16))))
         return self
 
     def to_dense(self, threads=None) -> np.ndarray:

@@ -7,8 +7,8 @@ Example::
     from spikeloc.training import train
 
     stim = sl.Stimulus.tutorial(phase_offset="per_sample")
-    ipd, spikes = stim.generate(4096, seed=0)
-    ipd_val, spikes_val = stim.generate(1024, seed=1)
+    ipd, spikes = stim.generate(4096, seed=0, events=True)
+    ipd_val, spikes_val = stim.generate(1024, seed=1, events=True)
     net = sl.SNN.for_stimulus(stim, n_hidden=100, tau_hidden=20 * sl.ms)
     history = train(net, ipd, spikes, stimulus=stim, epochs=10, lr=0.01,
                     validation=(ipd_val, spikes_val), patience=3)

@@ -164,12 +164,6 @@ def base_calls():
     return {
         "uniform53": (_native.uniform53, [3, 0, 5, np.zeros(4)]),
         "stimulus_uniforms": (_native.stimulus_uniforms, [3, 2, f32(7)]),
-        "events_index": (_native.events_index, [SPIKES, B, T, NIN, np.zeros(B * T + 1, np.int64),
-                                                np.zeros(B * NIN + 1, np.int64), 1]),
-        "events_fill": (_native.events_fill, [SPIKES, B, T, NIN, EVENTS.step_ptr,
-                                              EVENTS.input_ptr,
-                                              np.zeros(EVENTS.n_events, np.uint16),
-                                              np.zeros(EVENTS.n_events, np.uint16), 1]),
         "events_to_dense": (_native.events_to_dense, [ev, np.zeros(B * T * NIN, np.uint8), 1]),
         "snn_forward": (_native.snn_forward, [cfg, ev, None, B, SNN0.w1, SNN0.w2, f32(B * 4),
                                               np.zeros(B * T * 3, np.uint8), f32(B * T * 4), 1]),
@@ -187,6 +181,10 @@ def base_calls():
         "stimulus_noisy": (_native.stimulus_noisy, [STIM._params(), IPD.copy(), np.zeros(B), 3,
                                                     0, 0.2, u8(B * T * NIN), 1]),
         "delay_noise_normals": (_native.delay_noise_normals, [3, 1, np.zeros(NIN)]),
+        # event lists built by the kernels (issue 12)
+        "stimulus_events": (_native.stimulus_events, [STIM._params(), IPD.copy(), np.zeros(B),
+                                                      3, 0, 0.2, 1]),
+        "events_from_dense": (_native.events_from_dense, [SPIKES, B, T, NIN, 1]),
         "variant_forward": (_native.variant_forward, [
             VAR0._abi_config(T), VAR0._abi_options(False), ev, None, B, VAR0.w1.copy(),
             VAR0.w2.copy(), f32(B * 4), u8(B * T * 3), f32(B * T * 4), 1]),
@@ -652,7 +650,7 @@ def like(draw, value):
 
 
 #: kernel calls whose first argument (and, for variants, second) is a tuple of fields
-CONFIG_CALLS = ["stimulus_noisy", "snn_forward", "snn_loss_grad", "mo_forward",
+CONFIG_CALLS = ["stimulus_noisy", "stimulus_events", "snn_forward", "snn_loss_grad", "mo_forward",
                 "mo_loss_grad", "variant_forward", "variant_loss_grad", "eprop_forward",
                 "eprop_loss_grad", "network_forward", "network_loss_grad"]
 

@@ -210,8 +210,7 @@ CASES = [
      ValueError, "aligned"),
     ("native-seed", lambda: _native.uniform53(-1, 0, 0, np.zeros(2)), ValueError, "seed"),
     ("native-seed-float", lambda: _native.uniform53(1.5, 0, 0, np.zeros(2)), TypeError, "seed"),
-    ("native-threads", lambda: _native.events_index(SPIKES, 6, 20, 16, np.zeros(121, np.int64),
-                                                    np.zeros(97, np.int64), -1),
+    ("native-threads", lambda: _native.events_from_dense(SPIKES, 6, 20, 16, -1),
      ValueError, "threads"),
     ("native-events-tuple", lambda: _native.events_to_dense((1, 2, 3), np.zeros(6, np.uint8)),
      TypeError, "events"),
@@ -271,9 +270,8 @@ CASES = [
     ("native-grad-shape", lambda: _native.mo_loss_grad(
         mo()._abi_config(20), EVENTS._abi(), None, 6, LABELS, mo().w, np.empty(3, np.float32)),
      ValueError, "grad_w"),
-    ("native-events-fill-mismatch", lambda: _native.events_fill(
-        SPIKES, 6, 20, 16, EVENTS.step_ptr, EVENTS.input_ptr,
-        np.empty(3, np.uint16), np.empty(3, np.uint16)), ValueError, "step_events"),
+    ("native-from-dense-shape", lambda: _native.events_from_dense(SPIKES, 6, 20, 17),
+     ValueError, "x must have"),
     ("native-stimulus-params", lambda: _native.stimulus_noisy(
         (1e-3, 0, 20.0, 8, 600.0, 2.0, 0), np.zeros(1), np.zeros(1), 0, 0, 0.0,
         np.zeros(1, np.uint8)), ValueError, "steps"),
@@ -415,17 +413,9 @@ NASTY = textwrap.dedent(r"""
                 labels, w1, w2, np.empty_like(w1), np.empty_like(w2))
         attempt(_native.mo_loss_grad, mo._abi_config(20), e, None, 6, labels, w,
                 np.empty_like(w))
-    # pointer arrays inconsistent with the dense data in events_fill
-    for it in range(200):
-        sp = ev.step_ptr.copy(); ip = ev.input_ptr.copy()
-        j = rng.integers(1, len(sp) - 1)
-        sp[j] = rng.integers(-100, 10**6)
-        attempt(_native.events_fill, spikes, 6, 20, 16, sp, ip,
-                np.empty(ev.n_events, np.uint16), np.empty(ev.n_events, np.uint16))
     # absurd sizes
     for n, steps, n_in in [(2**40, 2**40, 2), (-1, 5, 5), (1, 0, 0), (2**62, 1, 1)]:
-        attempt(_native.events_index, np.zeros(4, np.uint8), n, steps, n_in,
-                np.zeros(2, np.int64), np.zeros(2, np.int64))
+        attempt(_native.events_from_dense, np.zeros(4, np.uint8), n, steps, n_in)
     attempt(_native.stimulus_noisy, (1e-3, 2**40, 20.0, 2**40, 600.0, 2.0, 0), np.zeros(1),
             np.zeros(1), 0, 0, 0.0, np.zeros(1, np.uint8))
     attempt(_native.uniform53, 0, 2**63 - 1, 0, np.zeros(5))

@@ -137,17 +137,6 @@ MEMORY = textwrap.dedent(r"""
                                 lambda: _native.uniform53(1, -1, 5, np.zeros(K // 2))),
         "stimulus_uniforms": ok_and_bad(lambda: _native.stimulus_uniforms(1, 3, f32()),
                                         lambda: _native.stimulus_uniforms(1, -3, f32())),
-        "events_index": ok_and_bad(
-            lambda: _native.events_index(spikes, B, T, N, np.zeros(B * T + 1, np.int64),
-                                         np.zeros(B * N + 1, np.int64), 1),
-            lambda: _native.events_index(spikes, B, T, N, np.zeros(K, np.int64),
-                                         np.zeros(B * N + 1, np.int64), 1)),
-        "events_fill": ok_and_bad(
-            lambda: _native.events_fill(spikes, B, T, N, ev.step_ptr, ev.input_ptr,
-                                        np.zeros(ev.n_events, np.uint16),
-                                        np.zeros(ev.n_events, np.uint16), 1),
-            lambda: _native.events_fill(spikes, B, T, N, ev.step_ptr, ev.input_ptr,
-                                        np.zeros(K, np.uint16), np.zeros(K, np.uint16), 1)),
         "events_to_dense": ok_and_bad(
             lambda: _native.events_to_dense(e, np.zeros(B * T * N, np.uint8), 1),
             lambda: _native.events_to_dense(e, np.zeros(K, np.uint8), 1)),
@@ -200,6 +189,12 @@ MEMORY = textwrap.dedent(r"""
                                            np.zeros(B * T * N, np.uint8), 1),
             lambda: _native.stimulus_noisy(stim._params(), ipd, np.zeros(B), 1, 0, -0.3,
                                            np.zeros(B * T * N, np.uint8), 1)),
+        "stimulus_events": ok_and_bad(
+            lambda: _native.stimulus_events(stim._params(), ipd, np.zeros(B), 1, 0, 0.3, 1),
+            lambda: _native.stimulus_events(stim._params(), ipd, np.zeros(B), 1, 0, -0.3, 1)),
+        "events_from_dense": ok_and_bad(
+            lambda: _native.events_from_dense(spikes, B, T, N, 1),
+            lambda: _native.events_from_dense(spikes, B, T, N + 1, 1)),
         "delay_noise_normals": ok_and_bad(
             lambda: _native.delay_noise_normals(1, 3, np.zeros(K // 2)),
             lambda: _native.delay_noise_normals(1, -3, np.zeros(K // 2))),

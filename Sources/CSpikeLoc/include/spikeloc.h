@@ -34,7 +34,7 @@ void spk_set_error(const char *message);
 
 /* ABI version: bumped whenever a struct or signature below changes. spk_abi_version() is the
  * version of the compiled kernels; a caller compares it with the header's SPK_ABI_VERSION. */
-#define SPK_ABI_VERSION 2
+#define SPK_ABI_VERSION 3
 int32_t spk_abi_version(void);
 /* Number of worker threads used for threads == 0. */
 int32_t spk_default_threads(void);
@@ -123,6 +123,23 @@ int32_t spk_events_index(const uint8_t *x, int64_t n, int64_t steps, int64_t n_i
 int32_t spk_events_fill(const uint8_t *x, int64_t n, int64_t steps, int64_t n_in,
                         const int64_t *step_ptr, const int64_t *input_ptr,
                         uint16_t *step_events, uint16_t *input_events, int32_t threads);
+/*
+ * Event lists built in one pass, into storage from the caller: alloc(context, bytes) returns
+ * `bytes` bytes (8-byte aligned) that the caller owns, or NULL if it has none (the kernel then
+ * fails with SPK_ERR_MEMORY). The kernel calls it on the calling thread, after checking every
+ * argument, exactly once per array in the order step_ptr (n*T + 1 int64), input_ptr (n*N_in + 1
+ * int64), step_events, input_events (n_events uint16 each; n_events = the size of step_events
+ * / 2); on failure the caller frees what it handed out. Peak memory is about the event lists'
+ * own size (no dense array, no second copy).
+ */
+typedef void *(*spk_alloc)(void *context, int64_t bytes);
+/* The spikes of spk_stimulus_noisy (same arguments, same draws) as event lists. */
+int32_t spk_stimulus_events(const spk_stimulus_params *params, const double *ipd,
+                            const double *phase, int64_t n, uint64_t seed, int64_t first_index,
+                            double delay_noise, spk_alloc alloc, void *context, int32_t threads);
+/* Event lists of dense x (bytes 0 or 1) in one pass over x (spk_events_index + fill in one). */
+int32_t spk_events_from_dense(const uint8_t *x, int64_t n, int64_t steps, int64_t n_in,
+                              spk_alloc alloc, void *context, int32_t threads);
 /* Dense x (n_samples x T x N_in bytes) back from events. */
 int32_t spk_events_to_dense(const spk_events *events, uint8_t *x, int32_t threads);
 
