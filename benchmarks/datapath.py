@@ -39,16 +39,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 
 import _bench
 from _bench import Timer, summary
 
-sys.path.insert(0, __import__("os").path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(__file__))
 import stimulus as seeds  # noqa: E402  (the seeds' stimulus code, copied faithfully)
 
 
@@ -93,26 +93,9 @@ SEED_CODE = {
               lambda n: seed000_default_rng(n, np.random.default_rng(0))),
 }
 
-MEMORY_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import spikeloc as sl
-    def status(field):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    stim = sl.Stimulus.hz250()
-    stim.generate(8, seed=1, events=True)            # worker threads, code, tables
-    before = status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:    # VmHWM := current RSS
-        f.write("5")
-    ipd, ev = stim.generate(int(sys.argv[1]), seed=0, events=True)
-    peak = status("VmHWM")
-    size = sum(getattr(ev, f).nbytes for f in ("step_ptr", "step_events", "input_ptr",
-                                                "input_events"))
-    print(json.dumps({"extra_peak": peak - before, "events": size,
-                      "dense": ev.n_samples * ev.steps * ev.n_in}))
-""")
+# the measurement the test suite makes too (one script, run in a fresh process)
+MEMORY_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python",
+                             "tests", "events_peak_memory.py")
 
 
 def fmt(values, digits=3):
@@ -258,11 +241,11 @@ def main():
         del x, copy
 
     # 5. peak memory of generating events
-    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(n)], capture_output=True,
+    out = subprocess.run([sys.executable, MEMORY_SCRIPT, str(n)], capture_output=True,
                          text=True, check=True, env=_bench.child_env())
     m = json.loads(out.stdout.strip().splitlines()[-1])
-    ratio = m["extra_peak"] / m["events"]
-    print(f"5. peak memory, 250 Hz {n} samples as events: extra peak {m['extra_peak'] / 1e6:.1f} "
+    ratio = m["peak"] / m["events"]
+    print(f"5. peak memory, 250 Hz {n} samples as events: extra peak {m['peak'] / 1e6:.1f} "
           f"MB / events {m['events'] / 1e6:.1f} MB = {ratio:.2f} (dense array: "
           f"{m['dense'] / 1e6:.0f} MB); bar <= 1.5")
     rows.append((f"peak memory: generate 250 Hz {n} samples as events, extra peak RSS / event "

@@ -10,7 +10,7 @@ memory, not the dense array's.
 import json
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,32 +177,12 @@ def test_from_dense_reads_a_non_contiguous_array_through_a_copy():
 
 # ----------------------------------------------------------------------------- peak memory
 
-MEMORY_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import spikeloc as sl
-
-    def status(field):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    stim = sl.Stimulus.hz250()
-    stim.generate(8, seed=1, events=True)            # worker threads, code, tables
-    before = status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:    # resets VmHWM to the current RSS
-        f.write("5")
-    ipd, ev = stim.generate(int(sys.argv[1]), seed=0, events=True)
-    peak = status("VmHWM")
-    size = sum(getattr(ev, f).nbytes for f in ("step_ptr", "step_events", "input_ptr",
-                                                "input_events"))
-    print(json.dumps({"peak": peak - before, "events": size,
-                      "dense": ev.n_samples * ev.steps * ev.n_in}))
-""")
+MEMORY_SCRIPT = str(Path(__file__).with_name("events_peak_memory.py"))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_generating_events_needs_about_the_events_memory_not_the_dense_arrays():
-    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, "2048"], capture_output=True,
+    out = subprocess.run([sys.executable, MEMORY_SCRIPT, "2048"], capture_output=True,
                          text=True, timeout=300, check=True)
     m = json.loads(out.stdout)
     # 2048 samples at 250 Hz: ~58 MB of events, 410 MB as a dense array
