@@ -301,6 +301,9 @@ final class SNNWorkspace {
     let membrane: Scratch<Float>, dJ: Scratch<Float>, temp: Scratch<Float>
     let m: Scratch<Double>, dm: Scratch<Float>, argmax: Scratch<Float>, aggregate: Scratch<Float>
     let gv: Scratch<Float>, gs: Scratch<Float>, spikeCount: Scratch<Float>
+    /// T rows of the sigmoid surrogate surr(v_n - 1), written by a training forward pass of the
+    /// spiking network (`SNNKernel.forward` with `surrogate` set) for its backward pass.
+    let surrogate: Scratch<Float>
     /// Further per-worker memory of kernels that need more (Variants.swift: VariantBuffers).
     var extra: AnyObject? = nil
 
@@ -317,6 +320,7 @@ final class SNNWorkspace {
         argmax = try Scratch(Cp, what: "workspace"); aggregate = try Scratch(3 * Cp, what: "workspace")
         gv = try Scratch(Hp, what: "workspace"); gs = try Scratch(Hp, what: "workspace")
         spikeCount = try Scratch(countSize ?? Hp, what: "workspace")
+        surrogate = try Scratch(th, what: "workspace")
         dm.zero()  // padding lanes stay 0
     }
 }
@@ -332,6 +336,11 @@ struct SNNKernel: GradientKernel {
     /// count z = sum_n r_n s_n (see `linearReadoutWeights`), so training needs no readout
     /// recursion. The max readout, and any call that records the membrane, runs the recursion.
     let linearWeights: Scratch<Float>?
+    /// Whether `forward` also records surr(v_n - 1) for `hiddenBackward` (training passes).
+    /// Evaluated in the forward pass, the surrogate's exp and division overlap the event sums,
+    /// whose loads leave the multiply-add pipes idle; the values are bit-identical to
+    /// evaluating it in the backward pass (same v_n, same operations).
+    var surrogate = false
     var T: Int { config.steps }
     var Hp: Int { w1.stride }
     var Cp: Int { w2.stride }
@@ -369,6 +378,7 @@ struct SNNKernel: GradientKernel {
     func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool = false) {
         let T = self.T, Hp = self.Hp, Cp = self.Cp
         let I = ws.current.pointer, V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
+        let G = ws.surrogate.pointer, surrogate = self.surrogate
         let linear = linearWeights != nil, recursion = !linear || recordMembrane
         // LIF dynamics with delayed reset, one step at a time: the current I_n = x_n W1 (one
         // row, which stays in L1; I_{T-1} is unused), then P_n, v_{n+1} and s_{n+1}; and the
@@ -407,6 +417,7 @@ struct SNNKernel: GradientKernel {
                 let vn = loadVec(v + k), spike = loadVec(S + n * Hp + k)
                 let p = aH * vn + loadVec(I + k)
                 storeVec(p, P + n * Hp + k)
+                if surrogate { storeVec(sigmoidSurrogate(vn - 1, beta: beta), G + n * Hp + k) }
                 storeVec(p * (1 - spike), vNext + k)
                 let fire = vn .> 1
                 let next = Vec(repeating: 0).replacing(with: 1, where: fire)
@@ -500,7 +511,7 @@ struct SNNKernel: GradientKernel {
     @inline(__always)
     func hiddenBackward(_ ws: SNNWorkspace, gI: UnsafeMutablePointer<Float>, ds: (Int, Int) -> Vec) {
         let T = self.T, Hp = self.Hp
-        let P = ws.preReset.pointer, S = ws.spikes.pointer
+        let P = ws.preReset.pointer, S = ws.spikes.pointer, G = ws.surrogate.pointer
         let gv = ws.gv.pointer, gs = ws.gs.pointer
         gv.update(repeating: 0, count: Hp)  // gv_{n+1}
         gs.update(repeating: 0, count: Hp)  // gs_{n+1}
@@ -511,11 +522,10 @@ struct SNNKernel: GradientKernel {
             while k < Hp {
                 let o = n * Hp + k
                 let keep = 1 - loadVec(S + o)
-                // v_n = P_{n-1} (1 - s_{n-1}), and v_0 = 0
-                let vn = n == 0 ? Vec() : loadVec(P + o - Hp) * (1 - loadVec(S + o - Hp))
                 let gvNext = loadVec(gv + k), gsNext = loadVec(gs + k)
                 storeVec(gvNext * keep, gI + o)
-                storeVec(aH * gvNext * keep + gsNext * sigmoidSurrogate(vn - 1, beta: beta), gv + k)
+                // surr(v_n - 1), recorded by the forward pass
+                storeVec(aH * gvNext * keep + gsNext * loadVec(G + o), gv + k)
                 storeVec(ds(n, k) - gvNext * loadVec(P + o), gs + k)
                 k += lanes
             }
@@ -763,7 +773,9 @@ public func snnLossGrad(_ config: NetConfig, _ data: EventData, index: UnsafePoi
     try config.checkData(data)
     let samples = try data.batchSamples(index, batch: batch)
     try checkLabels(labels, batch: batch, classes: config.nOut)
-    return try lossAndGradients(try SNNKernel(config, data, w1: w1, w2: w2), data, samples: samples,
+    var kernel = try SNNKernel(config, data, w1: w1, w2: w2)
+    kernel.surrogate = true
+    return try lossAndGradients(kernel, data, samples: samples,
                                 labels: labels, into: [gradW1, gradW2], logits: logits,
                                 threads: try resolveThreads(threads))
 }
