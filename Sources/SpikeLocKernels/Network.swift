@@ -425,11 +425,15 @@ struct SNNKernel: GradientKernel {
         let list = ws.spikeList.pointer, ptr = ws.spikePtr.pointer
         ptr[0] = 0; ptr[1] = 0
         var count = 0
-        for n in 0..<(T - 1) {
-            let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
-            if Hp == lanes {
-                // one vector of hidden units (e.g. the 250 Hz study's 5): a few events per step,
-                // summed inline with two accumulators instead of a call per step
+        if Hp == lanes {
+            // one vector of hidden units (e.g. the 250 Hz study's 5): v_n, s_n and z stay in
+            // registers from step to step (the loop below passes them through memory, whose
+            // store-to-load latency, ~7 cycles, then sits on the critical path of every step);
+            // a few events per step, summed inline with two accumulators. The same operations
+            // in the same order as the loop below: bit-identical results.
+            var vn = Vec(), spike = Vec(), zAcc = Vec()
+            for n in 0..<(T - 1) {
+                let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
                 var a0 = Vec(), a1 = Vec()
                 var e = first
                 while e + 1 < last {
@@ -438,11 +442,31 @@ struct SNNKernel: GradientKernel {
                     e += 2
                 }
                 if e < last { a0 += loadVec(w1.pointer + Int(data.stepEvents[e]) * lanes) }
-                storeVec(a0 + a1, I)
-            } else {
-                I.update(repeating: 0, count: Hp)
-                addRows(data.stepEvents + first, last - first, from: w1.pointer, stride: Hp, into: I, width: Hp)
+                let p = aH * vn + (a0 + a1)
+                storeVec(p, P + n * Hp)
+                if surrogate { storeVec(sigmoidSurrogate(vn - 1, beta: beta), G + n * Hp) }
+                let fire = vn .> 1
+                let next = Vec(repeating: 0).replacing(with: 1, where: fire)
+                storeVec(next, S + (n + 1) * Hp)
+                if linear { zAcc = zAcc.addingProduct(r![n + 1], next) }
+                if recursion {
+                    var bits = SIMD8<Int32>().replacing(with: laneBits, where: fire).wrappedSum()
+                    while bits != 0 {
+                        list[count] = UInt16(truncatingIfNeeded: bits.trailingZeroBitCount)
+                        count += 1
+                        bits &= bits - 1
+                    }
+                }
+                ptr[n + 2] = count
+                vn = p * (1 - spike)
+                spike = next
             }
+            storeVec(zAcc, z)
+        } else {
+        for n in 0..<(T - 1) {
+            let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
+            I.update(repeating: 0, count: Hp)
+            addRows(data.stepEvents + first, last - first, from: w1.pointer, stride: Hp, into: I, width: Hp)
             let vNext = v == V ? V + Hp : V
             var k = 0
             while k < Hp {
@@ -470,6 +494,7 @@ struct SNNKernel: GradientKernel {
             }
             ptr[n + 2] = count
             v = vNext
+        }
         }
         if recursion {
             // leaky readout u_{n+1} = a_o u_n + s_n W2
@@ -548,6 +573,21 @@ struct SNNKernel: GradientKernel {
         gv.update(repeating: 0, count: Hp)  // gv_{n+1}
         gs.update(repeating: 0, count: Hp)  // gs_{n+1}
         (gI + (T - 1) * Hp).update(repeating: 0, count: Hp)
+        if Hp == lanes {
+            // one vector: gv and gs in registers (as in `forward`), the same operations
+            var gvNext = Vec(), gsNext = Vec()
+            var n = T - 2
+            while n >= 0 {
+                let o = n * Hp
+                let keep = 1 - loadVec(S + o)
+                storeVec(gvNext * keep, gI + o)
+                let gvNew = aH * gvNext * keep + gsNext * loadVec(G + o)
+                gsNext = ds(n, 0) - gvNext * loadVec(P + o)
+                gvNext = gvNew
+                n -= 1
+            }
+            return
+        }
         var n = T - 2
         while n >= 0 {
             var k = 0
