@@ -256,7 +256,9 @@ def profile_config(name, args) -> None:
         for k in [k for k in rest if any(key in k for key in keys)]:
             del rest[k]
         sec = epoch * share / total
-        print(f"    {label:40s} {share / total:7.1%} {sec:8.4f} {sec / events * 1e9:9.2f}")
+        note = ("  (N_h <= 8: summed inside the LIF loop, next row)"
+                if share == 0 and keys[0] == "7addRows" else "")
+        print(f"    {label:40s} {share / total:7.1%} {sec:8.4f} {sec / events * 1e9:9.2f}{note}")
     other = sum(rest.values())
     print(f"    {'Python, NumPy, kernel, rest':40s} {other / total:7.1%} "
           f"{epoch * other / total:8.4f} {epoch * other / total / events * 1e9:9.2f}")

@@ -3,7 +3,8 @@
 For every cell of N_h in {100, 400, 1600} x density in {0.02, 0.22, 0.47} x T in {100, 1000}
 (default grid), on synthetic data (1024 samples, 200 inputs, 12 classes, each input spiking
 independently with probability ``density`` per step, fixed seeds), one epoch = 16 batches of
-64: ``net.loss_and_grad(events, labels[idx], index=idx)`` + Adam, spikeloc's default threads,
+64: ``net.loss_and_grad(events, labels[idx], index=idx)`` + Adam, spikeloc's default threads
+(``--threads 1``: one thread, against single-threaded OpenBLAS),
 data already in ``SpikeEvents``; SNN 200 -> N_h -> 12, dt 1 ms, tau_hidden = tau_output = 20 ms,
 readout mean. Per cell and repetition, interleaved:
 
@@ -37,6 +38,7 @@ Usage (from the repository root, after ``python setup.py build_ext --inplace``):
 
     PYTHONPATH=python python benchmarks/scaling.py            # the full grid (~5-8 min)
     PYTHONPATH=python python benchmarks/scaling.py --quick    # N_h 100, 400; T 100; 1 rep
+    PYTHONPATH=python python benchmarks/scaling.py --threads 1  # both sides single-threaded
     PYTHONPATH=python python benchmarks/scaling.py --hidden 100 --densities 0.22 --steps 100
 """
 
@@ -98,11 +100,12 @@ def bench_cell(n_hidden, density, steps, events, labels, args) -> dict:
     n_batches = len(events) // BATCH
     yard_args = dict(steps=steps, n_in=N_IN, n_hidden=n_hidden, density=events.density,
                      n_batches=n_batches, batch=BATCH, best_of=args.best_of)
-    spikeloc_epoch(events, labels, n_hidden)  # warm-up (scratch pool, pages)
+    env = {"OPENBLAS_NUM_THREADS": "1"} if args.threads == 1 else None
+    spikeloc_epoch(events, labels, n_hidden, args.threads)  # warm-up (scratch pool, pages)
     a, e, others = [], [], []
     for _ in range(args.reps):
-        ya = _bench.run_worker(__file__, ["yardstick", json.dumps(yard_args)])
-        t = spikeloc_epoch(events, labels, n_hidden)
+        ya = _bench.run_worker(__file__, ["yardstick", json.dumps(yard_args)], env=env)
+        t = spikeloc_epoch(events, labels, n_hidden, args.threads)
         a.append(ya["best"]); e.append(t.seconds); others.append(max(ya["others"], t.others))
     padded = -(-n_hidden // 8) * 8
     floor = 2 * events.density * padded / n_hidden  # in units of (a)
@@ -135,6 +138,9 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
     p.add_argument("--best-of", type=int, default=2,
                    help="rounds of yardstick (a) in its subprocess (default 2)")
+    p.add_argument("--threads", type=int, default=0, choices=(0, 1),
+                   help="0: default threads for spikeloc and OpenBLAS; 1: both single-threaded "
+                        "(the comparison a second busy process disturbs least) (default 0)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: N_h 100,400; T 100; 1 repetition")
     _bench.add_worker_option(p)
@@ -154,7 +160,8 @@ def main(argv=None) -> int:
     print("spikeloc benchmark: epoch scaling" + (" (--quick)" if args.quick else ""))
     _bench.print_machine(info)
     print(f"settings: {SAMPLES} samples, batch {BATCH}, {N_IN} inputs, {CLASSES} classes, "
-          f"reps {args.reps}, yardstick best of {args.best_of}")
+          f"reps {args.reps}, yardstick best of {args.best_of}, threads "
+          + ("1 (spikeloc and OpenBLAS)" if args.threads == 1 else "default"))
     cells = []
     for t in steps:
         for d in densities:
