@@ -415,7 +415,8 @@ struct SNNKernel: GradientKernel {
         // LIF dynamics with delayed reset, one step at a time: the current I_n = x_n W1 (one
         // row, which stays in L1; I_{T-1} is unused), then P_n, v_{n+1} and s_{n+1}; and the
         // weighted spike count z (linear readouts) and/or the spiking units per step (recursion).
-        // Only P and S are kept for the backward pass (v_n = P_{n-1} (1 - s_{n-1})).
+        // Only P and S (and, for training, the surrogate surr(v_n - 1)) are kept for the
+        // backward pass.
         let stepBase = s * T
         var v = V  // the current voltage row (two rows, alternating)
         v.update(repeating: 0, count: Hp)
@@ -568,6 +569,7 @@ struct SNNKernel: GradientKernel {
     @inline(__always)
     func hiddenBackward(_ ws: SNNWorkspace, gI: UnsafeMutablePointer<Float>, ds: (Int, Int) -> Vec) {
         let T = self.T, Hp = self.Hp
+        assert(surrogate, "the backward pass needs a forward pass that recorded the surrogate")
         let P = ws.preReset.pointer, S = ws.spikes.pointer, G = ws.surrogate.pointer
         let gv = ws.gv.pointer, gs = ws.gs.pointer
         gv.update(repeating: 0, count: Hp)  // gv_{n+1}
