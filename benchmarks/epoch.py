@@ -48,6 +48,14 @@ Usage (from the repository root, after ``python setup.py build_ext --inplace``):
     PYTHONPATH=python python benchmarks/epoch.py              # the issue's numbers (~3-4 min)
     PYTHONPATH=python python benchmarks/epoch.py --quick      # smoke run (~30 s)
     PYTHONPATH=python python benchmarks/epoch.py --configs 250hz --reps 7
+    PYTHONPATH=python python benchmarks/epoch.py --profile --configs tutorial --reps 5
+
+``--profile`` (Linux ``perf`` needed) times ``--reps`` single-threaded epochs under ``perf
+record`` instead, and prints per phase (forward event sums; LIF with the surrogate and the
+closed-form readout; loss, dW2 and the backward recursion; the input-weight gradient; the chunk
+driver; Adam; the rest) its share, seconds per epoch and nanoseconds per input event, next to
+the cost of one hidden-width row at the multiply-add rate of yardstick (a) run single-threaded
+in the same run (the event sums' floor, see ``scaling.py``).
 """
 
 from __future__ import annotations
@@ -162,7 +170,100 @@ def worker_reference(config, n_samples, batch, ref_batches) -> dict:
             "others": t.others}
 
 
-WORKERS = {"yardstick": worker_yardstick, "reference": worker_reference}
+#: --profile: kernel symbols (substrings of their mangled names) -> phase of the epoch. The
+#: kernels inline most helpers, so some phases share a symbol (named together).
+PHASES = [
+    ("forward event sums (x_n W1)", ("7addRows",)),
+    ("LIF + surrogate + readout m = z W2", ("SNNKernelV7forward",)),
+    ("loss + dW2 + backward recursion", ("SNNKernelV8backward", "hiddenBackward", "crossEntropy")),
+    ("input-weight gradient (event sums)", ("inputWeightGradient",)),
+    ("chunk driver + gradient reduction", ("lossAndGradients", "reducePartials", "PaddedWeights",
+                                          "SNNKernelV__")),
+    ("Adam", ("adamStep", "Adam")),
+]
+
+
+def worker_profile(config, n_samples, batch, epochs, freq) -> dict:
+    """--profile: single-threaded epochs sampled by ``perf record`` attached to this process
+    after the data are built; returns the epoch time and the share of each symbol."""
+    import signal
+    import subprocess
+    import tempfile
+    import time
+    stim = make_stimulus(config)
+    ipd, spikes = stim.generate(n_samples, DATA_SEED)
+    events, labels = sl.SpikeEvents.from_dense(spikes), stim.labels(ipd)
+    del spikes
+    spikeloc_epoch(config, stim, events, labels, batch, threads=1)  # warm-up
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "perf.data")
+        perf = subprocess.Popen(["perf", "record", "-F", str(freq), "-o", data, "-p",
+                                 str(os.getpid())], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # perf attaches
+        times = [spikeloc_epoch(config, stim, events, labels, batch, threads=1)[0].seconds
+                 for _ in range(epochs)]
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
+        report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                                 "--sort", "sym"], capture_output=True, text=True).stdout
+    shares = {}
+    for line in report.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].endswith("%") and not line.startswith("#"):
+            shares[" ".join(parts[2:])] = shares.get(" ".join(parts[2:]), 0.0) + float(parts[0][:-1])
+    used = (n_samples // batch) * batch
+    return {"times": times, "shares": shares, "events": events.n_events * used / len(events)}
+
+
+WORKERS = {"yardstick": worker_yardstick, "reference": worker_reference,
+           "profile": worker_profile}
+
+
+def profile_config(name, args) -> None:
+    """--profile: where the single-threaded epoch's time goes, per phase and per input event,
+    next to the cost of one row at the dense products' lane rate (measured in the same run)."""
+    import shutil
+    c = CONFIGS[name]
+    stim = make_stimulus(name)
+    if shutil.which("perf") is None:
+        print(f"\n=== {name}: --profile needs Linux perf (perf record), not found")
+        return
+    n_batches = args.samples // args.batch
+    prof = _bench.run_worker(__file__, ["profile", json.dumps(dict(
+        config=name, n_samples=args.samples, batch=args.batch, epochs=args.reps, freq=4000))],
+        env={"OPENBLAS_NUM_THREADS": "1"})
+    ipd, spikes = stim.generate(256, DATA_SEED)
+    density = float(spikes.mean())
+    a1 = _bench.run_worker(__file__, ["yardstick", json.dumps(dict(
+        steps=stim.steps, n_in=stim.n_in, n_hidden=c["n_hidden"], density=density,
+        n_batches=n_batches, batch=args.batch, best_of=args.best_of))],
+        env={"OPENBLAS_NUM_THREADS": "1"})
+    epoch = summary(prof["times"])[0]
+    events = prof["events"]
+    padded = -(-c["n_hidden"] // 8) * 8
+    # one padded row of N_h lanes at the rate (a) multiply-adds lanes (see scaling.py)
+    row_ns = a1["best"] / (n_batches * args.batch * stim.steps * stim.n_in * c["n_hidden"]) \
+        * padded * 1e9
+    total = sum(prof["shares"].values()) or 1.0
+    print(f"\n=== {name}: profile of the single-threaded epoch ({args.reps} epochs, perf record "
+          f"at 4 kHz): epoch {epoch:.3f} s, {events / 1e6:.1f} M input events, (a) 1 thread "
+          f"{a1['best']:.3f} s")
+    print(f"    {'phase':40s} {'share':>7s} {'s/epoch':>8s} {'ns/event':>9s}")
+    rest = dict(prof["shares"])
+    for label, keys in PHASES:
+        share = sum(v for k, v in prof["shares"].items() if any(key in k for key in keys))
+        for k in [k for k in rest if any(key in k for key in keys)]:
+            del rest[k]
+        sec = epoch * share / total
+        note = ("  (N_h <= 8: summed inside the LIF loop, next row)"
+                if share == 0 and keys[0] == "7addRows" else "")
+        print(f"    {label:40s} {share / total:7.1%} {sec:8.4f} {sec / events * 1e9:9.2f}{note}")
+    other = sum(rest.values())
+    print(f"    {'Python, NumPy, kernel, rest':40s} {other / total:7.1%} "
+          f"{epoch * other / total:8.4f} {epoch * other / total / events * 1e9:9.2f}")
+    print(f"    one {padded}-lane row at (a)'s multiply-add rate: {row_ns:.2f} ns (the event "
+          f"sums' floor: one row forward and one backward per event, {2 * row_ns:.2f} ns)")
 
 
 # ---------------------------------------------------------------------------- driver
@@ -328,6 +429,9 @@ def main(argv=None) -> int:
                    help="skip the threads=1 epochs and the single-threaded yardstick")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1024 samples, 2 repetitions, 1 reference batch")
+    p.add_argument("--profile", action="store_true",
+                   help="instead of the comparison: where the single-threaded epoch's time "
+                        "goes (perf record; --reps epochs), per phase and per input event")
     _bench.add_worker_option(p)
     args = p.parse_args(argv)
 
@@ -345,6 +449,11 @@ def main(argv=None) -> int:
         p.error("--ref-batches x --batch must not exceed --samples")
 
     info = _bench.machine_info()
+    if args.profile:
+        _bench.print_machine(info)
+        for s in names:
+            profile_config(s, args)
+        return 0
     print("spikeloc benchmark: one training epoch" + (" (--quick)" if args.quick else ""))
     _bench.print_machine(info)
     print(f"settings: samples {args.samples}, batch {args.batch}, reps {args.reps}, "

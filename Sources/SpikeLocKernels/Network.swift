@@ -91,6 +91,38 @@ func addRows(_ rows: UnsafePointer<UInt16>, _ count: Int, from base: UnsafePoint
 func addRowsShifted(_ rows: UnsafePointer<UInt16>, _ count: Int, shift: Int, from base: UnsafePointer<Float>, stride: Int,
                     into out: UnsafeMutablePointer<Float>, width: Int) {
     var col = 0
+    #if SPIKELOC_AVX512
+    // 16-lane registers, each lane summing the same events in the same order as the 8-lane
+    // tiles below (bit-identical results to the avx2 build)
+    while col + 64 <= width {
+        var a0 = loadWide(out + col), a1 = loadWide(out + col + 16)
+        var a2 = loadWide(out + col + 32), a3 = loadWide(out + col + 48)
+        for k in 0..<count {
+            let p = base + (Int(rows[k]) &- shift) * stride + col
+            a0 += loadWide(p); a1 += loadWide(p + 16); a2 += loadWide(p + 32); a3 += loadWide(p + 48)
+        }
+        storeWide(a0, out + col); storeWide(a1, out + col + 16)
+        storeWide(a2, out + col + 32); storeWide(a3, out + col + 48)
+        col += 64
+    }
+    while col + 32 <= width {
+        var a0 = loadWide(out + col), a1 = loadWide(out + col + 16)
+        var b0 = Wide(), b1 = Wide()
+        var k = 0
+        while k + 1 < count {
+            let p = base + (Int(rows[k]) &- shift) * stride + col, q = base + (Int(rows[k + 1]) &- shift) * stride + col
+            a0 += loadWide(p); a1 += loadWide(p + 16)
+            b0 += loadWide(q); b1 += loadWide(q + 16)
+            k += 2
+        }
+        if k < count {
+            let p = base + (Int(rows[k]) &- shift) * stride + col
+            a0 += loadWide(p); a1 += loadWide(p + 16)
+        }
+        storeWide(a0 + b0, out + col); storeWide(a1 + b1, out + col + 16)
+        col += 32
+    }
+    #endif
     while col + 64 <= width {
         var a0 = loadVec(out + col), a1 = loadVec(out + col + 8), a2 = loadVec(out + col + 16)
         var a3 = loadVec(out + col + 24), a4 = loadVec(out + col + 32), a5 = loadVec(out + col + 40)
@@ -301,6 +333,9 @@ final class SNNWorkspace {
     let membrane: Scratch<Float>, dJ: Scratch<Float>, temp: Scratch<Float>
     let m: Scratch<Double>, dm: Scratch<Float>, argmax: Scratch<Float>, aggregate: Scratch<Float>
     let gv: Scratch<Float>, gs: Scratch<Float>, spikeCount: Scratch<Float>
+    /// T rows of the sigmoid surrogate surr(v_n - 1), written by a training forward pass of the
+    /// spiking network (`SNNKernel.forward` with `surrogate` set) for its backward pass.
+    let surrogate: Scratch<Float>
     /// Further per-worker memory of kernels that need more (Variants.swift: VariantBuffers).
     var extra: AnyObject? = nil
 
@@ -317,6 +352,7 @@ final class SNNWorkspace {
         argmax = try Scratch(Cp, what: "workspace"); aggregate = try Scratch(3 * Cp, what: "workspace")
         gv = try Scratch(Hp, what: "workspace"); gs = try Scratch(Hp, what: "workspace")
         spikeCount = try Scratch(countSize ?? Hp, what: "workspace")
+        surrogate = try Scratch(th, what: "workspace")
         dm.zero()  // padding lanes stay 0
     }
 }
@@ -332,6 +368,11 @@ struct SNNKernel: GradientKernel {
     /// count z = sum_n r_n s_n (see `linearReadoutWeights`), so training needs no readout
     /// recursion. The max readout, and any call that records the membrane, runs the recursion.
     let linearWeights: Scratch<Float>?
+    /// Whether `forward` also records surr(v_n - 1) for `hiddenBackward` (training passes).
+    /// Evaluated in the forward pass, the surrogate's exp and division overlap the event sums,
+    /// whose loads leave the multiply-add pipes idle; the values are bit-identical to
+    /// evaluating it in the backward pass (same v_n, same operations).
+    var surrogate = false
     var T: Int { config.steps }
     var Hp: Int { w1.stride }
     var Cp: Int { w2.stride }
@@ -369,11 +410,13 @@ struct SNNKernel: GradientKernel {
     func forward(sample s: Int, _ ws: SNNWorkspace, recordMembrane: Bool = false) {
         let T = self.T, Hp = self.Hp, Cp = self.Cp
         let I = ws.current.pointer, V = ws.voltage.pointer, P = ws.preReset.pointer, S = ws.spikes.pointer
+        let G = ws.surrogate.pointer, surrogate = self.surrogate
         let linear = linearWeights != nil, recursion = !linear || recordMembrane
         // LIF dynamics with delayed reset, one step at a time: the current I_n = x_n W1 (one
         // row, which stays in L1; I_{T-1} is unused), then P_n, v_{n+1} and s_{n+1}; and the
         // weighted spike count z (linear readouts) and/or the spiking units per step (recursion).
-        // Only P and S are kept for the backward pass (v_n = P_{n-1} (1 - s_{n-1})).
+        // Only P and S (and, for training, the surrogate surr(v_n - 1)) are kept for the
+        // backward pass.
         let stepBase = s * T
         var v = V  // the current voltage row (two rows, alternating)
         v.update(repeating: 0, count: Hp)
@@ -383,11 +426,15 @@ struct SNNKernel: GradientKernel {
         let list = ws.spikeList.pointer, ptr = ws.spikePtr.pointer
         ptr[0] = 0; ptr[1] = 0
         var count = 0
-        for n in 0..<(T - 1) {
-            let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
-            if Hp == lanes {
-                // one vector of hidden units (e.g. the 250 Hz study's 5): a few events per step,
-                // summed inline with two accumulators instead of a call per step
+        if Hp == lanes {
+            // one vector of hidden units (e.g. the 250 Hz study's 5): v_n, s_n and z stay in
+            // registers from step to step (the loop below passes them through memory, whose
+            // store-to-load latency, ~7 cycles, then sits on the critical path of every step);
+            // a few events per step, summed inline with two accumulators. The same operations
+            // in the same order as the loop below: bit-identical results.
+            var vn = Vec(), spike = Vec(), zAcc = Vec()
+            for n in 0..<(T - 1) {
+                let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
                 var a0 = Vec(), a1 = Vec()
                 var e = first
                 while e + 1 < last {
@@ -396,17 +443,38 @@ struct SNNKernel: GradientKernel {
                     e += 2
                 }
                 if e < last { a0 += loadVec(w1.pointer + Int(data.stepEvents[e]) * lanes) }
-                storeVec(a0 + a1, I)
-            } else {
-                I.update(repeating: 0, count: Hp)
-                addRows(data.stepEvents + first, last - first, from: w1.pointer, stride: Hp, into: I, width: Hp)
+                let p = aH * vn + (a0 + a1)
+                storeVec(p, P + n * Hp)
+                if surrogate { storeVec(sigmoidSurrogate(vn - 1, beta: beta), G + n * Hp) }
+                let fire = vn .> 1
+                let next = Vec(repeating: 0).replacing(with: 1, where: fire)
+                storeVec(next, S + (n + 1) * Hp)
+                if linear { zAcc = zAcc.addingProduct(r![n + 1], next) }
+                if recursion {
+                    var bits = SIMD8<Int32>().replacing(with: laneBits, where: fire).wrappedSum()
+                    while bits != 0 {
+                        list[count] = UInt16(truncatingIfNeeded: bits.trailingZeroBitCount)
+                        count += 1
+                        bits &= bits - 1
+                    }
+                }
+                ptr[n + 2] = count
+                vn = p * (1 - spike)
+                spike = next
             }
+            storeVec(zAcc, z)
+        } else {
+        for n in 0..<(T - 1) {
+            let first = Int(data.stepPtr[stepBase + n]), last = Int(data.stepPtr[stepBase + n + 1])
+            I.update(repeating: 0, count: Hp)
+            addRows(data.stepEvents + first, last - first, from: w1.pointer, stride: Hp, into: I, width: Hp)
             let vNext = v == V ? V + Hp : V
             var k = 0
             while k < Hp {
                 let vn = loadVec(v + k), spike = loadVec(S + n * Hp + k)
                 let p = aH * vn + loadVec(I + k)
                 storeVec(p, P + n * Hp + k)
+                if surrogate { storeVec(sigmoidSurrogate(vn - 1, beta: beta), G + n * Hp + k) }
                 storeVec(p * (1 - spike), vNext + k)
                 let fire = vn .> 1
                 let next = Vec(repeating: 0).replacing(with: 1, where: fire)
@@ -427,6 +495,7 @@ struct SNNKernel: GradientKernel {
             }
             ptr[n + 2] = count
             v = vNext
+        }
         }
         if recursion {
             // leaky readout u_{n+1} = a_o u_n + s_n W2
@@ -500,22 +569,37 @@ struct SNNKernel: GradientKernel {
     @inline(__always)
     func hiddenBackward(_ ws: SNNWorkspace, gI: UnsafeMutablePointer<Float>, ds: (Int, Int) -> Vec) {
         let T = self.T, Hp = self.Hp
-        let P = ws.preReset.pointer, S = ws.spikes.pointer
+        assert(surrogate, "the backward pass needs a forward pass that recorded the surrogate")
+        let P = ws.preReset.pointer, S = ws.spikes.pointer, G = ws.surrogate.pointer
         let gv = ws.gv.pointer, gs = ws.gs.pointer
         gv.update(repeating: 0, count: Hp)  // gv_{n+1}
         gs.update(repeating: 0, count: Hp)  // gs_{n+1}
         (gI + (T - 1) * Hp).update(repeating: 0, count: Hp)
+        if Hp == lanes {
+            // one vector: gv and gs in registers (as in `forward`), the same operations
+            var gvNext = Vec(), gsNext = Vec()
+            var n = T - 2
+            while n >= 0 {
+                let o = n * Hp
+                let keep = 1 - loadVec(S + o)
+                storeVec(gvNext * keep, gI + o)
+                let gvNew = aH * gvNext * keep + gsNext * loadVec(G + o)
+                gsNext = ds(n, 0) - gvNext * loadVec(P + o)
+                gvNext = gvNew
+                n -= 1
+            }
+            return
+        }
         var n = T - 2
         while n >= 0 {
             var k = 0
             while k < Hp {
                 let o = n * Hp + k
                 let keep = 1 - loadVec(S + o)
-                // v_n = P_{n-1} (1 - s_{n-1}), and v_0 = 0
-                let vn = n == 0 ? Vec() : loadVec(P + o - Hp) * (1 - loadVec(S + o - Hp))
                 let gvNext = loadVec(gv + k), gsNext = loadVec(gs + k)
                 storeVec(gvNext * keep, gI + o)
-                storeVec(aH * gvNext * keep + gsNext * sigmoidSurrogate(vn - 1, beta: beta), gv + k)
+                // surr(v_n - 1), recorded by the forward pass
+                storeVec(aH * gvNext * keep + gsNext * loadVec(G + o), gv + k)
                 storeVec(ds(n, k) - gvNext * loadVec(P + o), gs + k)
                 k += lanes
             }
@@ -652,7 +736,10 @@ func inputWeightGradient(data: EventData, samples: ArraySlice<Int>, g: UnsafePoi
 
 /// A network whose loss and gradients the batch driver can compute: per sample a forward and
 /// a backward pass (which may add to the gradient partials and fills a T x `currentWidth`
-/// buffer of current gradients), then a per-chunk step (the input-weight event sums).
+/// buffer of current gradients), then `finishChunk` with that one sample (the input-weight
+/// event sums), while its current gradients are still in cache. (It once ran once per chunk
+/// over a chunk-sized buffer; the event sums add sample by sample either way, so the results
+/// are the same.)
 protocol GradientKernel {
     var config: NetConfig { get }
     var gradients: [(rows: Int, cols: Int, stride: Int)] { get }
@@ -677,7 +764,7 @@ func lossAndGradients<K: GradientKernel>(_ kernel: K, _ data: EventData, samples
         try Scratch<Float>(try checkedProduct(chunks, $0.rows, $0.stride, what: "gradient partials"), what: "gradient partials")
     }
     let losses = try Scratch<Double>(batch, what: "losses")
-    let currentSize = try checkedProduct(chunkSize, T, kernel.currentWidth, what: "workspace")
+    let currentSize = try checkedProduct(T, kernel.currentWidth, what: "workspace")
     let failures = try TaskFailures(chunks)
     try parallelFor(chunks, threads: threads, makeContext: {
         (try kernel.workspace(), try Scratch<Float>(currentSize, what: "workspace"))
@@ -690,14 +777,16 @@ func lossAndGradients<K: GradientKernel>(_ kernel: K, _ data: EventData, samples
             slice.update(repeating: 0, count: shape.rows * shape.stride)
             return slice
         }
-        for (slot, b) in range.enumerated() {
+        for b in range {
             kernel.forward(sample: samples[b], ws, recordMembrane: false)
             if let logits { for c in 0..<C { logits[b * C + c] = Float(ws.m.pointer[c]) } }
             losses.pointer[b] = kernel.backward(label: Int(labels[b]), batch: batch, ws,
-                                                current: current.pointer + slot * T * kernel.currentWidth,
-                                                partials: chunkPartials)
+                                                current: current.pointer, partials: chunkPartials)
+            // the input-weight sums of this sample right away: its T x width current gradients
+            // (e.g. 41 KB for the tutorial, 416 KB at T = 1000) are still in L1/L2, where a
+            // chunk's eight (up to 3.3 MB) were not
+            kernel.finishChunk(samples[b...b], current: current.pointer, partials: chunkPartials)
         }
-        kernel.finishChunk(samples[range], current: current.pointer, partials: chunkPartials)
     }
     if !failures.failed.isEmpty { throw data.corruption(samples) }
     try reducePartials(zip(zip(partials, shapes), outputs).map { item, out in
@@ -763,7 +852,9 @@ public func snnLossGrad(_ config: NetConfig, _ data: EventData, index: UnsafePoi
     try config.checkData(data)
     let samples = try data.batchSamples(index, batch: batch)
     try checkLabels(labels, batch: batch, classes: config.nOut)
-    return try lossAndGradients(try SNNKernel(config, data, w1: w1, w2: w2), data, samples: samples,
+    var kernel = try SNNKernel(config, data, w1: w1, w2: w2)
+    kernel.surrogate = true
+    return try lossAndGradients(kernel, data, samples: samples,
                                 labels: labels, into: [gradW1, gradW2], logits: logits,
                                 threads: try resolveThreads(threads))
 }

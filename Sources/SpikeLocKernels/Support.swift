@@ -246,6 +246,15 @@ final class TaskFailures {
     UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
 }
 
+/// 16 float32 lanes (one AVX-512 register), for the avx512 build's event sums.
+typealias Wide = SIMD16<Float>
+@inline(__always) func loadWide(_ p: UnsafePointer<Float>) -> Wide {
+    UnsafeRawPointer(p).loadUnaligned(as: Wide.self)
+}
+@inline(__always) func storeWide(_ v: Wide, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Wide.self)
+}
+
 @inline(__always) func storeVec(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
