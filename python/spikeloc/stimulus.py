@@ -317,15 +317,20 @@ class Stimulus:
                  threads=None, *, epoch: int = 0, events: bool = False) -> Tuple[np.ndarray, object]:
         """Draw ``n`` samples of the stream ``seed``: returns ``(ipd, spikes)``.
 
-        ipd : float64 (n,) [rad], uniform in [-pi/2, pi/2)
-        spikes : uint8 (n, T, N_in), or :class:`~spikeloc.SpikeEvents` with ``events=True``
-            (built from the draws without the dense array, equal to
-            ``SpikeEvents.from_dense(generate(n, seed, ...)[1])``; what training reads, at about
-            a tenth of the dense array's memory at 250 Hz)
+        Returns
+        -------
+        ipd : numpy.ndarray
+            float64 (n,) [rad], uniform in [-pi/2, pi/2).
+        spikes : numpy.ndarray or SpikeEvents
+            uint8 (n, T, N_in); with ``events=True`` a :class:`~spikeloc.SpikeEvents` built
+            from the same draws without the dense array (equal to converting the dense array
+            with ``SpikeEvents.from_dense``): what training reads, at about a tenth of the
+            dense array's memory at 250 Hz.
 
         Sample ``b`` is the sample of index ``first_index + b`` of the seed's stream, so
-        ``generate(10, s)`` equals ``generate(5, s)`` followed by ``generate(5, s,
-        first_index=5)``: draw a test set from another seed than the training set.
+        ``generate(10, s)`` equals ``generate(5, s)`` followed by
+        ``generate(5, s, first_index=5)``: draw a test set from another seed than the training
+        set.
         ``epoch`` selects the phase offset of ``phase_offset="per_epoch"``.
         """
         ipd = self.draw_ipd(n, seed, first_index)
