@@ -2,9 +2,9 @@
 // subtractive, zero), surrogates (sigmoid, fast sigmoid, arctan, piecewise linear), per-neuron time
 // constants with their gradients, an adaptive threshold, Dale's law, spiking output units read
 // out by spike count, the hidden firing-rate regulariser and dropout on hidden spikes. They are
-// the general network (GeneralNetwork.swift) with one feed-forward hidden layer; this file
-// holds their options and the typed API of that two-layer case. The default network keeps its
-// tuned fast path (Network.swift).
+// the general network (GeneralNetwork.swift, C ABI spk_network_*) with one feed-forward
+// hidden layer; this file holds their codes and the checks and Dale's law helpers the general
+// network uses. The default network keeps its tuned fast path (Network.swift).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -17,40 +17,6 @@ public enum ResetKind: Int32 {
 
 public enum SurrogateKind: Int32 {
     case sigmoid = 0, fastSigmoid = 1, arctan = 2, piecewiseLinear = 3
-}
-
-/// Options of the general network; every default is the plain network of Network.swift.
-/// Arrays are borrowed for the duration of a call.
-public struct VariantOptions {
-    public var reset: ResetKind = .delayed
-    public var surrogate: SurrogateKind = .sigmoid
-    /// Spiking output units whose spike counts are the logits (NetConfig.readout is ignored).
-    public var spikeCount = false
-    /// Adaptive threshold: time constant tau_a (s; 0 = off) and strength beta_a.
-    public var adaptTau = 0.0, adaptStrength = 0.0
-    /// Per-neuron time constants (s): N_h and C floats, nil = the config's scalar.
-    public var tauHidden: UnsafePointer<Float>? = nil, tauOutput: UnsafePointer<Float>? = nil
-    /// Dale's law: a sign (+1 or -1) per presynaptic unit (N_in for w1, N_h for w2), nil = none.
-    public var signW1: UnsafePointer<Float>? = nil, signW2: UnsafePointer<Float>? = nil
-    /// Firing-rate regulariser c (0 = off) and r_max (Hz).
-    public var rateC = 0.0, rateMax = 100.0
-    /// Dropout probability of hidden spikes (loss and gradients only) and its seed.
-    public var dropout = 0.0, dropoutSeed: UInt64 = 0
-    public init() {}
-
-    func validate(_ config: NetConfig) throws {
-        try require(adaptTau == 0 || (adaptTau.isFinite && adaptTau > 0),
-                    "adapt_tau must be 0 (off) or a positive finite number, got \(adaptTau)")
-        try require(adaptStrength.isFinite && adaptStrength >= 0,
-                    "adapt_strength must be a finite number >= 0, got \(adaptStrength)")
-        try require(rateC.isFinite && rateC >= 0, "rate_c must be a finite number >= 0, got \(rateC)")
-        if rateC > 0 { try requirePositiveFinite(rateMax, "rate_max") }
-        try require(dropout.isFinite && dropout >= 0 && dropout < 1, "dropout must be in [0, 1), got \(dropout)")
-        if let t = tauHidden { try checkTaus(t, config.nHidden, "tau_hidden") }
-        if let t = tauOutput { try checkTaus(t, config.nOut, "tau_output") }
-        if let s = signW1 { try checkSigns(s, config.nIn, "sign_w1") }
-        if let s = signW2 { try checkSigns(s, config.nHidden, "sign_w2") }
-    }
 }
 
 func checkTaus(_ tau: UnsafePointer<Float>, _ n: Int, _ name: String) throws {
@@ -94,59 +60,4 @@ func daleGradient(_ g: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>, row
             g[i * cols + j] *= sign[i] * sgn
         }
     }
-}
-
-/// The general network of a variant configuration: one feed-forward hidden layer.
-func variantNetwork(_ config: NetConfig, _ options: VariantOptions, w1: UnsafePointer<Float>,
-                    w2: UnsafePointer<Float>) -> (NetworkSpec, NetworkParameters) {
-    var spec = NetworkSpec(nIn: config.nIn, nOut: config.nOut, steps: config.steps, dt: config.dt)
-    spec.hidden = [config.nHidden]; spec.recurrent = [false]
-    spec.tauHidden = [config.tauHidden]; spec.tauOutput = config.tauOutput
-    spec.reset = options.reset; spec.surrogate = options.surrogate; spec.beta = config.beta
-    spec.adaptTau = options.adaptTau; spec.adaptStrength = options.adaptStrength
-    spec.head = options.spikeCount ? .spikeCount : Head(rawValue: config.readout.rawValue)!
-    if options.rateC > 0 { spec.rate = .upper; spec.rateC = options.rateC; spec.rateRef = options.rateMax }
-    spec.dropout = options.dropout; spec.dropoutSeed = options.dropoutSeed
-    let params = NetworkParameters(w: [w1, w2], wRec: [nil], tau: [options.tauHidden, options.tauOutput],
-                                   sign: [options.signW1, options.signW2], signRec: [nil])
-    return (spec, params)
-}
-
-/// Forward pass of the general network (no dropout). `outputMembrane` records u (membrane
-/// readouts) or the output LIF voltages (spike-count readout).
-public func variantForward(_ config: NetConfig, _ options: VariantOptions, _ data: EventData,
-                           index: UnsafePointer<Int64>?, batch: Int, w1: UnsafePointer<Float>,
-                           w2: UnsafePointer<Float>, outputs: ForwardOutputs, threads: Int) throws {
-    try config.validate(hidden: true)
-    try options.validate(config)
-    let (spec, params) = variantNetwork(config, options, w1: w1, w2: w2)
-    try networkForward(spec, params, data, index: index, batch: batch,
-                       outputs: NetworkOutputs(logits: outputs.logits, hiddenSpikes: outputs.hiddenSpikes,
-                                               outputMembrane: outputs.outputMembrane),
-                       threads: threads)
-}
-
-/// Gradient outputs of `variantLossGrad`; the tau gradients are optional.
-public struct VariantGradients {
-    public var w1: UnsafeMutablePointer<Float>, w2: UnsafeMutablePointer<Float>
-    public var tauHidden: UnsafeMutablePointer<Float>?, tauOutput: UnsafeMutablePointer<Float>?
-    public init(w1: UnsafeMutablePointer<Float>, w2: UnsafeMutablePointer<Float>,
-                tauHidden: UnsafeMutablePointer<Float>? = nil, tauOutput: UnsafeMutablePointer<Float>? = nil) {
-        self.w1 = w1; self.w2 = w2; self.tauHidden = tauHidden; self.tauOutput = tauOutput
-    }
-}
-
-/// Loss (mean cross-entropy plus the rate regulariser) and gradients of the general network:
-/// raw weights (Dale's law applied) and, where asked, the time constants.
-public func variantLossGrad(_ config: NetConfig, _ options: VariantOptions, _ data: EventData,
-                            index: UnsafePointer<Int64>?, batch: Int, labels: UnsafePointer<Int64>,
-                            w1: UnsafePointer<Float>, w2: UnsafePointer<Float>, gradients: VariantGradients,
-                            logits: UnsafeMutablePointer<Float>?, threads: Int) throws -> Double {
-    try config.validate(hidden: true)
-    try options.validate(config)
-    let (spec, params) = variantNetwork(config, options, w1: w1, w2: w2)
-    let grads = NetworkGradients(w: [gradients.w1, gradients.w2], wRec: [nil],
-                                 tau: [gradients.tauHidden, gradients.tauOutput])
-    return try networkLossGrad(spec, params, data, index: index, batch: batch, labels: labels, gradients: grads,
-                               logits: logits, threads: threads)
 }

@@ -76,7 +76,7 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(p.moForward(), SPK_OK, lastError())
         XCTAssertEqual(p.moLossGrad(), SPK_OK, lastError())
         XCTAssertEqual(SpikeLocKernels.spk_abi_version(), SPK_ABI_VERSION)
-        XCTAssertEqual(SPK_ABI_VERSION, 3)
+        XCTAssertEqual(SPK_ABI_VERSION, 4)
         XCTAssertGreaterThanOrEqual(SpikeLocKernels.spk_default_threads(), 1)
     }
 

@@ -1,23 +1,25 @@
-// The research variants (Variants.swift) through the C ABI: agreement with the NumPy-made
-// fixtures `variant_*` (python/spikeloc/reference/variant_fixtures.py), bit-identical results
-// for every thread count, and bad options rejected with a message naming the argument.
+// The research variants of the two-layer network (Variants.swift) through the general
+// network's C ABI (spk_network_*): agreement with the NumPy-made fixtures `variant_*`
+// (python/spikeloc/reference/variant_fixtures.py), bit-identical results for every thread
+// count, and bad options rejected with a message naming the argument.
 import Foundation
 import XCTest
 import CSpikeLoc
 import SpikeLocKernels
 
-/// A `variant_*` fixture and the C structs of its call. Arrays are owned here; the options
-/// struct points into them, so calls go through `withExtendedLifetime(self)`.
+/// A `variant_*` fixture as a call of the general network with one feed-forward hidden layer
+/// (spk_network_*; the parameter vector w1 | w2 | tau_hidden | tau_output, the signs
+/// sign_w1 | sign_w2 under Dale's law). Arrays are owned here; the struct points into them, so
+/// calls go through `withExtendedLifetime(self)`.
 final class VariantFixture {
     let f: Fixture
     let B: Int, T: Int, nIn: Int, H: Int, C: Int
-    let x: [UInt8], labels: [Int64], w1: [Float], w2: [Float]
-    let tauH: UnsafeMutablePointer<Float>, tauO: UnsafeMutablePointer<Float>
-    let sign1: UnsafeMutablePointer<Float>, sign2: UnsafeMutablePointer<Float>
+    let x: [UInt8], labels: [Int64]
+    var params: [Float], signs: [Float]?
+    let sizes: UnsafeMutablePointer<Int64>, flags: UnsafeMutablePointer<UInt8>
     let events: EventSet
     var cEvents: spk_events
-    var config: spk_net_config
-    var options: spk_variant_options
+    var net: spk_network
 
     init(_ name: String) throws {
         f = try Fixture(name)
@@ -25,17 +27,11 @@ final class VariantFixture {
         H = try f.int("n_hidden"); C = try f.int("n_out")
         x = try f.array("x", shape: [B, T, nIn]).bytes()
         labels = try f.array("labels", shape: [B]).int64s()
-        w1 = try f.array("w1", shape: [nIn, H]).floats()
-        w2 = try f.array("w2", shape: [H, C]).floats()
-        func copy(_ a: [Float]) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
-            p.initialize(from: a, count: a.count)
-            return p
-        }
-        tauH = copy(try f.array("tau_hidden", shape: [H]).floats())
-        tauO = copy(try f.array("tau_output", shape: [C]).floats())
-        sign1 = copy(try f.array("sign_w1", shape: [nIn]).floats())
-        sign2 = copy(try f.array("sign_w2", shape: [H]).floats())
+        params = try f.array("w1", shape: [nIn, H]).floats() + f.array("w2", shape: [H, C]).floats()
+            + f.array("tau_hidden", shape: [H]).floats() + f.array("tau_output", shape: [C]).floats()
+        signs = try f.bool("dale") ? try f.array("sign_w1", shape: [nIn]).floats() + f.array("sign_w2", shape: [H]).floats() : nil
+        sizes = .allocate(capacity: 1); sizes[0] = Int64(H)
+        flags = .allocate(capacity: 1); flags[0] = 0
         events = try EventSet(dense: x, n: B, steps: T, nIn: nIn)
         cEvents = spk_events(n_samples: Int64(B), steps: Int64(T), n_in: Int64(nIn), n_events: Int64(events.nEvents),
                              step_ptr: UnsafePointer(events.stepPtr), step_events: UnsafePointer(events.stepEvents),
@@ -48,19 +44,18 @@ final class VariantFixture {
                           "arctan": SPK_SURROGATE_ARCTAN, "piecewise_linear": SPK_SURROGATE_PIECEWISE_LINEAR]
         guard let readout = readouts[try f.string("readout")], let reset = resets[try f.string("reset")],
               let surrogate = surrogates[try f.string("surrogate")] else { throw FixtureError("\(name): unknown option") }
-        config = spk_net_config(n_in: Int64(nIn), n_hidden: Int64(H), n_out: Int64(C), steps: Int64(T),
-                                dt: try f.double("dt"), tau_hidden: 0.01, tau_output: 0.01, readout: readout,
-                                beta: try f.double("beta"))
-        let dale = try f.bool("dale")
-        options = spk_variant_options(reset: reset, surrogate: surrogate, adapt_tau: try f.double("adapt_tau"),
-                                      adapt_strength: try f.double("adapt_strength"), tau_hidden: UnsafePointer(tauH),
-                                      tau_output: UnsafePointer(tauO), sign_w1: dale ? UnsafePointer(sign1) : nil,
-                                      sign_w2: dale ? UnsafePointer(sign2) : nil, rate_c: try f.double("rate_c"),
-                                      rate_max: try f.double("rate_max"), dropout: try f.double("dropout"),
-                                      dropout_seed: try f.uint64("dropout_seed"))
+        let rateC = try f.double("rate_c")
+        net = spk_network(n_in: Int64(nIn), n_out: Int64(C), steps: Int64(T), n_layers: 1, hidden: UnsafePointer(sizes),
+                          recurrent: UnsafePointer(flags), dt: try f.double("dt"), beta: try f.double("beta"),
+                          reset: reset, surrogate: surrogate, detach_reset: 0, adapt_tau: try f.double("adapt_tau"),
+                          adapt_strength: try f.double("adapt_strength"), readout: readout, window: 0,
+                          window_loss: SPK_EPROP_CROSS_ENTROPY, timing: SPK_TIMING_SEEDS, bias: 0,
+                          delays: SPK_DELAYS_NONE, max_delay: 0, rate: rateC > 0 ? SPK_RATE_UPPER : SPK_RATE_NONE,
+                          rate_c: rateC, rate_ref: try f.double("rate_max"), dropout: try f.double("dropout"),
+                          dropout_seed: try f.uint64("dropout_seed"))
     }
 
-    deinit { tauH.deallocate(); tauO.deallocate(); sign1.deallocate(); sign2.deallocate() }
+    deinit { sizes.deallocate(); flags.deallocate() }
 
     struct Forward { var logits: [Float], hidden: [UInt8], membrane: [Float] }
     struct Gradients { var loss: Double, g1: [Float], g2: [Float], gth: [Float], gto: [Float], logits: [Float] }
@@ -69,21 +64,23 @@ final class VariantFixture {
         var out = Forward(logits: .init(repeating: 7, count: B * C), hidden: .init(repeating: 7, count: B * T * H),
                           membrane: .init(repeating: 7, count: B * T * C))
         let status = withExtendedLifetime(self) {
-            spk_variant_forward(&config, &options, &cEvents, nil, Int64(B), w1, w2, &out.logits, &out.hidden,
-                                &out.membrane, threads)
+            spk_network_forward(&net, &cEvents, nil, Int64(B), params, Int64(params.count), signs,
+                                Int64(signs?.count ?? 0), &out.logits, &out.hidden, &out.membrane, threads)
         }
         return (status, out)
     }
 
+    /// Loss and gradients, the gradient vector split into its blocks (7s where nothing was written).
     func lossGrad(threads: Int32) -> (Int32, Gradients) {
-        var g = Gradients(loss: -1, g1: .init(repeating: 7, count: nIn * H), g2: .init(repeating: 7, count: H * C),
-                          gth: .init(repeating: 7, count: H), gto: .init(repeating: 7, count: C),
-                          logits: .init(repeating: 7, count: B * C))
+        var grads = [Float](repeating: 7, count: params.count), logits = [Float](repeating: 7, count: B * C)
+        var loss = -1.0
         let status = withExtendedLifetime(self) {
-            spk_variant_loss_grad(&config, &options, &cEvents, nil, Int64(B), labels, w1, w2, &g.loss, &g.g1, &g.g2,
-                                  &g.gth, &g.gto, &g.logits, threads)
+            spk_network_loss_grad(&net, &cEvents, nil, Int64(B), labels, params, Int64(params.count), signs,
+                                  Int64(signs?.count ?? 0), &loss, &grads, &logits, threads)
         }
-        return (status, g)
+        let a = nIn * H, b = a + H * C, c = b + H
+        return (status, Gradients(loss: loss, g1: Array(grads[0..<a]), g2: Array(grads[a..<b]), gth: Array(grads[b..<c]),
+                                  gto: Array(grads[c...]), logits: logits))
     }
 }
 
@@ -140,16 +137,25 @@ final class VariantTests: XCTestCase {
         var x = spk_events(n_samples: 1, steps: Int64(T), n_in: 1, n_events: Int64(events.nEvents),
                            step_ptr: UnsafePointer(events.stepPtr), step_events: UnsafePointer(events.stepEvents),
                            input_ptr: UnsafePointer(events.inputPtr), input_events: UnsafePointer(events.inputEvents))
-        var config = spk_net_config(n_in: 1, n_hidden: 1, n_out: 2, steps: Int64(T), dt: 1e-3, tau_hidden: 1e-3,
-                                    tau_output: 1e-2, readout: SPK_READOUT_MEAN, beta: 5)
-        let w1: [Float] = [0.7], w2: [Float] = [1, -1]
+        let sizes: [Int64] = [1], flags: [UInt8] = [0]
+        // w1 = 0.7, w2 = (1, -1), tau_hidden = 1 ms (a = exp(-1)), tau_output = 10 ms
+        let params: [Float] = [0.7, 1, -1, 1e-3, 1e-2, 1e-2]
         func spikes(_ reset: Int32) -> [Int] {
-            var options = spk_variant_options(reset: reset, surrogate: SPK_SURROGATE_SIGMOID, adapt_tau: 0,
-                                              adapt_strength: 0, tau_hidden: nil, tau_output: nil, sign_w1: nil,
-                                              sign_w2: nil, rate_c: 0, rate_max: 100, dropout: 0, dropout_seed: 0)
             var logits = [Float](repeating: 0, count: 2), hidden = [UInt8](repeating: 7, count: T)
-            let status = withExtendedLifetime(events) {
-                spk_variant_forward(&config, &options, &x, nil, 1, w1, w2, &logits, &hidden, nil, 1)
+            let status = sizes.withUnsafeBufferPointer { s in
+                flags.withUnsafeBufferPointer { r in
+                    var net = spk_network(n_in: 1, n_out: 2, steps: Int64(T), n_layers: 1, hidden: s.baseAddress,
+                                          recurrent: r.baseAddress, dt: 1e-3, beta: 5, reset: reset,
+                                          surrogate: SPK_SURROGATE_SIGMOID, detach_reset: 0, adapt_tau: 0,
+                                          adapt_strength: 0, readout: SPK_READOUT_MEAN, window: 0,
+                                          window_loss: SPK_EPROP_CROSS_ENTROPY, timing: SPK_TIMING_SEEDS, bias: 0,
+                                          delays: SPK_DELAYS_NONE, max_delay: 0, rate: SPK_RATE_NONE, rate_c: 0,
+                                          rate_ref: 100, dropout: 0, dropout_seed: 0)
+                    return withExtendedLifetime(events) {
+                        spk_network_forward(&net, &x, nil, 1, params, Int64(params.count), nil, 0, &logits, &hidden,
+                                            nil, 1)
+                    }
+                }
             }
             XCTAssertEqual(status, SPK_OK, lastError())
             return hidden.indices.filter { hidden[$0] == 1 }
@@ -160,54 +166,31 @@ final class VariantTests: XCTestCase {
 
     func testBadOptions() throws {
         let v = try VariantFixture("variant_combo")
-        let good = v.options
-        let badTau = UnsafeMutablePointer<Float>.allocate(capacity: v.H)
-        let badSign = UnsafeMutablePointer<Float>.allocate(capacity: v.nIn)
-        defer { badTau.deallocate(); badSign.deallocate() }
-        badTau.initialize(repeating: 0.005, count: v.H); badTau[3] = .nan
-        badSign.initialize(repeating: 1, count: v.nIn); badSign[2] = 0
-        let cases: [(String, (inout spk_variant_options) -> Void)] = [
-            ("options.reset", { $0.reset = 4 }),
-            ("options.surrogate", { $0.surrogate = -1 }),
-            ("adapt_tau", { $0.adapt_tau = -1 }),
-            ("adapt_tau", { $0.adapt_tau = .nan }),
-            ("adapt_strength", { $0.adapt_strength = .infinity }),
-            ("rate_c", { $0.rate_c = -1 }),
-            ("rate_max", { $0.rate_max = 0 }),
-            ("dropout", { $0.dropout = 1 }),
-            ("dropout", { $0.dropout = .nan }),
-            ("tau_hidden[3]", { $0.tau_hidden = UnsafePointer(badTau) }),
-            ("sign_w1[2]", { $0.sign_w1 = UnsafePointer(badSign) }),
+        let good = (v.net, v.params, v.signs)
+        let tauH = v.nIn * v.H + v.H * v.C  // start of tau_hidden in the parameter vector
+        let cases: [(String, (VariantFixture) -> Void)] = [
+            ("net.reset", { $0.net.reset = 4 }),
+            ("net.surrogate", { $0.net.surrogate = -1 }),
+            ("adapt_tau", { $0.net.adapt_tau = -1 }),
+            ("adapt_tau", { $0.net.adapt_tau = .nan }),
+            ("adapt_strength", { $0.net.adapt_strength = .infinity }),
+            ("rate_c", { $0.net.rate = SPK_RATE_UPPER; $0.net.rate_c = -1 }),
+            ("rate_ref", { $0.net.rate = SPK_RATE_UPPER; $0.net.rate_c = 1; $0.net.rate_ref = 0 }),
+            ("dropout", { $0.net.dropout = 1 }),
+            ("dropout", { $0.net.dropout = .nan }),
+            ("tau_hidden1[3]", { $0.params[tauH + 3] = .nan }),
+            ("sign_w1[2]", { $0.signs![2] = 0.5 }),
+            ("net.readout", { $0.net.readout = 5 }),
         ]
         for (name, mutate) in cases {
-            v.options = good
-            mutate(&v.options)
+            (v.net, v.params, v.signs) = good
+            mutate(v)
             let (status, fw) = v.forward(threads: 1)
-            expectStatus(status, SPK_ERR_VALUE, naming: name, "variant_forward, bad \(name)")
-            XCTAssertEqual(fw.logits, .init(repeating: 7, count: v.B * v.C), "variant_forward wrote logits despite bad \(name)")
+            expectStatus(status, SPK_ERR_VALUE, naming: name, "network_forward, bad \(name)")
+            XCTAssertEqual(fw.logits, .init(repeating: 7, count: v.B * v.C), "network_forward wrote logits despite bad \(name)")
             let (gStatus, g) = v.lossGrad(threads: 2)
-            expectStatus(gStatus, SPK_ERR_VALUE, naming: name, "variant_loss_grad, bad \(name)")
+            expectStatus(gStatus, SPK_ERR_VALUE, naming: name, "network_loss_grad, bad \(name)")
             XCTAssertEqual(g.g1, .init(repeating: 7, count: v.nIn * v.H))
-        }
-        v.options = good
-        v.config.readout = 4
-        expectStatus(v.forward(threads: 1).0, SPK_ERR_VALUE, naming: "readout", "readout 4")
-        v.config.readout = SPK_READOUT_MEAN
-        v.config.n_hidden = 0
-        expectStatus(v.lossGrad(threads: 1).0, SPK_ERR_VALUE, naming: "n_hidden", "n_hidden 0 (before reading option arrays)")
-        v.config.n_hidden = Int64(v.H)
-        withExtendedLifetime(v) {
-            var logits = [Float](repeating: 0, count: v.B * v.C)
-            expectStatus(spk_variant_forward(&v.config, nil, &v.cEvents, nil, Int64(v.B), v.w1, v.w2, &logits, nil, nil, 1),
-                   SPK_ERR_TYPE, naming: "options", "NULL options")
-            var loss = 0.0
-            var g1 = [Float](repeating: 0, count: v.nIn * v.H)
-            expectStatus(spk_variant_loss_grad(&v.config, &v.options, &v.cEvents, nil, Int64(v.B), v.labels, v.w1, v.w2, &loss,
-                                         &g1, nil, nil, nil, nil, 1), SPK_ERR_TYPE, naming: "grad_w2", "NULL grad_w2")
-            // the tau gradients are optional
-            var g2 = [Float](repeating: 0, count: v.H * v.C)
-            XCTAssertEqual(spk_variant_loss_grad(&v.config, &v.options, &v.cEvents, nil, Int64(v.B), v.labels, v.w1, v.w2,
-                                                 &loss, &g1, &g2, nil, nil, nil, 1), SPK_OK, lastError())
         }
     }
 }

@@ -19,7 +19,7 @@ from ._native_api import _native
 __all__ = ["READOUTS", "RESETS", "SURROGATES", "EPROP_LOSSES", "TIMINGS", "DELAYS", "RATES",
            "ABI_VERSION", "WORD_IPD",
            "WORD_PHASE", "WORD_EPOCH_PHASE", "WORD_DELAY_NOISE", "SET_INDEX", "StimulusParams",
-           "NetConfig", "Events", "VariantOptions", "EPropConfig", "Network"]
+           "NetConfig", "Events", "EPropConfig", "Network"]
 
 
 def _codes(prefix: str) -> dict:
@@ -112,24 +112,6 @@ class Events(NamedTuple):
     input_events: _pointer("const uint16_t")
 
 
-class VariantOptions(NamedTuple):
-    """``spk_variant_options``: the research variants of the two-layer network (MODEL.md
-    section 4); time constants in seconds, rates in Hz; arrays float32 or None."""
-
-    reset: int32_t
-    surrogate: int32_t
-    adapt_tau: double
-    adapt_strength: double
-    tau_hidden: _pointer("const float")
-    tau_output: _pointer("const float")
-    sign_w1: _pointer("const float")
-    sign_w2: _pointer("const float")
-    rate_c: double
-    rate_max: double
-    dropout: double
-    dropout_seed: uint64_t
-
-
 class EPropConfig(NamedTuple):
     """``spk_eprop_config``: the e-prop network (MODEL.md section 5); times in seconds, rates
     in Hz."""
@@ -184,5 +166,4 @@ class Network(NamedTuple):
 
 #: C struct name -> its NamedTuple
 STRUCTS = {"spk_stimulus_params": StimulusParams, "spk_net_config": NetConfig,
-           "spk_events": Events, "spk_variant_options": VariantOptions,
-           "spk_eprop_config": EPropConfig, "spk_network": Network}
+           "spk_events": Events, "spk_eprop_config": EPropConfig, "spk_network": Network}

@@ -120,7 +120,7 @@ typedef struct {
     const field *fields;
     union { /* the struct */
         spk_stimulus_params stimulus; spk_net_config net; spk_events events;
-        spk_variant_options options; spk_eprop_config eprop; spk_network network;
+        spk_eprop_config eprop; spk_network network;
     } c;
     array a[4]; /* its array fields, in order */
 } record;
@@ -358,15 +358,6 @@ static const field events_fields[] = {
 #define A(m, type) FIELD(spk_events, "events", m, ARRAY, type, SNAPSHOT)
     F(n_samples, SIZE), F(steps, SIZE), F(n_in, SIZE), F(n_events, SIZE), A(step_ptr, I64),
     A(step_events, U16), A(input_ptr, I64), A(input_events, U16), {NULL},
-#undef F
-#undef A
-};
-static const field options_fields[] = {
-#define F(m, kind) FIELD(spk_variant_options, "options", m, kind)
-#define A(m) FIELD(spk_variant_options, "options", m, ARRAY, F32, NONE_OK)
-    F(reset, I32), F(surrogate, I32), F(adapt_tau, REAL), F(adapt_strength, REAL),
-    A(tau_hidden), A(tau_output), A(sign_w1), A(sign_w2), F(rate_c, REAL), F(rate_max, REAL),
-    F(dropout, REAL), F(dropout_seed, U64), {NULL},
 #undef F
 #undef A
 };
@@ -617,7 +608,7 @@ static PyObject *py_events_from_dense(PyObject *module, PyObject *args, PyObject
 
 /* ---- networks ------------------------------------------------------------------------------ */
 
-/* The arrays of a two-layer network call (spk_snn_*, spk_variant_*) against its config. */
+/* The arrays of a call of the tutorial's network (spk_snn_*) against its config. */
 static int check_network(const spk_net_config *c, const record *events, const array *index,
                          int64_t batch, const array *w1, const array *w2, const array *logits) {
     return check_batch(c->steps, c->n_in, events, index, batch) ||
@@ -625,88 +616,38 @@ static int check_network(const spk_net_config *c, const record *events, const ar
            need(logits, batch, c->n_out, 1) ? -1 : 0;
 }
 
-/* The per-neuron arrays of the variant options against the config. */
-static int check_options(const record *options, const spk_net_config *c) {
-    const array *a = options->a;
-    return need_n(&a[0], c->n_hidden) || need_n(&a[1], c->n_out) || need_n(&a[2], c->n_in) ||
-           need_n(&a[3], c->n_hidden) ? -1 : 0;
-}
-
-/* The two-layer network's forward pass: spk_variant_forward with `options`, else
- * spk_snn_forward (whose argument list is the same without it). */
-static PyObject *two_layer_forward(PyObject *args, PyObject *kw, int variant) {
-    record config = RECORD(net_fields, "config"), options = RECORD(options_fields, "options");
-    record events = EVENTS_ARG;
+static PyObject *py_snn_forward(PyObject *module, PyObject *args, PyObject *kw) {
+    record config = RECORD(net_fields, "config"), events = EVENTS_ARG;
     array index = INDEX_ARG, w1 = IN(F32, "w1"), w2 = IN(F32, "w2"), logits = OUT(F32, "logits");
     array hidden = OPT_OUT(U8, "hidden_spikes"), membrane = OPT_OUT(F32, "output_membrane");
     scalar batch = SCALAR(SIZE, "batch"), threads = THREADS_ARG;
-    void *variant_args[] = {&config, &options, &events, &index, &batch, &w1, &w2, &logits,
-                            &hidden, &membrane, &threads, NULL};
-    void *snn_args[] = {&config, &events, &index, &batch, &w1, &w2, &logits, &hidden, &membrane,
-                        &threads, NULL};
-    void **argv = variant ? variant_args : snn_args;
+    void *argv[] = {&config, &events, &index, &batch, &w1, &w2, &logits, &hidden, &membrane,
+                    &threads, NULL};
     const spk_net_config *c = &config.c.net;
-    if (parse(args, kw, variant ? "variant_forward" : "snn_forward", argv) ||
-        (variant && check_options(&options, c)) ||
+    if (parse(args, kw, "snn_forward", argv) ||
         check_network(c, &events, &index, batch.i, &w1, &w2, &logits) ||
         need(&hidden, batch.i, c->steps, c->n_hidden) ||
         need(&membrane, batch.i, c->steps, c->n_out))
         RETURN_REFUSED(argv);
-    RETURN_STATUS(argv, NULL, variant ? "spk_variant_forward" : "spk_snn_forward",
-                  variant ? spk_variant_forward(c, &options.c.options, &events.c.events, index.p,
-                                                batch.i, w1.p, w2.p, logits.p, hidden.p,
-                                                membrane.p, threads.i32)
-                          : spk_snn_forward(c, &events.c.events, index.p, batch.i, w1.p, w2.p,
-                                            logits.p, hidden.p, membrane.p, threads.i32));
-}
-
-/* Loss and gradients of the two-layer network: spk_variant_loss_grad with `options` (and the
- * time-constant gradients), else spk_snn_loss_grad. */
-static PyObject *two_layer_loss_grad(PyObject *args, PyObject *kw, int variant) {
-    record config = RECORD(net_fields, "config"), options = RECORD(options_fields, "options");
-    record events = EVENTS_ARG;
-    array index = INDEX_ARG, labels = LABELS_ARG(0), w1 = IN(F32, "w1"), w2 = IN(F32, "w2");
-    array g1 = OUT(F32, "grad_w1"), g2 = OUT(F32, "grad_w2");
-    array g_tau_h = OPT_OUT(F32, "grad_tau_hidden"), g_tau_o = OPT_OUT(F32, "grad_tau_output");
-    array logits = OPT_OUT(F32, "logits");
-    scalar batch = SCALAR(SIZE, "batch"), threads = THREADS_ARG;
-    void *variant_args[] = {&config, &options, &events, &index, &batch, &labels, &w1, &w2, &g1,
-                            &g2, &g_tau_h, &g_tau_o, &logits, &threads, NULL};
-    void *snn_args[] = {&config, &events, &index, &batch, &labels, &w1, &w2, &g1, &g2, &logits,
-                        &threads, NULL};
-    void **argv = variant ? variant_args : snn_args;
-    const spk_net_config *c = &config.c.net;
-    double loss = 0.0;
-    if (parse(args, kw, variant ? "variant_loss_grad" : "snn_loss_grad", argv) ||
-        (variant && check_options(&options, c)) ||
-        check_network(c, &events, &index, batch.i, &w1, &w2, &logits) ||
-        need_n(&labels, batch.i) || need_n(&g1, w1.n) || need_n(&g2, w2.n) ||
-        need_n(&g_tau_h, c->n_hidden) || need_n(&g_tau_o, c->n_out))
-        RETURN_REFUSED(argv);
-    RETURN_STATUS(argv, &loss, variant ? "spk_variant_loss_grad" : "spk_snn_loss_grad",
-                  variant ? spk_variant_loss_grad(c, &options.c.options, &events.c.events,
-                                                  index.p, batch.i, labels.p, w1.p, w2.p, &loss,
-                                                  g1.p, g2.p, g_tau_h.p, g_tau_o.p, logits.p,
-                                                  threads.i32)
-                          : spk_snn_loss_grad(c, &events.c.events, index.p, batch.i, labels.p,
-                                              w1.p, w2.p, &loss, g1.p, g2.p, logits.p,
-                                              threads.i32));
-}
-
-static PyObject *py_snn_forward(PyObject *module, PyObject *args, PyObject *kw) {
-    return two_layer_forward(args, kw, 0);
-}
-
-static PyObject *py_variant_forward(PyObject *module, PyObject *args, PyObject *kw) {
-    return two_layer_forward(args, kw, 1);
+    RETURN_KERNEL(argv, NULL, spk_snn_forward, c, &events.c.events, index.p, batch.i, w1.p, w2.p,
+                  logits.p, hidden.p, membrane.p, threads.i32);
 }
 
 static PyObject *py_snn_loss_grad(PyObject *module, PyObject *args, PyObject *kw) {
-    return two_layer_loss_grad(args, kw, 0);
-}
-
-static PyObject *py_variant_loss_grad(PyObject *module, PyObject *args, PyObject *kw) {
-    return two_layer_loss_grad(args, kw, 1);
+    record config = RECORD(net_fields, "config"), events = EVENTS_ARG;
+    array index = INDEX_ARG, labels = LABELS_ARG(0), w1 = IN(F32, "w1"), w2 = IN(F32, "w2");
+    array g1 = OUT(F32, "grad_w1"), g2 = OUT(F32, "grad_w2"), logits = OPT_OUT(F32, "logits");
+    scalar batch = SCALAR(SIZE, "batch"), threads = THREADS_ARG;
+    void *argv[] = {&config, &events, &index, &batch, &labels, &w1, &w2, &g1, &g2, &logits,
+                    &threads, NULL};
+    const spk_net_config *c = &config.c.net;
+    double loss = 0.0;
+    if (parse(args, kw, "snn_loss_grad", argv) ||
+        check_network(c, &events, &index, batch.i, &w1, &w2, &logits) ||
+        need_n(&labels, batch.i) || need_n(&g1, w1.n) || need_n(&g2, w2.n))
+        RETURN_REFUSED(argv);
+    RETURN_KERNEL(argv, &loss, spk_snn_loss_grad, c, &events.c.events, index.p, batch.i,
+                  labels.p, w1.p, w2.p, &loss, g1.p, g2.p, logits.p, threads.i32);
 }
 
 static PyObject *py_mo_forward(PyObject *module, PyObject *args, PyObject *kw) {
@@ -930,11 +871,6 @@ static PyMethodDef methods[] = {
                            "output_membrane=None, threads=0)"),
     KERNEL_FN(snn_loss_grad, "(config, events, index, batch, labels, w1, w2, grad_w1, grad_w2, "
                              "logits=None, threads=0)"),
-    KERNEL_FN(variant_forward, "(config, options, events, index, batch, w1, w2, logits, "
-                               "hidden_spikes=None, output_membrane=None, threads=0)"),
-    KERNEL_FN(variant_loss_grad, "(config, options, events, index, batch, labels, w1, w2, "
-                                 "grad_w1, grad_w2, grad_tau_hidden=None, "
-                                 "grad_tau_output=None, logits=None, threads=0)"),
     KERNEL_FN(mo_forward, "(config, events, index, batch, w, logits, output_membrane=None, "
                           "threads=0)"),
     KERNEL_FN(mo_loss_grad, "(config, events, index, batch, labels, w, grad_w, logits=None, "

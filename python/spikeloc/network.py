@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._abi import READOUTS, RESETS, SURROGATES, NetConfig, VariantOptions
+from ._abi import READOUTS, RESETS, SURROGATES, NetConfig
 from ._native_api import (_native, as_float32_matrix, check_finite_array, check_index,
                           check_int, check_labels, check_positive, check_real, real_array,
                           resolve_threads)
@@ -538,13 +538,9 @@ class SNN(_Model):
         return layout
 
     def _abi_config(self, steps: int) -> NetConfig:
-        if self._variant:
-            tau_hidden = float(np.mean(self._tau_seconds("hidden")))
-            tau_output = float(np.mean(self._tau_seconds("output")))
-        else:
-            tau_hidden, tau_output = self.tau_hidden, self.tau_output
+        """The config of the tutorial network's fast kernel (spk_snn_*)."""
         return NetConfig(n_in=self.n_in, n_hidden=self.n_hidden, n_out=self.n_out, steps=steps,
-                         dt=self.dt, tau_hidden=tau_hidden, tau_output=tau_output,
+                         dt=self.dt, tau_hidden=self.tau_hidden, tau_output=self.tau_output,
                          readout=self._readout_code, beta=self.beta)
 
     @_locked
@@ -564,13 +560,8 @@ class SNN(_Model):
         logits = np.empty((batch, self.n_out), dtype=np.float32)
         hidden = np.empty((batch, T, self.n_hidden), dtype=np.uint8)
         membrane = np.empty((batch, T, self.n_out), dtype=np.float32)
-        if self._variant:
-            _native.variant_forward(self._abi_config(T), self._abi_options(training=False),
-                                    ev._abi(), idx, batch, self._w1, self._w2, logits, hidden,
-                                    membrane, self._threads)
-        else:
-            _native.snn_forward(self._abi_config(T), ev._abi(), idx, batch, self._w1, self._w2,
-                                logits, hidden, membrane, self._threads)
+        _native.snn_forward(self._abi_config(T), ev._abi(), idx, batch, self._w1, self._w2,
+                            logits, hidden, membrane, self._threads)
         return SNNOutput(hidden, membrane, logits)
 
     @_locked
@@ -580,11 +571,6 @@ class SNN(_Model):
         if self._general is not None:
             return self._general_forward(ev, idx, batch, record=False)[0]
         logits = np.empty((batch, self.n_out), dtype=np.float32)
-        if self._variant:
-            _native.variant_forward(self._abi_config(ev.steps), self._abi_options(training=False),
-                                    ev._abi(), idx, batch, self._w1, self._w2, logits, None,
-                                    None, self._threads)
-            return logits
         _native.snn_forward(self._abi_config(ev.steps), ev._abi(), idx, batch, self._w1,
                             self._w2, logits, None, None, self._threads)
         return logits
@@ -610,9 +596,6 @@ class SNN(_Model):
             return (loss, grads, logits) if return_logits else (loss, grads)
         g1 = np.empty_like(self._w1)
         g2 = np.empty_like(self._w2)
-        if self._variant:
-            loss, grads = self._variant_loss_grad(ev, idx, batch, labels, g1, g2, logits)
-            return (loss, grads, logits) if return_logits else (loss, grads)
         loss = _native.snn_loss_grad(self._abi_config(ev.steps), ev._abi(), idx, batch, labels,
                                      self._w1, self._w2, g1, g2, logits, self._threads)
         grads = {"w1": g1, "w2": g2}
@@ -633,9 +616,8 @@ class SNN(_Model):
                 f"readout={self.readout!r}{extra})")
 
     # ------------------------------------------------------------------ research variants
-    # (MODEL.md section 4; the two-layer network runs spk_variant_*, the networks with
-    # recurrence, several layers or delays spk_network_*: both are Swift's general kernel,
-    # Sources/SpikeLocKernels/GeneralNetwork.swift)
+    # (MODEL.md section 4; every variant runs on Swift's general kernel through spk_network_*,
+    # Sources/SpikeLocKernels/GeneralNetwork.swift, as recurrence, depth and delays do)
 
     def _init_variants(self, rng, tau_hidden, tau_output, *, reset, surrogate, learn_tau,
                        tau_min, tau_sigma, tau_var_penalty, adapt_tau, adapt_strength, dale,
@@ -796,20 +778,6 @@ class SNN(_Model):
                 np.maximum(arr, np.float32(self.tau_min / self.dt), out=arr)
         _clamp_delays(self)
 
-    def _abi_options(self, training: bool) -> VariantOptions:
-        """The variant options of a forward pass (``training=False``: no dropout) or of the
-        current training step (dropout with the mask seed of step ``_dropout_calls``: a fresh
-        mask for every step, reproducible from the model seed; the step advances the count)."""
-        reg = self.rate_regularizer
-        return VariantOptions(
-            reset=RESETS[self.reset], surrogate=SURROGATES[self.surrogate],
-            adapt_tau=0.0 if self.adapt_tau is None else self.adapt_tau,
-            adapt_strength=self.adapt_strength, tau_hidden=self._tau_seconds("hidden"),
-            tau_output=self._tau_seconds("output"), sign_w1=self._sign1, sign_w2=self._sign2,
-            rate_c=0.0 if reg is None else reg.strength(self.n_out),
-            rate_max=100.0 if reg is None else reg.r_max, dropout=self.dropout,
-            dropout_seed=self._dropout_seed() if training else 0)
-
     def _dropout_seed(self) -> int:
         """Seed of the dropout masks of training step ``_dropout_calls``."""
         return (self.seed * 0x9E3779B97F4A7C15 + self._dropout_calls) % 2**64 if self.dropout else 0
@@ -836,26 +804,15 @@ class SNN(_Model):
                 grads[f"tau_{layer}"] = g.astype(np.float32)
         return loss, grads
 
-    def _variant_loss_grad(self, ev, idx, batch, labels, g1, g2, logits):
-        self._check_taus()
-        gth = np.empty(self.n_hidden, dtype=np.float32)
-        gto = np.empty(self.n_out, dtype=np.float32)
-        options = self._abi_options(training=True)
-        self._dropout_calls += 1  # the next training step draws fresh dropout masks
-        loss = _native.variant_loss_grad(self._abi_config(ev.steps), options, ev._abi(), idx,
-                                         batch, labels, self._w1, self._w2, g1, g2, gth, gto,
-                                         logits, self._threads)
-        loss, taus = self._tau_gradients(loss, {"hidden": gth, "output": gto})
-        return loss, dict({"w1": g1, "w2": g2}, **taus)
-
     # ------------------------------------------------------------------ the general network
     # (MODEL.md section 7: recurrence, several layers, delays; spikeloc.general)
 
     def _init_general(self):
-        """The general network of this model (recurrence, several layers or delays), or None:
-        the two-layer network keeps the kernels above."""
+        """The general network of this model (any research variant, recurrence, several layers
+        or delays), or None: the tutorial's network keeps its fast kernel (spk_snn_*)."""
         self._general = None
-        if len(self.hidden_sizes) == 1 and not any(self._rec_names) and self.delay_options is None:
+        if (len(self.hidden_sizes) == 1 and not any(self._rec_names)
+                and self.delay_options is None and not self._variant):
             return
         reg = self.rate_regularizer
         delays = self.delay_options

@@ -32,7 +32,6 @@ import faulthandler
 import functools
 import io
 import json
-import math
 import os
 import resource
 import shutil
@@ -137,10 +136,6 @@ MO0 = sl.MembraneOnly.for_stimulus(STIM, threads=1)
 T, NIN, B = STIM.steps, STIM.n_in, 5
 
 
-VAR0 = sl.SNN.for_stimulus(STIM, n_hidden=3, tau_hidden=5e-3, threads=1, reset="subtractive",
-                           surrogate="arctan", adapt_tau=5e-3, dale=sl.Dale(0.5),
-                           rate_regularizer=(1.0, 50.0), dropout=0.2, learn_tau=True,
-                           tau_sigma=1e-3)
 EP0 = sl.EPropNetwork.for_stimulus(STIM, n_hidden=3, threads=1)
 # the general network: two layers (one recurrent), delays per synapse, Dale's law everywhere
 NET0 = sl.SNN.for_stimulus(STIM, n_hidden=[3, 2], tau_hidden=5e-3, threads=1,
@@ -185,13 +180,6 @@ def base_calls():
         "stimulus_events": (_native.stimulus_events, [STIM._params(), IPD.copy(), np.zeros(B),
                                                       3, 0, 0.2, 1]),
         "events_from_dense": (_native.events_from_dense, [SPIKES, B, T, NIN, 1]),
-        "variant_forward": (_native.variant_forward, [
-            VAR0._abi_config(T), VAR0._abi_options(False), ev, None, B, VAR0.w1.copy(),
-            VAR0.w2.copy(), f32(B * 4), u8(B * T * 3), f32(B * T * 4), 1]),
-        "variant_loss_grad": (_native.variant_loss_grad, [
-            VAR0._abi_config(T), VAR0._abi_options(True), ev, np.arange(B), B, LABELS,
-            VAR0.w1.copy(), VAR0.w2.copy(), np.zeros_like(VAR0.w1), np.zeros_like(VAR0.w2),
-            f32(3), f32(4), f32(B * 4), 1]),
         "eprop_forward": (_native.eprop_forward, [
             EP0._abi_config(T), ev, None, B, LABELS, EP0.w_in.copy(), EP0.w_rec.copy(),
             EP0.w_out.copy(), EP0.b.copy(), EP0.feedback_weights.copy(), f32(B * 4),
@@ -334,8 +322,7 @@ def corrupted_events(draw):
 
 #: position of the events argument of each entry point that takes an event list
 EVENT_ARG = {"events_to_dense": 0, "snn_forward": 1, "snn_loss_grad": 1, "mo_forward": 1,
-             "mo_loss_grad": 1, "variant_forward": 2, "variant_loss_grad": 2,
-             "eprop_forward": 1, "eprop_loss_grad": 1, "network_forward": 1,
+             "mo_loss_grad": 1, "eprop_forward": 1, "eprop_loss_grad": 1, "network_forward": 1,
              "network_loss_grad": 1}
 
 
@@ -649,10 +636,10 @@ def like(draw, value):
     return draw(VALUES)
 
 
-#: kernel calls whose first argument (and, for variants, second) is a tuple of fields
+#: kernel calls whose first argument is a tuple of fields
 CONFIG_CALLS = ["stimulus_noisy", "stimulus_events", "snn_forward", "snn_loss_grad", "mo_forward",
-                "mo_loss_grad", "variant_forward", "variant_loss_grad", "eprop_forward",
-                "eprop_loss_grad", "network_forward", "network_loss_grad"]
+                "mo_loss_grad", "eprop_forward", "eprop_loss_grad", "network_forward",
+                "network_loss_grad"]
 
 
 @given(st.sampled_from(CONFIG_CALLS), st.data())

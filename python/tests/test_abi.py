@@ -63,18 +63,16 @@ def _calls():
     stim = sl.Stimulus(duration=0.01, anf_per_ear=2, num_classes=2)
     ipd, spikes = stim.generate(2, seed=0, threads=1)
     ev = sl.SpikeEvents.from_dense(spikes)
-    net = sl.SNN.for_stimulus(stim, n_hidden=3, threads=1, readout="spike_count")
     ep = sl.EPropNetwork.for_stimulus(stim, n_hidden=3, threads=1)
     deep = sl.SNN.for_stimulus(stim, n_hidden=[3, 2], threads=1, recurrent=True,
                                delays=sl.Delays(max_steps=2))
     T, f32 = stim.steps, (lambda n: np.zeros(n, np.float32))
-    snn_args = [net._abi_config(T), net._abi_options(False), ev._abi(), None, 2, net.w1, net.w2,
-                f32(2 * stim.num_classes)]
+    snn = sl.SNN.for_stimulus(stim, n_hidden=3, threads=1)
+    snn_args = [snn._abi_config(T), ev._abi(), None, 2, snn.w1, snn.w2, f32(2 * stim.num_classes)]
     return {
         "spk_stimulus_params": ("params", 0, _native.stimulus_noisy, [
             stim._params(), ipd, np.zeros(2), 0, 0, 0.0, np.zeros(spikes.size, np.uint8)]),
-        "spk_net_config": ("config", 0, _native.variant_forward, snn_args),
-        "spk_variant_options": ("options", 1, _native.variant_forward, snn_args),
+        "spk_net_config": ("config", 0, _native.snn_forward, snn_args),
         "spk_events": ("events", 0, _native.events_to_dense, [ev._abi(),
                                                               np.zeros(spikes.size, np.uint8)]),
         "spk_eprop_config": ("config", 0, _native.eprop_forward, [
@@ -155,11 +153,13 @@ def test_models_pass_named_structs(small_data):
                                delays=sl.Delays(max_steps=2))
     assert type(stim._params()) is _abi.StimulusParams
     assert type(ev._abi()) is _abi.Events
-    for model in (snn, variant, mo):
+    for model in (snn, mo):
         assert type(model._abi_config(T)) is _abi.NetConfig
-    assert type(variant._abi_options(False)) is _abi.VariantOptions
     assert type(ep._abi_config(T)) is _abi.EPropConfig
-    assert variant._abi_options(False).reset == _abi.RESETS["subtractive"]
+    # a research variant runs on the general network (spk_network), the tutorial's on its own
+    assert snn._general is None
+    assert type(variant._general.abi(T)) is _abi.Network
+    assert variant._general.abi(T).reset == _abi.RESETS["subtractive"]
 
 
 def test_the_extension_is_the_limited_api_build():
@@ -177,15 +177,15 @@ def test_an_unknown_readout_is_refused_naming_every_readout():
     assert "spike_count" not in str(info.value).split("got")[0]
 
 
-def test_building_the_variant_options_does_not_advance_the_dropout_masks(small_data):
+def test_reading_the_dropout_seed_does_not_advance_the_dropout_masks(small_data):
     stim, ipd, spikes, ev, labels = small_data
     net = sl.SNN.for_stimulus(stim, n_hidden=3, threads=1, dropout=0.3)
-    first = net._abi_options(training=True).dropout_seed
-    assert net._abi_options(training=True).dropout_seed == first  # no hidden side effect
-    assert net._abi_options(training=False).dropout_seed == 0
+    first = net._dropout_seed()
+    assert net._dropout_seed() == first  # no hidden side effect
+    assert net._general.abi(stim.steps).dropout_seed == 0  # forward passes: no dropout
     net.loss_and_grad(ev, labels)  # a training step draws its masks, then advances
-    second = net._abi_options(training=True).dropout_seed
+    second = net._dropout_seed()
     assert second != first
     net.forward(ev)
     net.logits(ev)
-    assert net._abi_options(training=True).dropout_seed == second
+    assert net._dropout_seed() == second

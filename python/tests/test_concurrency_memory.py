@@ -169,12 +169,7 @@ MEMORY = textwrap.dedent(r"""
         "default_threads": _native.default_threads,
         "last_error": _native.last_error,
     }
-    # ---- entry points of the research variants, data options and e-prop -----------------
-    var = sl.SNN.for_stimulus(stim, n_hidden=4, threads=1, reset="subtractive",
-                              surrogate="arctan", adapt_tau=5e-3, dale=sl.Dale(0.5),
-                              rate_regularizer=(1.0, 50.0), dropout=0.2, learn_tau=True,
-                              tau_sigma=1e-3)
-    vcfg, vopt, vtrain = var._abi_config(T), var._abi_options(False), var._abi_options(True)
+    # ---- entry points of the data options and e-prop ------------------------------------
     ep = sl.EPropNetwork.for_stimulus(stim, n_hidden=4, threads=1)
     ecfg = ep._abi_config(T)
     H = 4
@@ -198,18 +193,6 @@ MEMORY = textwrap.dedent(r"""
         "delay_noise_normals": ok_and_bad(
             lambda: _native.delay_noise_normals(1, 3, np.zeros(K // 2)),
             lambda: _native.delay_noise_normals(1, -3, np.zeros(K // 2))),
-        "variant_forward": ok_and_bad(
-            lambda: _native.variant_forward(vcfg, vopt, e, None, B, var.w1, var.w2, f32(B * 4),
-                                            np.zeros(B * T * H, np.uint8), f32(B * T * 4), 1),
-            lambda: _native.variant_forward(vcfg, vopt, e, None, B, var.w1, var.w2, f32(),
-                                            None, None, 1)),
-        "variant_loss_grad": ok_and_bad(
-            lambda: _native.variant_loss_grad(vcfg, vtrain, e, None, B, labels, var.w1, var.w2,
-                                              np.zeros_like(var.w1), np.zeros_like(var.w2),
-                                              f32(H), f32(4), f32(B * 4), 1),
-            lambda: _native.variant_loss_grad(vcfg, vtrain, e, None, B, labels + 9, var.w1,
-                                              var.w2, np.zeros_like(var.w1),
-                                              np.zeros_like(var.w2), f32(H), f32(4), None, 1)),
         "eprop_forward": ok_and_bad(
             lambda: _native.eprop_forward(ecfg, e, None, B, labels, ep.w_in, ep.w_rec, ep.w_out,
                                           ep.b, ep.feedback_weights, f32(B * 4),

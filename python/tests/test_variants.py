@@ -75,42 +75,36 @@ def draw_variant_configuration(seed, **fixed):
     raise AssertionError(f"no unambiguous configuration found for seed {seed}")
 
 
-def _abi(opts, p):
-    """The native call's config and options tuples (spikeloc.h, spk_variant_options)."""
-    code = {"mean": 0, "sum": 1, "max": 2, "spike_count": 3}[opts["readout"]]
-    config = (p["n_in"], p["n_h"], p["C"], p["T"], p["dt"], float(p["tau_h"][0]),
-              float(p["tau_o"][0]), code, opts["beta"])
-    f32 = (lambda a: None if a is None else np.ascontiguousarray(a, dtype=np.float32))
-    rate = opts["rate"] or (0.0, 100.0)
-    options = (RESETS.index(opts["reset"]), SURROGATES.index(opts["surrogate"]),
-               opts["adapt_tau"] or 0.0, opts["adapt_strength"], p["tau_h"], p["tau_o"],
-               f32(p["sign1"]), f32(p["sign2"]), rate[0], rate[1], opts["dropout"],
-               opts["dropout_seed"])
-    return config, options
+def _general(opts, p):
+    """The general network of the variant configuration (one feed-forward hidden layer; the
+    kernels' spk_network_*), its parameter vector and its sign vector (None without Dale)."""
+    from spikeloc.general import GeneralNetwork
+    rate = opts["rate"]
+    gen = GeneralNetwork(p["n_in"], [p["n_h"]], p["C"], [False], dt=p["dt"], beta=opts["beta"],
+                         reset=opts["reset"], surrogate=opts["surrogate"],
+                         adapt_tau=opts["adapt_tau"], adapt_strength=opts["adapt_strength"],
+                         head=opts["readout"], rate=None if rate is None else ("upper", *rate),
+                         dropout=opts["dropout"])
+    params = gen.layout.pack({"w1": p["w1"], "w2": p["w2"], "tau_hidden": p["tau_h"],
+                              "tau_output": p["tau_o"]})
+    signs = gen.layout.pack_signs({"w1": p["sign1"], "w2": p["sign2"]})
+    return gen, params, signs
 
 
 def native_loss_and_grad(opts, p, threads=0):
-    from spikeloc._native_api import _native
-    config, options = _abi(opts, p)
+    gen, params, signs = _general(opts, p)
     ev = sl.SpikeEvents.from_dense(p["x"])
-    g1, g2 = np.empty_like(p["w1"]), np.empty_like(p["w2"])
-    gth, gto = np.empty(p["n_h"], np.float32), np.empty(p["C"], np.float32)
     logits = np.empty((p["B"], p["C"]), np.float32)
-    loss = _native.variant_loss_grad(config, options, ev._abi(), None, p["B"], p["labels"],
-                                     p["w1"], p["w2"], g1, g2, gth, gto, logits, threads)
-    return loss, g1, g2, gth, gto, logits
+    loss, flat = gen.loss_grad(ev, None, p["B"], p["labels"], params, signs, threads,
+                               dropout_seed=opts["dropout_seed"], logits=logits)
+    g = gen.layout.unpack(flat)
+    return loss, g["w1"], g["w2"], g["tau_hidden"], g["tau_output"], logits
 
 
 def native_forward(opts, p):
-    from spikeloc._native_api import _native
-    config, options = _abi(opts, p)
+    gen, params, signs = _general(opts, p)
     ev = sl.SpikeEvents.from_dense(p["x"])
-    logits = np.empty((p["B"], p["C"]), np.float32)
-    hidden = np.empty((p["B"], p["T"], p["n_h"]), np.uint8)
-    membrane = np.empty((p["B"], p["T"], p["C"]), np.float32)
-    _native.variant_forward(config, options, ev._abi(), None, p["B"], p["w1"], p["w2"], logits,
-                            hidden, membrane, 0)
-    return logits, hidden, membrane
+    return gen.forward(ev, None, p["B"], params, signs, 0, record=True)
 
 
 def reference_loss_and_grad(opts, p):

@@ -34,7 +34,7 @@ void spk_set_error(const char *message);
 
 /* ABI version: bumped whenever a struct or signature below changes. spk_abi_version() is the
  * version of the compiled kernels; a caller compares it with the header's SPK_ABI_VERSION. */
-#define SPK_ABI_VERSION 3
+#define SPK_ABI_VERSION 4
 int32_t spk_abi_version(void);
 /* Number of worker threads used for threads == 0. */
 int32_t spk_default_threads(void);
@@ -183,13 +183,10 @@ int32_t spk_mo_loss_grad(const spk_net_config *config, const spk_events *x,
                          const float *w, double *loss, float *grad_w, float *logits,
                          int32_t threads);
 
-/* ---- research variants (MODEL.md section 4) ------------------------------------------- */
+/* ---- research variants (MODEL.md section 4): codes of spk_network below --------------- */
 /*
- * The general network: every option below defaults (zero / NULL) to the network above.
- * config.readout may also be SPK_READOUT_SPIKE_COUNT here: spiking output units (LIF with the
- * same reset and surrogate, threshold 1) whose spike counts over the T steps are the logits.
- * config.beta is the scale of the chosen surrogate; config.tau_hidden / tau_output are used
- * where the per-neuron arrays are NULL.
+ * SPK_READOUT_SPIKE_COUNT: spiking output units (LIF with the same reset and surrogate,
+ * threshold 1) whose spike counts over the T steps are the logits.
  */
 #define SPK_READOUT_SPIKE_COUNT 3
 #define SPK_RESET_DELAYED 0     /* s_{n+1} = H(v_n - theta_n), v_{n+1} = (a v_n + I_n)(1 - s_n) */
@@ -200,37 +197,6 @@ int32_t spk_mo_loss_grad(const spk_net_config *config, const spk_events *x,
 #define SPK_SURROGATE_FAST_SIGMOID 1     /* 1 / (1 + beta |x|)^2 */
 #define SPK_SURROGATE_ARCTAN 2           /* (beta / 2) / (1 + (pi beta x / 2)^2) */
 #define SPK_SURROGATE_PIECEWISE_LINEAR 3 /* beta max(0, 1 - |x|) */
-
-typedef struct {
-    int32_t reset;            /* SPK_RESET_* */
-    int32_t surrogate;        /* SPK_SURROGATE_* (scale: config.beta) */
-    double adapt_tau;         /* adaptive threshold time constant tau_a (s); 0: no adaptation */
-    double adapt_strength;    /* beta_a >= 0: theta_n = 1 + beta_a b_n, b_{n+1} = rho b_n + (1 - rho) s_n */
-    const float *tau_hidden;  /* N_h per-neuron time constants (s, > 0) or NULL */
-    const float *tau_output;  /* C per-neuron time constants (s, > 0) or NULL */
-    const float *sign_w1;     /* Dale's law: N_in signs (+1 / -1), W_eff = |W| sign; NULL: none */
-    const float *sign_w2;     /* N_h signs or NULL */
-    double rate_c;            /* firing-rate regulariser strength c >= 0 (0: off) */
-    double rate_max;          /* r_max (Hz), > 0 when rate_c > 0 */
-    double dropout;           /* probability in [0, 1) of dropping a hidden spike (loss_grad only) */
-    uint64_t dropout_seed;    /* unit j of sample s at step n dropped iff
-                                 uniform53(key(dropout_seed, s), n N_h + j) < dropout */
-} spk_variant_options;
-
-/* As spk_snn_forward (no dropout); output_membrane holds the output LIF voltages for the
- * spike-count readout. */
-int32_t spk_variant_forward(const spk_net_config *config, const spk_variant_options *options,
-                            const spk_events *x, const int64_t *index, int64_t batch,
-                            const float *w1, const float *w2, float *logits,
-                            uint8_t *hidden_spikes, float *output_membrane, int32_t threads);
-/* As spk_snn_loss_grad, w1 / w2 raw (Dale's law applied inside), loss including the rate
- * regulariser; grad_tau_hidden (N_h) and grad_tau_output (C) may be NULL. */
-int32_t spk_variant_loss_grad(const spk_net_config *config, const spk_variant_options *options,
-                              const spk_events *x, const int64_t *index, int64_t batch,
-                              const int64_t *labels, const float *w1, const float *w2,
-                              double *loss, float *grad_w1, float *grad_w2,
-                              float *grad_tau_hidden, float *grad_tau_output, float *logits,
-                              int32_t threads);
 
 /* ---- optimisers (in place, float32) -------------------------------------------------- */
 /* torch.optim.Adam (no weight decay, no amsgrad); step t >= 1 is the step being taken. */
