@@ -245,17 +245,20 @@ def test_results_do_not_depend_on_threads(seed):
 
 
 def test_the_kernel_leaves_subnormals_on_for_the_caller():
-    # the general kernel flushes subnormals to zero while it runs (GeneralNetwork.swift,
-    # withoutSubnormals) and must restore the calling thread's floating-point mode
+    # every kernel flushes subnormals to zero while it runs (Support.swift, parallelFor with
+    # withoutSubnormals) and must restore the calling thread's floating-point mode: the general
+    # network and the tutorial's fast kernel alike
     tiny = np.float32(1e-38)
     assert tiny * np.float32(0.5) > 0
-    net, _, _ = draw_network(7, n_hidden=[6], recurrent=[True])
-    x = (np.random.default_rng(0).random((3, 10, net.n_in)) < 0.3).astype(np.uint8)
-    for threads in (1, 2):
-        net.threads = threads
-        net.loss_and_grad(x, np.zeros(3, dtype=np.int64))
-        net.forward(x)
-        assert tiny * np.float32(0.5) > 0, f"flush-to-zero leaked (threads {threads})"
+    general, _, _ = draw_network(7, n_hidden=[6], recurrent=[True])
+    default = sl.SNN(general.n_in, 6, 3, dt=1e-3, tau_hidden=5e-3, tau_output=5e-3, seed=1)
+    x = (np.random.default_rng(0).random((3, 10, general.n_in)) < 0.3).astype(np.uint8)
+    for net in (general, default):
+        for threads in (1, 2):
+            net.threads = threads
+            net.loss_and_grad(x, np.zeros(3, dtype=np.int64))
+            net.forward(x)
+            assert tiny * np.float32(0.5) > 0, f"flush-to-zero leaked (threads {threads})"
 
 
 def test_the_default_network_keeps_its_fast_path_bit_for_bit():
