@@ -11,7 +11,10 @@ machine), measures the best of several repetitions (the least disturbed one) of:
 * ``net.logits, 1 sample``: the same through the public API (plus its Python checks);
 * ``sgd_step, 4 floats``: ``_native.sgd_step`` on 4 weights (almost nothing but the wrapper);
 * ``epoch``: one tutorial training epoch (4096 samples, batch 64, ``loss_and_grad`` + Adam);
-* ``SpikeEvents.from_dense``: building the event lists of those 4096 samples.
+* ``SpikeEvents.from_dense``: building the event lists of those 4096 samples;
+* ``stimulus as events``: ``Stimulus.generate(4096, events=True)`` (the stimulus kernel);
+* ``membrane-only epoch``, ``e-prop epoch``: the tutorial epoch of ``MembraneOnly`` (spk_snn_*
+  with n_hidden 0 since ABI 5) and of ``EPropNetwork`` (100 hidden), ``loss_and_grad`` + Adam.
 
 Prints per measure the median time of each build and the ratio B/A per pair of workers
 (median [min, max]); the yardstick of each ratio is the other build, measured in the same run::
@@ -35,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _bench  # noqa: E402
 
 MEASURES = ("native forward, 1 sample", "net.logits, 1 sample", "sgd_step, 4 floats", "epoch",
-            "SpikeEvents.from_dense")
+            "SpikeEvents.from_dense", "stimulus as events", "membrane-only epoch", "e-prop epoch")
 
 
 def per_call(fn, calls: int, repeats: int = 9) -> float:
@@ -70,16 +73,21 @@ def worker() -> dict:
         "net.logits, 1 sample": per_call(lambda: net.logits(x, index=one), 2000),
         "sgd_step, 4 floats": per_call(lambda: _native.sgd_step(w, g, 0.0), 20000),
         "SpikeEvents.from_dense": build,
+        "stimulus as events": per_call(lambda: stim.generate(4096, seed=1, threads=1,
+                                                             events=True), 1, repeats=3),
     }
-    opt = sl.Adam(net, lr=0.01)
     batches = [np.arange(b, b + 64) for b in range(0, 4096, 64)]
+    models = {"epoch": net, "membrane-only epoch": sl.MembraneOnly.for_stimulus(stim, threads=1),
+              "e-prop epoch": sl.EPropNetwork.for_stimulus(stim, n_hidden=100, threads=1)}
+    for name, model in models.items():
+        opt = sl.Adam(model, lr=0.01)
 
-    def epoch():
-        for index in batches:
-            opt.step(net.loss_and_grad(x, labels[index], index=index)[1])
+        def epoch():
+            for index in batches:
+                opt.step(model.loss_and_grad(x, labels[index], index=index)[1])
 
-    epoch()  # warm-up
-    out["epoch"] = per_call(epoch, 1, repeats=3)
+        epoch()  # warm-up
+        out[name] = per_call(epoch, 1, repeats=3)
     return out
 
 

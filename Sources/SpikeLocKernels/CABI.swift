@@ -109,6 +109,8 @@ func netConfig(_ c: UnsafePointer<spk_net_config>?) throws -> NetConfig {
                      tauHidden: c.tau_hidden, tauOutput: c.tau_output, readout: readout, beta: c.beta)
 }
 
+// N_h = 0 is the membrane-only network (spikeloc.h): w2, N_in x C, drives the readout directly.
+
 @_cdecl("spk_snn_forward")
 public func spk_snn_forward(_ config: UnsafePointer<spk_net_config>?, _ x: UnsafePointer<spk_events>?,
                             _ index: UnsafePointer<Int64>?, _ batch: Int64, _ w1: UnsafePointer<Float>?,
@@ -116,8 +118,13 @@ public func spk_snn_forward(_ config: UnsafePointer<spk_net_config>?, _ x: Unsaf
                             _ hiddenSpikes: UnsafeMutablePointer<UInt8>?, _ outputMembrane: UnsafeMutablePointer<Float>?,
                             _ threads: Int32) -> Int32 {
     guarded {
-        try snnForward(try netConfig(config), try eventData(x), index: index, batch: Int(batch),
-                       w1: try unwrap(w1, "w1"), w2: try unwrap(w2, "w2"),
+        let c = try netConfig(config), data = try eventData(x)
+        if c.nHidden == 0 {
+            return try membraneOnlyForward(c, data, index: index, batch: Int(batch), w: try unwrap(w2, "w2"),
+                                           logits: try unwrap(logits, "logits"), outputMembrane: outputMembrane,
+                                           threads: Int(threads))
+        }
+        try snnForward(c, data, index: index, batch: Int(batch), w1: try unwrap(w1, "w1"), w2: try unwrap(w2, "w2"),
                        outputs: ForwardOutputs(logits: try unwrap(logits, "logits"), hiddenSpikes: hiddenSpikes,
                                                outputMembrane: outputMembrane),
                        threads: Int(threads))
@@ -131,38 +138,16 @@ public func spk_snn_loss_grad(_ config: UnsafePointer<spk_net_config>?, _ x: Uns
                               _ gradW1: UnsafeMutablePointer<Float>?, _ gradW2: UnsafeMutablePointer<Float>?,
                               _ logits: UnsafeMutablePointer<Float>?, _ threads: Int32) -> Int32 {
     guarded {
-        let lossOut = try unwrap(loss, "loss")
-        lossOut.pointee = try snnLossGrad(try netConfig(config), try eventData(x), index: index, batch: Int(batch),
-                                          labels: try unwrap(labels, "labels"), w1: try unwrap(w1, "w1"),
-                                          w2: try unwrap(w2, "w2"), gradW1: try unwrap(gradW1, "grad_w1"),
-                                          gradW2: try unwrap(gradW2, "grad_w2"), logits: logits, threads: Int(threads))
-    }
-}
-
-@_cdecl("spk_mo_forward")
-public func spk_mo_forward(_ config: UnsafePointer<spk_net_config>?, _ x: UnsafePointer<spk_events>?,
-                           _ index: UnsafePointer<Int64>?, _ batch: Int64, _ w: UnsafePointer<Float>?,
-                           _ logits: UnsafeMutablePointer<Float>?, _ outputMembrane: UnsafeMutablePointer<Float>?,
-                           _ threads: Int32) -> Int32 {
-    guarded {
-        try membraneOnlyForward(try netConfig(config), try eventData(x), index: index, batch: Int(batch),
-                                w: try unwrap(w, "w"), logits: try unwrap(logits, "logits"),
-                                outputMembrane: outputMembrane, threads: Int(threads))
-    }
-}
-
-@_cdecl("spk_mo_loss_grad")
-public func spk_mo_loss_grad(_ config: UnsafePointer<spk_net_config>?, _ x: UnsafePointer<spk_events>?,
-                             _ index: UnsafePointer<Int64>?, _ batch: Int64, _ labels: UnsafePointer<Int64>?,
-                             _ w: UnsafePointer<Float>?, _ loss: UnsafeMutablePointer<Double>?,
-                             _ gradW: UnsafeMutablePointer<Float>?, _ logits: UnsafeMutablePointer<Float>?,
-                             _ threads: Int32) -> Int32 {
-    guarded {
-        let lossOut = try unwrap(loss, "loss")
-        lossOut.pointee = try membraneOnlyLossGrad(try netConfig(config), try eventData(x), index: index,
-                                                   batch: Int(batch), labels: try unwrap(labels, "labels"),
-                                                   w: try unwrap(w, "w"), gradW: try unwrap(gradW, "grad_w"),
-                                                   logits: logits, threads: Int(threads))
+        let lossOut = try unwrap(loss, "loss"), c = try netConfig(config), data = try eventData(x)
+        let labels = try unwrap(labels, "labels"), w2 = try unwrap(w2, "w2"), gradW2 = try unwrap(gradW2, "grad_w2")
+        if c.nHidden == 0 {
+            lossOut.pointee = try membraneOnlyLossGrad(c, data, index: index, batch: Int(batch), labels: labels,
+                                                       w: w2, gradW: gradW2, logits: logits, threads: Int(threads))
+            return
+        }
+        lossOut.pointee = try snnLossGrad(c, data, index: index, batch: Int(batch), labels: labels,
+                                          w1: try unwrap(w1, "w1"), w2: w2, gradW1: try unwrap(gradW1, "grad_w1"),
+                                          gradW2: gradW2, logits: logits, threads: Int(threads))
     }
 }
 

@@ -50,13 +50,21 @@ final class BadInputTests: XCTestCase {
             }
         }
 
-        func moForward() -> Int32 {
-            withExtendedLifetime(events) { spk_mo_forward(&config, &cEvents, nil, Int64(B), w, &logits, &membrane, 1) }
+        /// The membrane-only network: spk_snn_* with n_hidden 0, w as its w2.
+        var moConfig: spk_net_config { var c = config; c.n_hidden = 0; return c }
+
+        func moForward(threads: Int32 = 1) -> Int32 {
+            var c = moConfig
+            return withExtendedLifetime(events) {
+                spk_snn_forward(&c, &cEvents, nil, Int64(B), nil, w, &logits, nil, &membrane, threads)
+            }
         }
 
-        func moLossGrad() -> Int32 {
-            withExtendedLifetime(events) {
-                spk_mo_loss_grad(&config, &cEvents, nil, Int64(B), labels, w, &loss, &gw, &logits, 1)
+        func moLossGrad(gradW: Bool = true) -> Int32 {
+            var c = moConfig
+            return withExtendedLifetime(events) {
+                gradW ? spk_snn_loss_grad(&c, &cEvents, nil, Int64(B), labels, nil, w, &loss, nil, &gw, &logits, 1)
+                      : spk_snn_loss_grad(&c, &cEvents, nil, Int64(B), labels, nil, w, &loss, nil, nil, nil, 1)
             }
         }
     }
@@ -76,7 +84,7 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(p.moForward(), SPK_OK, lastError())
         XCTAssertEqual(p.moLossGrad(), SPK_OK, lastError())
         XCTAssertEqual(SpikeLocKernels.spk_abi_version(), SPK_ABI_VERSION)
-        XCTAssertEqual(SPK_ABI_VERSION, 4)
+        XCTAssertEqual(SPK_ABI_VERSION, 5)
         XCTAssertGreaterThanOrEqual(SpikeLocKernels.spk_default_threads(), 1)
     }
 
@@ -113,7 +121,7 @@ final class BadInputTests: XCTestCase {
             ("tau_output", { $0.tau_output = .infinity }),
             ("readout", { $0.readout = 7 }),
             ("beta", { $0.beta = 0 }),
-            ("n_hidden", { $0.n_hidden = 0 }),
+            ("n_hidden", { $0.n_hidden = -1 }),  // 0 is the membrane-only network
             ("n_out", { $0.n_out = -2 }),
             ("steps", { $0.steps = 13 }),
             ("n_in", { $0.n_in = 11 }),
@@ -146,14 +154,14 @@ final class BadInputTests: XCTestCase {
                    SPK_ERR_TYPE, naming: "loss", "NULL loss")
             expect(spk_snn_loss_grad(&p.config, &p.cEvents, nil, 3, p.labels, p.w1, p.w2, &p.loss, nil, &p.g2, nil, 1),
                    SPK_ERR_TYPE, naming: "grad_w1", "NULL grad_w1")
-            expect(spk_mo_loss_grad(&p.config, &p.cEvents, nil, 3, p.labels, p.w, &p.loss, nil, nil, 1),
-                   SPK_ERR_TYPE, naming: "grad_w", "NULL grad_w")
+
         }
         p.w1[7] = .nan
         expect(p.forward(), SPK_ERR_VALUE, naming: "w1[1, 1]", "NaN in w1")
         p.w1[7] = 0
         p.w2[5] = -.infinity
         expect(p.lossGrad(), SPK_ERR_VALUE, naming: "w2[1, 1]", "infinite w2")
+        expect(p.moLossGrad(gradW: false), SPK_ERR_TYPE, naming: "grad_w2", "NULL grad_w2 (membrane-only)")
         p.w[0] = .nan
         expect(p.moForward(), SPK_ERR_VALUE, naming: "w[0, 0]", "NaN in w")
     }
@@ -170,8 +178,7 @@ final class BadInputTests: XCTestCase {
                    naming: "batch", "batch 0")
             expect(spk_snn_forward(&p.config, &p.cEvents, nil, 3, p.w1, p.w2, &p.logits, nil, nil, -1), SPK_ERR_VALUE,
                    naming: "threads", "threads -1")
-            expect(spk_mo_forward(&p.config, &p.cEvents, nil, 3, p.w, &p.logits, nil, 5000), SPK_ERR_VALUE,
-                   naming: "threads", "threads 5000")
+            expect(p.moForward(threads: 5000), SPK_ERR_VALUE, naming: "threads", "threads 5000")
             var e = p.cEvents
             e.n_events += 1
             expect(spk_snn_forward(&p.config, &e, nil, 3, p.w1, p.w2, &p.logits, nil, nil, 1), SPK_ERR_VALUE,

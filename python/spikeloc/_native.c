@@ -513,22 +513,6 @@ static PyObject *py_uniform53(PyObject *module, PyObject *args, PyObject *kw) {
     RETURN_KERNEL(argv, NULL, spk_uniform53, seed.u, first.i, word.u, out.n, out.p);
 }
 
-static PyObject *py_stimulus_uniforms(PyObject *module, PyObject *args, PyObject *kw) {
-    scalar seed = SCALAR(U64, "seed"), index = SCALAR(INT, "index");
-    array out = OUT(F32, "out");
-    void *argv[] = {&seed, &index, &out, NULL};
-    if (parse(args, kw, "stimulus_uniforms", argv)) RETURN_REFUSED(argv);
-    RETURN_KERNEL(argv, NULL, spk_stimulus_uniforms, seed.u, index.i, out.n, out.p);
-}
-
-static PyObject *py_delay_noise_normals(PyObject *module, PyObject *args, PyObject *kw) {
-    scalar seed = SCALAR(U64, "seed"), index = SCALAR(INT, "index");
-    array out = OUT(F64, "out");
-    void *argv[] = {&seed, &index, &out, NULL};
-    if (parse(args, kw, "delay_noise_normals", argv)) RETURN_REFUSED(argv);
-    RETURN_KERNEL(argv, NULL, spk_delay_noise_normals, seed.u, index.i, out.n, out.p);
-}
-
 static PyObject *py_stimulus_noisy(PyObject *module, PyObject *args, PyObject *kw) {
     record params = RECORD(stimulus_fields, "params");
     array ipd = IN(F64, "ipd"), phase = IN(F64, "phase"), spikes = OUT(U8, "spikes");
@@ -608,11 +592,13 @@ static PyObject *py_events_from_dense(PyObject *module, PyObject *args, PyObject
 
 /* ---- networks ------------------------------------------------------------------------------ */
 
-/* The arrays of a call of the tutorial's network (spk_snn_*) against its config. */
+/* The arrays of a call of the tutorial's network (spk_snn_*) against its config; with
+ * n_hidden 0 (the membrane-only network) w2's rows are the inputs. */
 static int check_network(const spk_net_config *c, const record *events, const array *index,
                          int64_t batch, const array *w1, const array *w2, const array *logits) {
     return check_batch(c->steps, c->n_in, events, index, batch) ||
-           need(w1, c->n_in, c->n_hidden, 1) || need(w2, c->n_hidden, c->n_out, 1) ||
+           need(w1, c->n_in, c->n_hidden, 1) ||
+           need(w2, c->n_hidden ? c->n_hidden : c->n_in, c->n_out, 1) ||
            need(logits, batch, c->n_out, 1) ? -1 : 0;
 }
 
@@ -648,38 +634,6 @@ static PyObject *py_snn_loss_grad(PyObject *module, PyObject *args, PyObject *kw
         RETURN_REFUSED(argv);
     RETURN_KERNEL(argv, &loss, spk_snn_loss_grad, c, &events.c.events, index.p, batch.i,
                   labels.p, w1.p, w2.p, &loss, g1.p, g2.p, logits.p, threads.i32);
-}
-
-static PyObject *py_mo_forward(PyObject *module, PyObject *args, PyObject *kw) {
-    record config = RECORD(net_fields, "config"), events = EVENTS_ARG;
-    array index = INDEX_ARG, w = IN(F32, "w"), logits = OUT(F32, "logits");
-    array membrane = OPT_OUT(F32, "output_membrane");
-    scalar batch = SCALAR(SIZE, "batch"), threads = THREADS_ARG;
-    void *argv[] = {&config, &events, &index, &batch, &w, &logits, &membrane, &threads, NULL};
-    const spk_net_config *c = &config.c.net;
-    if (parse(args, kw, "mo_forward", argv) ||
-        check_batch(c->steps, c->n_in, &events, &index, batch.i) ||
-        need(&w, c->n_in, c->n_out, 1) || need(&logits, batch.i, c->n_out, 1) ||
-        need(&membrane, batch.i, c->steps, c->n_out))
-        RETURN_REFUSED(argv);
-    RETURN_KERNEL(argv, NULL, spk_mo_forward, c, &events.c.events, index.p, batch.i, w.p,
-                  logits.p, membrane.p, threads.i32);
-}
-
-static PyObject *py_mo_loss_grad(PyObject *module, PyObject *args, PyObject *kw) {
-    record config = RECORD(net_fields, "config"), events = EVENTS_ARG;
-    array index = INDEX_ARG, labels = LABELS_ARG(0), w = IN(F32, "w");
-    array g = OUT(F32, "grad_w"), logits = OPT_OUT(F32, "logits");
-    scalar batch = SCALAR(SIZE, "batch"), threads = THREADS_ARG;
-    void *argv[] = {&config, &events, &index, &batch, &labels, &w, &g, &logits, &threads, NULL};
-    const spk_net_config *c = &config.c.net;
-    double loss = 0.0;
-    if (parse(args, kw, "mo_loss_grad", argv) ||
-        check_batch(c->steps, c->n_in, &events, &index, batch.i) || need_n(&labels, batch.i) ||
-        need(&w, c->n_in, c->n_out, 1) || need_n(&g, w.n) || need(&logits, batch.i, c->n_out, 1))
-        RETURN_REFUSED(argv);
-    RETURN_KERNEL(argv, &loss, spk_mo_loss_grad, c, &events.c.events, index.p, batch.i,
-                  labels.p, w.p, &loss, g.p, logits.p, threads.i32);
 }
 
 /* ---- optimisers ------------------------------------------------------------------------------ */
@@ -860,8 +814,6 @@ static PyMethodDef methods[] = {
     {"last_error", py_last_error, METH_NOARGS,
      "spk_last_error(): message of the last failing kernel call on this thread."},
     KERNEL_FN(uniform53, "(seed, first_index, word, out)"),
-    KERNEL_FN(stimulus_uniforms, "(seed, index, out)"),
-    KERNEL_FN(delay_noise_normals, "(seed, index, out)"),
     KERNEL_FN(stimulus_noisy, "(params, ipd, phase, seed, first_index, delay_noise, spikes, "
                               "threads=0)"),
     KERNEL_FN(events_to_dense, "(events, x, threads=0)"),
@@ -871,10 +823,6 @@ static PyMethodDef methods[] = {
                            "output_membrane=None, threads=0)"),
     KERNEL_FN(snn_loss_grad, "(config, events, index, batch, labels, w1, w2, grad_w1, grad_w2, "
                              "logits=None, threads=0)"),
-    KERNEL_FN(mo_forward, "(config, events, index, batch, w, logits, output_membrane=None, "
-                          "threads=0)"),
-    KERNEL_FN(mo_loss_grad, "(config, events, index, batch, labels, w, grad_w, logits=None, "
-                            "threads=0)"),
     KERNEL_FN(adam_step, "(w, grad, m, v, lr, beta1, beta2, eps, step)"),
     KERNEL_FN(sgd_step, "(w, grad, lr)"),
     KERNEL_FN(eprop_forward, "(config, events, index, batch, labels, w_in, w_rec, w_out, b, "

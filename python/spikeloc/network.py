@@ -857,6 +857,10 @@ class SNN(_Model):
         return loss, {name: out[name] for name in self._param_names}
 
 
+# w1 and grad_w1 of the membrane-only network in spk_snn_* (N_in x 0: never read or written).
+_NO_HIDDEN = np.empty(0, dtype=np.float32)
+
+
 class MembraneOnly(_Model):
     """The tutorial's membrane-only network: a leaky readout driven directly by the inputs.
 
@@ -962,7 +966,8 @@ class MembraneOnly(_Model):
                     **_delay_layout(config.get("delays"), n_in, n_out))
 
     def _abi_config(self, steps: int) -> NetConfig:
-        # n_hidden, tau_hidden and beta are ignored by the membrane-only kernels.
+        # n_hidden 0: spk_snn_* runs the membrane-only network, self._w as its w2 (spikeloc.h);
+        # tau_hidden and beta are ignored.
         return NetConfig(n_in=self.n_in, n_hidden=0, n_out=self.n_out, steps=steps, dt=self.dt,
                          tau_hidden=self.tau, tau_output=self.tau, readout=self._readout_code,
                          beta=5.0)
@@ -978,8 +983,8 @@ class MembraneOnly(_Model):
             return MembraneOutput(membrane, logits)
         logits = np.empty((batch, self.n_out), dtype=np.float32)
         membrane = np.empty((batch, ev.steps, self.n_out), dtype=np.float32)
-        _native.mo_forward(self._abi_config(ev.steps), ev._abi(), idx, batch, self._w, logits,
-                           membrane, self._threads)
+        _native.snn_forward(self._abi_config(ev.steps), ev._abi(), idx, batch, _NO_HIDDEN,
+                            self._w, logits, None, membrane, self._threads)
         return MembraneOutput(membrane, logits)
 
     @_locked
@@ -990,8 +995,8 @@ class MembraneOnly(_Model):
             return self._general.forward(ev, idx, batch, self._general_params(), None,
                                          self._threads, record=False)[0]
         logits = np.empty((batch, self.n_out), dtype=np.float32)
-        _native.mo_forward(self._abi_config(ev.steps), ev._abi(), idx, batch, self._w, logits,
-                           None, self._threads)
+        _native.snn_forward(self._abi_config(ev.steps), ev._abi(), idx, batch, _NO_HIDDEN,
+                            self._w, logits, None, None, self._threads)
         return logits
 
     def logits(self, spikes, index=None) -> np.ndarray:
@@ -1014,8 +1019,8 @@ class MembraneOnly(_Model):
             grads = {name: grads[name] for name in self._param_names}
             return (loss, grads, logits) if return_logits else (loss, grads)
         g = np.empty_like(self._w)
-        loss = _native.mo_loss_grad(self._abi_config(ev.steps), ev._abi(), idx, batch, labels,
-                                    self._w, g, logits, self._threads)
+        loss = _native.snn_loss_grad(self._abi_config(ev.steps), ev._abi(), idx, batch, labels,
+                                     _NO_HIDDEN, self._w, _NO_HIDDEN, g, logits, self._threads)
         return (loss, {"w": g}, logits) if return_logits else (loss, {"w": g})
 
     def __repr__(self) -> str:

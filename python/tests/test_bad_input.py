@@ -267,9 +267,12 @@ CASES = [
     ("native-labels-int32", lambda: _native.snn_loss_grad(
         net_config(NET), EVENTS._abi(), None, 6, LABELS.astype(np.int32), NET.w1, NET.w2,
         np.empty_like(NET.w1), np.empty_like(NET.w2)), TypeError, "labels"),
-    ("native-grad-shape", lambda: _native.mo_loss_grad(
-        mo()._abi_config(20), EVENTS._abi(), None, 6, LABELS, mo().w, np.empty(3, np.float32)),
-     ValueError, "grad_w"),
+    ("native-grad-shape", lambda: _native.snn_loss_grad(
+        mo()._abi_config(20), EVENTS._abi(), None, 6, LABELS, np.empty(0, np.float32), mo().w,
+        np.empty(0, np.float32), np.empty(3, np.float32)), ValueError, "grad_w2"),
+    ("native-membrane-only-w1", lambda: _native.snn_loss_grad(
+        mo()._abi_config(20), EVENTS._abi(), None, 6, LABELS, mo().w, mo().w,
+        np.empty(0, np.float32), np.empty_like(mo().w)), ValueError, "w1 must have 0 elements"),
     ("native-from-dense-shape", lambda: _native.events_from_dense(SPIKES, 6, 20, 17),
      ValueError, "x must have"),
     ("native-stimulus-params", lambda: _native.stimulus_noisy(
@@ -403,6 +406,7 @@ NASTY = textwrap.dedent(r"""
         return tuple(t)
 
     w1, w2, w = net.w1, net.w2, mo.w
+    none = np.empty(0, np.float32)  # w1 and grad_w1 of the membrane-only network
     for it in range(400):
         e = corrupt()
         attempt(_native.events_to_dense, e, np.empty(6 * 20 * 16, np.uint8))
@@ -411,7 +415,7 @@ NASTY = textwrap.dedent(r"""
                 np.empty(6 * 20 * 4, np.float32))
         attempt(_native.snn_loss_grad, net._abi_config(20), e, rng.integers(0, 6, 6), 6,
                 labels, w1, w2, np.empty_like(w1), np.empty_like(w2))
-        attempt(_native.mo_loss_grad, mo._abi_config(20), e, None, 6, labels, w,
+        attempt(_native.snn_loss_grad, mo._abi_config(20), e, None, 6, labels, none, w, none,
                 np.empty_like(w))
     # absurd sizes
     for n, steps, n_in in [(2**40, 2**40, 2), (-1, 5, 5), (1, 0, 0), (2**62, 1, 1)]:

@@ -135,30 +135,26 @@ MEMORY = textwrap.dedent(r"""
     calls = {
         "uniform53": ok_and_bad(lambda: _native.uniform53(1, 0, 5, np.zeros(K // 2)),
                                 lambda: _native.uniform53(1, -1, 5, np.zeros(K // 2))),
-        "stimulus_uniforms": ok_and_bad(lambda: _native.stimulus_uniforms(1, 3, f32()),
-                                        lambda: _native.stimulus_uniforms(1, -3, f32())),
         "events_to_dense": ok_and_bad(
             lambda: _native.events_to_dense(e, np.zeros(B * T * N, np.uint8), 1),
             lambda: _native.events_to_dense(e, np.zeros(K, np.uint8), 1)),
+        # each spk_snn_* call runs the tutorial's network and the membrane-only one (n_hidden
+        # 0: w1 and grad_w1 empty, the readout weights as w2)
         "snn_forward": ok_and_bad(
-            lambda: _native.snn_forward(cfg, e, None, B, snn.w1, snn.w2, f32(B * 4),
-                                        np.zeros(B * T * 4, np.uint8), f32(B * T * 4), 1),
+            lambda: (_native.snn_forward(cfg, e, None, B, snn.w1, snn.w2, f32(B * 4),
+                                         np.zeros(B * T * 4, np.uint8), f32(B * T * 4), 1),
+                     _native.snn_forward(mcfg, e, None, B, f32(0), mo.w, f32(B * 4), None,
+                                         f32(B * T * 4), 1)),
             lambda: _native.snn_forward(cfg, e, None, B, snn.w1, snn.w2, f32(), None, None, 1)),
         "snn_loss_grad": ok_and_bad(
-            lambda: _native.snn_loss_grad(cfg, e, None, B, labels, snn.w1, snn.w2,
-                                          np.zeros_like(snn.w1), np.zeros_like(snn.w2),
-                                          f32(B * 4), 1),
+            lambda: (_native.snn_loss_grad(cfg, e, None, B, labels, snn.w1, snn.w2,
+                                           np.zeros_like(snn.w1), np.zeros_like(snn.w2),
+                                           f32(B * 4), 1),
+                     _native.snn_loss_grad(mcfg, e, None, B, labels, f32(0), mo.w, f32(0),
+                                           np.zeros_like(mo.w), f32(B * 4), 1)),
             lambda: _native.snn_loss_grad(cfg, e, None, B, labels + 9, snn.w1, snn.w2,
                                           np.zeros_like(snn.w1), np.zeros_like(snn.w2),
                                           f32(B * 4), 1)),
-        "mo_forward": ok_and_bad(
-            lambda: _native.mo_forward(mcfg, e, None, B, mo.w, f32(B * 4), f32(B * T * 4), 1),
-            lambda: _native.mo_forward(mcfg, e, None, B, mo.w, f32(), None, 1)),
-        "mo_loss_grad": ok_and_bad(
-            lambda: _native.mo_loss_grad(mcfg, e, None, B, labels, mo.w, np.zeros_like(mo.w),
-                                         f32(B * 4), 1),
-            lambda: _native.mo_loss_grad(mcfg, e, None, B, labels - 1, mo.w,
-                                         np.zeros_like(mo.w), None, 1)),
         "adam_step": ok_and_bad(
             lambda: _native.adam_step(f32(), f32(), f32(), f32(), 0.01, 0.9, 0.999, 1e-8, 1),
             lambda: _native.adam_step(f32(), f32(), f32(), f32(K - 1), 0.01, 0.9, 0.999,
@@ -190,9 +186,6 @@ MEMORY = textwrap.dedent(r"""
         "events_from_dense": ok_and_bad(
             lambda: _native.events_from_dense(spikes, B, T, N, 1),
             lambda: _native.events_from_dense(spikes, B, T, N + 1, 1)),
-        "delay_noise_normals": ok_and_bad(
-            lambda: _native.delay_noise_normals(1, 3, np.zeros(K // 2)),
-            lambda: _native.delay_noise_normals(1, -3, np.zeros(K // 2))),
         "eprop_forward": ok_and_bad(
             lambda: _native.eprop_forward(ecfg, e, None, B, labels, ep.w_in, ep.w_rec, ep.w_out,
                                           ep.b, ep.feedback_weights, f32(B * 4),

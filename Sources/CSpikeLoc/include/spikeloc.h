@@ -34,7 +34,7 @@ void spk_set_error(const char *message);
 
 /* ABI version: bumped whenever a struct or signature below changes. spk_abi_version() is the
  * version of the compiled kernels; a caller compares it with the header's SPK_ABI_VERSION. */
-#define SPK_ABI_VERSION 4
+#define SPK_ABI_VERSION 5
 int32_t spk_abi_version(void);
 /* Number of worker threads used for threads == 0. */
 int32_t spk_default_threads(void);
@@ -58,7 +58,8 @@ const char *spk_kernel_variant(void);
 
 /* out[b] = uniform53(key(seed, first_index + b), word), b < n. first_index + b must not overflow. */
 int32_t spk_uniform53(uint64_t seed, int64_t first_index, uint64_t word, int64_t n, double *out);
-/* out[e] = U of stimulus element e of sample `index`, e < n (float32, exact). For tests. */
+/* out[e] = U of stimulus element e of sample `index`, e < n (float32, exact). A hook for the
+ * Swift tests (Python's reference draws the same numbers: spikeloc.reference.rng). */
 int32_t spk_stimulus_uniforms(uint64_t seed, int64_t index, int64_t n, float *out);
 
 /* ---- IPD stimulus (MODEL.md section 1) --------------------------------------------- */
@@ -95,7 +96,8 @@ int32_t spk_stimulus_noisy(const spk_stimulus_params *params, const double *ipd,
 #define SPK_WORD_EPOCH_PHASE ((UINT64_C(1) << 62) + (UINT64_C(1) << 40))
 #define SPK_WORD_DELAY_NOISE ((UINT64_C(1) << 62) + (UINT64_C(1) << 61))
 
-/* out[i] = z_i of sample `index` (standard normals of the phase-delay noise), i < n. For tests. */
+/* out[i] = z_i of sample `index` (standard normals of the phase-delay noise), i < n. A hook for
+ * the Swift tests, like spk_stimulus_uniforms. */
 int32_t spk_delay_noise_normals(uint64_t seed, int64_t index, int64_t n, double *out);
 
 /* ---- spike data as event lists ------------------------------------------------------ */
@@ -150,14 +152,14 @@ int32_t spk_events_to_dense(const spk_events *events, uint8_t *x, int32_t thread
 
 typedef struct {
     int64_t n_in;      /* N_in */
-    int64_t n_hidden;  /* N_h (ignored by the membrane-only network) */
+    int64_t n_hidden;  /* N_h; 0: no hidden layer (the membrane-only network, see below) */
     int64_t n_out;     /* C */
     int64_t steps;     /* T */
     double dt;         /* s, > 0 */
-    double tau_hidden; /* s, > 0 (ignored by the membrane-only network) */
+    double tau_hidden; /* s, > 0 (ignored without a hidden layer) */
     double tau_output; /* s, > 0 */
     int32_t readout;   /* SPK_READOUT_* */
-    double beta;       /* sigmoid surrogate steepness, > 0 */
+    double beta;       /* sigmoid surrogate steepness, > 0 (ignored without a hidden layer) */
 } spk_net_config;
 
 /*
@@ -165,6 +167,9 @@ typedef struct {
  * labels: int64 in [0, C). Weights: w1 N_in x N_h, w2 N_h x C (float32, finite).
  * logits: batch x C. hidden_spikes: batch x T x N_h (0/1). output_membrane: batch x T x C.
  * loss: mean over the batch of -log softmax(m)[label]; grad_*: same shapes as the weights.
+ * N_h = 0 is the membrane-only network: the readout driven directly by the inputs through
+ * w2, N_in x C (the readout's fan-in is the last layer's width, here the inputs'); w1,
+ * hidden_spikes and grad_w1 have N_in x 0 = 0 elements and are neither read nor written.
  */
 int32_t spk_snn_forward(const spk_net_config *config, const spk_events *x, const int64_t *index,
                         int64_t batch, const float *w1, const float *w2, float *logits,
@@ -173,15 +178,6 @@ int32_t spk_snn_loss_grad(const spk_net_config *config, const spk_events *x,
                           const int64_t *index, int64_t batch, const int64_t *labels,
                           const float *w1, const float *w2, double *loss, float *grad_w1,
                           float *grad_w2, float *logits, int32_t threads);
-
-/* Membrane-only network: the readout driven directly by the inputs, w: N_in x C. */
-int32_t spk_mo_forward(const spk_net_config *config, const spk_events *x, const int64_t *index,
-                       int64_t batch, const float *w, float *logits, float *output_membrane,
-                       int32_t threads);
-int32_t spk_mo_loss_grad(const spk_net_config *config, const spk_events *x,
-                         const int64_t *index, int64_t batch, const int64_t *labels,
-                         const float *w, double *loss, float *grad_w, float *logits,
-                         int32_t threads);
 
 /* ---- research variants (MODEL.md section 4): codes of spk_network below --------------- */
 /*
