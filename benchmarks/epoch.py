@@ -122,9 +122,16 @@ def spikeloc_epoch(name, stim, events, labels, batch, threads) -> tuple:
 
 # ---------------------------------------------------------------------------- workers
 
-def worker_yardstick(steps, n_in, n_hidden, density, n_batches, batch, best_of) -> dict:
+def worker_yardstick(steps, n_in, n_hidden, density, n_batches, batch, best_of,
+                     dense_floor=False) -> dict:
     """(a): n_batches products X_batch @ W1 (float32, OpenBLAS default threads); best of
-    ``best_of`` rounds."""
+    ``best_of`` rounds.
+
+    ``dense_floor``: also, in rounds interleaved with those of (a), the least a dense training
+    path computes per batch: the forward product X_batch @ W1 and the weight-gradient product
+    X_batch^T @ G (G float32 (batch T, N_h), random; one G for all batches: where it fits in a
+    cache this errs in the dense path's favour); best of ``best_of`` as ``dense`` [s] (see
+    scaling.py)."""
     rng = np.random.default_rng(123)
     rows = batch * steps
     x_bytes = rows * n_in * 4
@@ -132,17 +139,30 @@ def worker_yardstick(steps, n_in, n_hidden, density, n_batches, batch, best_of) 
     xs = [(rng.random((rows, n_in), dtype=np.float32) < density).astype(np.float32)
           for _ in range(pool)]
     w1 = rng.uniform(-1, 1, size=(n_in, n_hidden)).astype(np.float32)
+    g = rng.standard_normal((rows, n_hidden), dtype=np.float32) if dense_floor else None
     xs[0] @ w1  # warm-up: starts OpenBLAS's threads
-    timers = []
+    timers, dense = [], []
     for _ in range(best_of):
         with Timer() as t:
             for b in range(n_batches):
                 y = xs[b % pool] @ w1
         timers.append(t)
+        if dense_floor:
+            with Timer() as t:
+                for b in range(n_batches):
+                    x = xs[b % pool]
+                    y = x @ w1
+                    gw = x.T @ g
+            dense.append(t)
     best = min(timers, key=lambda t: t.seconds)
-    return {"best": best.seconds, "times": [t.seconds for t in timers], "pool": pool,
-            "cpu": best.cpu, "others": best.others,
-            "density": float(np.mean([x.mean() for x in xs])), "checksum": float(y.sum())}
+    out = {"best": best.seconds, "times": [t.seconds for t in timers], "pool": pool,
+           "cpu": best.cpu, "others": best.others,
+           "density": float(np.mean([x.mean() for x in xs])), "checksum": float(y.sum())}
+    if dense_floor:
+        best_d = min(dense, key=lambda t: t.seconds)
+        out.update(dense=best_d.seconds, dense_times=[t.seconds for t in dense],
+                   dense_others=best_d.others, dense_checksum=float(gw.sum()))
+    return out
 
 
 def worker_reference(config, n_samples, batch, ref_batches) -> dict:
