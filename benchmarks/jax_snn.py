@@ -52,6 +52,7 @@ Small CLI (from the repository root, after ``python setup.py build_ext --inplace
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -220,7 +221,8 @@ def zero_state(w1, w2) -> tuple:
 def agreement_case(seed: int = 7):
     """The fixed small case of :func:`check_agreement`: dict with x (8, 50, 40) uint8 (density
     0.2), y (8,), w1 (40, 24) float32 multiples of 1/4096 (exact in float32, so I = x W1 is exact
-    on both sides, and never exactly 1), w2 (24, 6) float32 multiples of 1/64, dt 1 ms, tau_h 10 ms, tau_o 20 ms."""
+    on both sides, and never exactly 1), w2 (24, 6) float32 multiples of 1/64, dt 1 ms,
+    tau_h 10 ms, tau_o 20 ms."""
     rng = np.random.default_rng(seed)
     B, T, n_in, n_h, C = 8, 50, 40, 24, 6
     x = (rng.random((B, T, n_in)) < 0.2).astype(np.uint8)
@@ -367,6 +369,46 @@ def _import_spikeloc():
     return _bench.import_spikeloc()
 
 
+# ---------------------------------------------------------------------------- for the benchmarks
+
+def worker_check(threads) -> dict:
+    """:func:`agreement` in a fresh process with ``threads`` set up, plus jax's version."""
+    configure_threads(threads)
+    import jax
+    return {**agreement(), "version": jax.__version__}
+
+
+def is_unusable_or_disagrees(a: dict) -> bool:
+    """Whether an :func:`agreement` result forbids timing the JAX model."""
+    return not a["max"] <= AGREEMENT_RTOL or a["margin"] < MIN_MARGIN or a["hidden_spikes"] == 0
+
+
+def benchmark_status(threads: int, no_jax: bool = False) -> str:
+    """For a benchmark's JAX column: "ok" after the agreement check passed in a fresh
+    subprocess (printed), else why the column is not timed ("not requested", "jax not
+    installed", "check failed", "disagrees (<max deviation>)")."""
+    _import_spikeloc()
+    import _bench
+    if no_jax:
+        return "not requested"
+    if jax_version() is None:
+        print("JAX: jax not installed (pip install -e '.[bench]'); no JAX column")
+        return "jax not installed"
+    try:
+        a = _bench.run_worker(os.path.abspath(__file__),
+                              ["check", json.dumps(dict(threads=threads))])
+    except RuntimeError as e:
+        print(f"JAX: the agreement check failed to run: {e}")
+        return "check failed"
+    print(f"JAX {a['version']}: agreement with spikeloc on the check case (relative "
+          f"deviations): loss {a['loss']:.1e}, dW1 {a['w1']:.1e}, dW2 {a['w2']:.1e}, Adam step "
+          f"{a['adam']:.1e}; max {a['max']:.1e} (tolerance {AGREEMENT_RTOL:g})")
+    if is_unusable_or_disagrees(a):
+        print("JAX: disagrees with spikeloc (or the check case is unusable): not timed")
+        return f"disagrees ({a['max']:.1e})"
+    return "ok"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="The spikeloc SNN in JAX: agreement check with "
                                             "spikeloc, optionally a timed epoch.")
@@ -381,7 +423,12 @@ def main(argv=None) -> int:
     p.add_argument("--unroll", type=int, default=1, help="lax.scan unroll factor (default 1)")
     p.add_argument("--form", choices=FORMS, default=None,
                    help="time only this readout form (default: the faster of both)")
+    p.add_argument("--worker", nargs=2, metavar=("NAME", "JSON"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker:  # _bench.run_worker: one JSON line
+        name, kwargs = args.worker
+        print(json.dumps({"check": worker_check}[name](**json.loads(kwargs))), flush=True)
+        return 0
     if jax_version() is None:
         print("jax is not installed (pip install -e '.[bench]' or 'jax[cpu]')")
         return 1
@@ -391,8 +438,8 @@ def main(argv=None) -> int:
         f"{k} {a[k]:.2e}" for k in ("loss", "w1", "w2", "adam")) +
         f"; max {a['max']:.2e} (tolerance {AGREEMENT_RTOL:g}); {a['hidden_spikes']} hidden "
         f"spikes, closest voltage {a['margin']:.1e} from the threshold")
-    if not a["max"] <= AGREEMENT_RTOL:
-        print("DISAGREES")
+    if is_unusable_or_disagrees(a):
+        print("DISAGREES (or the check case is unusable)")
         return 1
     if args.epoch:
         sl = _import_spikeloc()
@@ -408,7 +455,8 @@ def main(argv=None) -> int:
               f"batches of 64): best {r['best']:.3f} s of " + ", ".join(
                   f"{t:.3f}" for t in r["times"]) + f"; {r['cpu'] / r['best']:.2f} cores, "
               f"others {r['others']:.2f}; form {r['form']} (trial steps " + ", ".join(
-                  f"{k} {v * 1e3:.1f} ms" for k, v in r["trial"].items()) + f"); loss {r['first_loss']:.4f} -> {r['last_loss']:.4f}")
+                  f"{k} {v * 1e3:.1f} ms" for k, v in r["trial"].items())
+              + f"); loss {r['first_loss']:.4f} -> {r['last_loss']:.4f}")
     return 0
 
 

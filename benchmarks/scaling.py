@@ -74,6 +74,7 @@ import sys
 import numpy as np
 
 import _bench
+import jax_snn
 from _bench import Timer, fmt_ratio, summary
 from epoch import worker_yardstick
 
@@ -132,7 +133,6 @@ def spikeloc_epoch(events, labels, n_hidden: int, threads: int = 0) -> Timer:
 def worker_jax(steps, density, n_hidden, threads, best_of) -> dict:
     """JAX's epoch of a cell (see the module docstring), in a fresh process: threads set up
     before jax is imported; the same data, permutation and initial weights as the subject."""
-    import jax_snn
     jax_snn.configure_threads(threads)
     spikes, labels = make_spikes(steps, density)
     xs, ys = jax_snn.dense_batches(spikes, labels, epoch_order(), BATCH)
@@ -141,40 +141,7 @@ def worker_jax(steps, density, n_hidden, threads, best_of) -> dict:
     return jax_snn.time_epochs(xs, ys, net.w1, net.w2, DT, TAU, TAU, best_of=best_of)
 
 
-def worker_jax_check(threads) -> dict:
-    """``jax_snn.agreement()`` (deviations from spikeloc) and jax's version."""
-    import jax_snn
-    jax_snn.configure_threads(threads)
-    import jax
-    return {**jax_snn.agreement(), "version": jax.__version__}
-
-
-WORKERS = {"yardstick": worker_yardstick, "jax": worker_jax, "jax_check": worker_jax_check}
-
-
-def jax_status(args) -> str:
-    """"ok", or why the JAX column is not timed ("not requested", "jax not installed",
-    "disagrees ..."); prints the agreement check."""
-    import jax_snn
-    if args.no_jax:
-        return "not requested"
-    if jax_snn.jax_version() is None:
-        print("JAX: jax not installed (pip install -e '.[bench]'); no JAX column")
-        return "jax not installed"
-    try:
-        a = _bench.run_worker(__file__, ["jax_check", json.dumps(dict(threads=args.threads))])
-    except RuntimeError as e:
-        print(f"JAX: the agreement check failed to run: {e}")
-        return "check failed"
-    line = (f"JAX {a['version']}: agreement with spikeloc on the check case (relative "
-            f"deviations): loss {a['loss']:.1e}, dW1 {a['w1']:.1e}, dW2 {a['w2']:.1e}, Adam "
-            f"step {a['adam']:.1e}; max {a['max']:.1e} (tolerance {jax_snn.AGREEMENT_RTOL:g})")
-    print(line)
-    if not a["max"] <= jax_snn.AGREEMENT_RTOL or a["margin"] < jax_snn.MIN_MARGIN \
-            or a["hidden_spikes"] == 0:
-        print("JAX: disagrees with spikeloc (or the check case is unusable): not timed")
-        return f"disagrees ({a['max']:.1e})"
-    return "ok"
+WORKERS = {"yardstick": worker_yardstick, "jax": worker_jax}
 
 
 def bench_cell(n_hidden, density, steps, events, labels, args, jax_ok: str) -> dict:
@@ -279,7 +246,7 @@ def main(argv=None) -> int:
     print(f"settings: {SAMPLES} samples, batch {BATCH}, {N_IN} inputs, {CLASSES} classes, "
           f"reps {args.reps}, yardstick best of {args.best_of}, threads "
           + ("1 (spikeloc, OpenBLAS and XLA)" if args.threads == 1 else "default"))
-    jax_ok = jax_status(args)
+    jax_ok = jax_snn.benchmark_status(args.threads, args.no_jax)
     cells = []
     for t in steps:
         for d in densities:
