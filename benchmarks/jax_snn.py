@@ -420,6 +420,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=100, help="T of --epoch (default 100)")
     p.add_argument("--density", type=float, default=0.22,
                    help="input spike density of --epoch (default 0.22)")
+    p.add_argument("--best-of", type=int, default=3, help="epochs timed by --epoch (default 3)")
     p.add_argument("--unroll", type=int, default=1, help="lax.scan unroll factor (default 1)")
     p.add_argument("--form", choices=FORMS, default=None,
                    help="time only this readout form (default: the faster of both)")
@@ -449,7 +450,7 @@ def main(argv=None) -> int:
         labels = rng.integers(0, 12, size=1024)
         net = sl.SNN(200, args.hidden, 12, dt=1e-3, tau_hidden=20e-3, tau_output=20e-3, seed=0)
         xs, ys = dense_batches(spikes, labels, np.random.default_rng(1).permutation(1024), 64)
-        r = time_epochs(xs, ys, net.w1, net.w2, 1e-3, 20e-3, 20e-3, best_of=3,
+        r = time_epochs(xs, ys, net.w1, net.w2, 1e-3, 20e-3, 20e-3, best_of=args.best_of,
                         unroll=args.unroll, forms=[args.form] if args.form else FORMS)
         print(f"JAX epoch (N_h {args.hidden}, T {args.steps}, density {args.density}, 16 "
               f"batches of 64): best {r['best']:.3f} s of " + ", ".join(
