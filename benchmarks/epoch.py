@@ -31,7 +31,7 @@ threads=1, (b), (c), (c) single-threaded; repeated ``--reps`` times):
 (c) JAX: the same model written in JAX and compiled with ``jax.jit`` (``benchmarks/jax_snn.py``,
     see ``scaling.py``), one epoch of the same batches (same data set, permutation and initial
     weights; the batches as dense float32 arrays (64, T, 200) built before the timing: 3.3 GB
-    for 250hz), in a fresh subprocess, compiled and warmed up first, best of ``--best-of``;
+    for 250hz, whose worker peaks at ~4.4 GB), in a fresh subprocess, compiled and warmed up first, best of ``--best-of``;
     XLA's default threads, and single-threaded (the process pinned to one CPU) beside the
     ``threads=1`` epoch. Checked first against spikeloc (``jax_snn.agreement``); skipped with a
     note when jax is not installed (``pip install -e '.[bench]'``) or with ``--no-jax``.
@@ -54,7 +54,7 @@ reference only, never asserted: tutorial epoch <= 0.8 x (a); 250 Hz epoch <= 0.2
 Usage (from the repository root, after ``python setup.py build_ext --inplace``)::
 
     PYTHONPATH=python python benchmarks/epoch.py              # the numbers (~3-4 min;
-                                                              # JAX (c) adds ~5-6 min)
+                                                              # JAX (c) adds ~10 min)
     PYTHONPATH=python python benchmarks/epoch.py --quick      # smoke run (~30 s)
     PYTHONPATH=python python benchmarks/epoch.py --configs 250hz --reps 7
     PYTHONPATH=python python benchmarks/epoch.py --profile --configs tutorial --reps 5
