@@ -31,10 +31,11 @@ threads=1, (b), (c), (c) single-threaded; repeated ``--reps`` times):
 (c) JAX: the same model written in JAX and compiled with ``jax.jit`` (``benchmarks/jax_snn.py``,
     see ``scaling.py``), one epoch of the same batches (same data set, permutation and initial
     weights; the batches as dense float32 arrays (64, T, 200) built before the timing: 3.3 GB
-    for 250hz, whose worker peaks at ~4.4 GB), in a fresh subprocess, compiled and warmed up first, best of ``--best-of``;
-    XLA's default threads, and single-threaded (the process pinned to one CPU) beside the
-    ``threads=1`` epoch. Checked first against spikeloc (``jax_snn.agreement``); skipped with a
-    note when jax is not installed (``pip install -e '.[bench]'``) or with ``--no-jax``.
+    for 250hz, whose worker peaks at ~4.4 GB), in a fresh subprocess, compiled and warmed up
+    first, best of ``--best-of``; XLA's default threads, and single-threaded (the process pinned
+    to one CPU) beside the ``threads=1`` epoch. Checked first against spikeloc
+    (``jax_snn.agreement``); skipped with a note when jax is not installed (``pip install -e
+    '.[bench]'``) or with ``--no-jax``.
 
 Each repetition line also shows, per measurement, "cores" (CPU time / wall time of the measured
 process) and "others" (cores busy with other processes meanwhile, from /proc/stat): a noise
