@@ -82,8 +82,8 @@ def configure_threads(threads: int) -> None:
     One thread needs two things: ``XLA_FLAGS`` gets :data:`SINGLE_THREAD_XLA_FLAGS` (Eigen's
     single-threaded contractions), and the process is pinned to one CPU
     (``os.sched_setaffinity``, the lowest CPU it may use), because with the flags alone this
-    jaxlib (0.10) still ran the epoch on ~1.6 cores of 2 (its thread pools are sized from the
-    CPUs the process may use, which the pinning makes 1). The pinned process cannot move to
+    jaxlib (0.10) still ran on 1.4-1.6 cores of 2 (pinned, it cannot use more than one core
+    whatever its thread pools; it also starts fewer threads, 15 against 19). The pinned process cannot move to
     another core when a second process holds its own, so single-threaded JAX timings are only
     meaningful on a quiet machine (the benchmarks report the ``others`` column)."""
     if threads not in (0, 1):
