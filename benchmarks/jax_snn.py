@@ -83,9 +83,10 @@ def configure_threads(threads: int) -> None:
     single-threaded contractions), and the process is pinned to one CPU
     (``os.sched_setaffinity``, the lowest CPU it may use), because with the flags alone this
     jaxlib (0.10) still ran on 1.4-1.6 cores of 2 (pinned, it cannot use more than one core
-    whatever its thread pools; it also starts fewer threads, 15 against 19). The pinned process cannot move to
-    another core when a second process holds its own, so single-threaded JAX timings are only
-    meaningful on a quiet machine (the benchmarks report the ``others`` column)."""
+    whatever its thread pools; it also starts fewer threads, 15 against 19). The pinned process
+    cannot move to another core when a second process holds its own, so single-threaded JAX
+    timings are only meaningful on a quiet machine (the benchmarks report the ``others``
+    column)."""
     if threads not in (0, 1):
         raise ValueError(f"threads must be 0 (XLA's default) or 1, got {threads!r}")
     if threads == 0:
