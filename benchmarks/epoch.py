@@ -16,7 +16,7 @@ work. It is timed with the default thread count (all cores) and with ``threads=1
 
 The machine is shared and noisy, so every result is a ratio against yardsticks measured in the
 same run, interleaved with the subject (per repetition: (a), (a) single-threaded, epoch, epoch
-threads=1, (b); repeated ``--reps`` times):
+threads=1, (b), (c), (c) single-threaded; repeated ``--reps`` times):
 
 (a) NumPy/OpenBLAS: the epoch's 64 dense float32 products ``X_batch @ W1``, X_batch of shape
     (64 T, 200) with 0/1 entries at the data's spike density, W1 (200, N_h) float32, with
@@ -28,6 +28,14 @@ threads=1, (b); repeated ``--reps`` times):
 (b) The NumPy reference (``spikeloc.reference.snn_loss_and_grad`` + ``adam_step``, float64):
     it is slow, so a few batches (default 4) are timed, also in a subprocess, and scaled
     linearly to the epoch's batch count.
+(c) JAX: the same model written in JAX and compiled with ``jax.jit`` (``benchmarks/jax_snn.py``,
+    see ``scaling.py``), one epoch of the same batches (same data set, permutation and initial
+    weights; the batches as dense float32 arrays (64, T, 200) built before the timing: 3.3 GB
+    for 250hz, whose worker peaks at ~4.4 GB), in a fresh subprocess, compiled and warmed up
+    first, best of ``--best-of``; XLA's default threads, and single-threaded (the process pinned
+    to one CPU) beside the ``threads=1`` epoch. Checked first against spikeloc
+    (``jax_snn.agreement``); skipped with a note when jax is not installed (``pip install -e
+    '.[bench]'``) or with ``--no-jax``.
 
 Each repetition line also shows, per measurement, "cores" (CPU time / wall time of the measured
 process) and "others" (cores busy with other processes meanwhile, from /proc/stat): a noise
@@ -38,15 +46,16 @@ ratio over "quiet" pairs (others <= 0.25 cores in both measurements), and the si
 comparison, which is less sensitive to a second busy process.
 
 Printed per configuration: spikeloc epoch time, yardstick (a) time, the ratio epoch / (a) as
-median [min, max] over the repetitions (each ratio from one interleaved pair), and the speed-up
-(b) / epoch over the reference. Bars of the issue, printed for reference only, never asserted:
-tutorial epoch <= 0.8 x (a); 250 Hz epoch <= 0.2 x (a) (issue 12; the first build's bars were
-1.0 and 0.25). Ends with markdown tables for
+median [min, max] over the repetitions (each ratio from one interleaved pair), the speed-up
+(b) / epoch over the reference, and epoch / JAX (issue 12: < 1). Bars of the issue, printed for
+reference only, never asserted: tutorial epoch <= 0.8 x (a); 250 Hz epoch <= 0.2 x (a) (issue
+12; the first build's bars were 1.0 and 0.25). Ends with markdown tables for
 ``benchmarks/RESULTS.md``.
 
 Usage (from the repository root, after ``python setup.py build_ext --inplace``)::
 
-    PYTHONPATH=python python benchmarks/epoch.py              # the issue's numbers (~3-4 min)
+    PYTHONPATH=python python benchmarks/epoch.py              # the issue's numbers (~3-4 min;
+                                                              # JAX (c) adds ~10 min)
     PYTHONPATH=python python benchmarks/epoch.py --quick      # smoke run (~30 s)
     PYTHONPATH=python python benchmarks/epoch.py --configs 250hz --reps 7
     PYTHONPATH=python python benchmarks/epoch.py --profile --configs tutorial --reps 5
@@ -69,6 +78,7 @@ import sys
 import numpy as np
 
 import _bench
+import jax_snn
 from _bench import Timer, fmt_ratio, fmt_time, summary
 
 sl = _bench.import_spikeloc()
@@ -122,9 +132,16 @@ def spikeloc_epoch(name, stim, events, labels, batch, threads) -> tuple:
 
 # ---------------------------------------------------------------------------- workers
 
-def worker_yardstick(steps, n_in, n_hidden, density, n_batches, batch, best_of) -> dict:
+def worker_yardstick(steps, n_in, n_hidden, density, n_batches, batch, best_of,
+                     dense_floor=False) -> dict:
     """(a): n_batches products X_batch @ W1 (float32, OpenBLAS default threads); best of
-    ``best_of`` rounds."""
+    ``best_of`` rounds.
+
+    ``dense_floor``: also, in rounds interleaved with those of (a), the least a dense training
+    path computes per batch: the forward product X_batch @ W1 and the weight-gradient product
+    X_batch^T @ G (G float32 (batch T, N_h), random; one G for all batches: where it fits in a
+    cache this errs in the dense path's favour); best of ``best_of`` as ``dense`` [s] (see
+    scaling.py)."""
     rng = np.random.default_rng(123)
     rows = batch * steps
     x_bytes = rows * n_in * 4
@@ -132,17 +149,30 @@ def worker_yardstick(steps, n_in, n_hidden, density, n_batches, batch, best_of) 
     xs = [(rng.random((rows, n_in), dtype=np.float32) < density).astype(np.float32)
           for _ in range(pool)]
     w1 = rng.uniform(-1, 1, size=(n_in, n_hidden)).astype(np.float32)
+    g = rng.standard_normal((rows, n_hidden), dtype=np.float32) if dense_floor else None
     xs[0] @ w1  # warm-up: starts OpenBLAS's threads
-    timers = []
+    timers, dense = [], []
     for _ in range(best_of):
         with Timer() as t:
             for b in range(n_batches):
                 y = xs[b % pool] @ w1
         timers.append(t)
+        if dense_floor:
+            with Timer() as t:
+                for b in range(n_batches):
+                    x = xs[b % pool]
+                    y = x @ w1
+                    gw = x.T @ g
+            dense.append(t)
     best = min(timers, key=lambda t: t.seconds)
-    return {"best": best.seconds, "times": [t.seconds for t in timers], "pool": pool,
-            "cpu": best.cpu, "others": best.others,
-            "density": float(np.mean([x.mean() for x in xs])), "checksum": float(y.sum())}
+    out = {"best": best.seconds, "times": [t.seconds for t in timers], "pool": pool,
+           "cpu": best.cpu, "others": best.others,
+           "density": float(np.mean([x.mean() for x in xs])), "checksum": float(y.sum())}
+    if dense_floor:
+        best_d = min(dense, key=lambda t: t.seconds)
+        out.update(dense=best_d.seconds, dense_times=[t.seconds for t in dense],
+                   dense_others=best_d.others, dense_checksum=float(gw.sum()))
+    return out
 
 
 def worker_reference(config, n_samples, batch, ref_batches) -> dict:
@@ -169,6 +199,21 @@ def worker_reference(config, n_samples, batch, ref_batches) -> dict:
             losses.append(float(loss))
     return {"seconds": t.seconds, "batches": ref_batches, "losses": losses,
             "others": t.others}
+
+
+def worker_jax(config, n_samples, batch, threads, best_of) -> dict:
+    """(c): the epoch in JAX (``jax_snn``): the same data set, permutation and initial weights
+    as the subject, the batches as dense float32 arrays built before the timing; ``threads``
+    set up before jax is imported."""
+    jax_snn.configure_threads(threads)
+    c = CONFIGS[config]
+    stim = make_stimulus(config)
+    ipd, spikes = stim.generate(n_samples, DATA_SEED)
+    xs, ys = jax_snn.dense_batches(spikes, stim.labels(ipd), epoch_order(n_samples), batch)
+    del spikes
+    net = make_net(config, stim, threads=1)
+    return jax_snn.time_epochs(xs, ys, net.w1, net.w2, stim.dt, c["tau_hidden"],
+                               c["tau_output"], best_of=best_of)
 
 
 #: --profile: kernel symbols (substrings of their mangled names) -> phase of the epoch. The
@@ -218,7 +263,7 @@ def worker_profile(config, n_samples, batch, epochs, freq) -> dict:
 
 
 WORKERS = {"yardstick": worker_yardstick, "reference": worker_reference,
-           "profile": worker_profile}
+           "profile": worker_profile, "jax": worker_jax}
 
 
 def profile_config(name, args) -> None:
@@ -269,8 +314,9 @@ def profile_config(name, args) -> None:
 
 # ---------------------------------------------------------------------------- driver
 
-def one_repetition(name, stim, events, labels, args, yard_args, ref_args) -> dict:
-    """Yardstick (a), [(a) single-threaded], epoch, [epoch threads=1], reference (b)."""
+def one_repetition(name, stim, events, labels, args, yard_args, ref_args, jax_args) -> dict:
+    """Yardstick (a), [(a) single-threaded], epoch, [epoch threads=1], reference (b), [JAX (c),
+    [JAX single-threaded]] (``jax_args`` None: no JAX)."""
     n_batches = len(events) // args.batch
     m = {"a": _bench.run_worker(__file__, ["yardstick", json.dumps(yard_args)])}
     if not args.no_single_thread:
@@ -282,6 +328,11 @@ def one_repetition(name, stim, events, labels, args, yard_args, ref_args) -> dic
         m["epoch1"], _, _ = spikeloc_epoch(name, stim, events, labels, args.batch, threads=1)
     m["ref"] = _bench.run_worker(__file__, ["reference", json.dumps(ref_args)])
     m["ref_epoch"] = m["ref"]["seconds"] * n_batches / m["ref"]["batches"]
+    if jax_args is not None:
+        m["jax"] = _bench.run_worker(__file__, ["jax", json.dumps(dict(jax_args, threads=0))])
+        if not args.no_single_thread:
+            m["jax1"] = _bench.run_worker(__file__, ["jax", json.dumps(dict(jax_args,
+                                                                            threads=1))])
     return m
 
 
@@ -305,9 +356,19 @@ def print_repetition(rep: int, m: dict, n_batches: int) -> None:
     print(f"           (b) reference {r['batches']} batches {r['seconds']:.2f} s (others "
           f"{r['others']:.1f}), scaled to {n_batches}: {m['ref_epoch']:.1f} s -> "
           f"{m['ref_epoch'] / e.seconds:.0f} x epoch", flush=True)
+    if "jax" in m:
+        j = m["jax"]
+        print(f"           (c) JAX {j['best']:.3f} s ({j['cpu'] / j['best']:.1f} cores; others "
+              f"{j['others']:.1f}; form {j['form']}) -> epoch / JAX {e.seconds / j['best']:.3f}",
+              flush=True)
+    if "jax1" in m:
+        j1 = m["jax1"]
+        print(f"           (c) JAX 1 thread {j1['best']:.3f} s ({j1['cpu'] / j1['best']:.1f} "
+              f"cores; others {j1['others']:.1f}) -> epoch threads=1 / JAX 1 thread "
+              f"{m['epoch1'].seconds / j1['best']:.3f}", flush=True)
 
 
-def bench_config(name, args) -> dict:
+def bench_config(name, args, jax_ok: str = "not requested") -> dict:
     c = CONFIGS[name]
     stim = make_stimulus(name)
     batch, n = args.batch, args.samples
@@ -333,9 +394,12 @@ def bench_config(name, args) -> dict:
     yard_args = dict(steps=stim.steps, n_in=stim.n_in, n_hidden=c["n_hidden"], density=density,
                      n_batches=n_batches, batch=batch, best_of=args.best_of)
     ref_args = dict(config=name, n_samples=n, batch=batch, ref_batches=args.ref_batches)
+    jax_args = (dict(config=name, n_samples=n, batch=batch, best_of=args.best_of)
+                if jax_ok == "ok" else None)
     reps = []
     for rep in range(args.reps):
-        reps.append(one_repetition(name, stim, events, labels, args, yard_args, ref_args))
+        reps.append(one_repetition(name, stim, events, labels, args, yard_args, ref_args,
+                                   jax_args))
         print_repetition(rep + 1, reps[-1], n_batches)
 
     def col(f):
@@ -350,7 +414,14 @@ def bench_config(name, args) -> dict:
                       if max(m["epoch"].others, m["a"]["others"]) <= _bench.QUIET],
                others=col(lambda m: max(m["epoch"].others, m["a"]["others"])),
                ref=col(lambda m: m["ref_epoch"]),
-               speedup=col(lambda m: m["ref_epoch"] / m["epoch"].seconds))
+               speedup=col(lambda m: m["ref_epoch"] / m["epoch"].seconds), jax_status=jax_ok)
+    if jax_args is not None:
+        res.update(jax=col(lambda m: m["jax"]["best"]),
+                   r_jax=col(lambda m: m["epoch"].seconds / m["jax"]["best"]),
+                   jax_others=col(lambda m: m["jax"]["others"]))
+        if not args.no_single_thread:
+            res.update(jax1=col(lambda m: m["jax1"]["best"]),
+                       r_jax1=col(lambda m: m["epoch1"].seconds / m["jax1"]["best"]))
     if not args.no_single_thread:
         res.update(a1=col(lambda m: m["a1"]["best"]),
                    epoch1=col(lambda m: m["epoch1"].seconds),
@@ -359,7 +430,10 @@ def bench_config(name, args) -> dict:
 
     last = reps[-1]
     print(f"    sanity: first-batch loss spikeloc {last['first_loss']:.6f}, reference "
-          f"{last['ref']['losses'][0]:.6f}; last-batch loss {last['last_loss']:.4f}")
+          f"{last['ref']['losses'][0]:.6f}"
+          + (f", JAX {last['jax']['first_loss']:.6f}" if "jax" in last else "")
+          + f"; last-batch loss {last['last_loss']:.4f}"
+          + (f", JAX {last['jax']['last_loss']:.4f}" if "jax" in last else ""))
     print(f"    spikeloc epoch (threads default): {fmt_time(res['epoch'])}")
     if "epoch1" in res:
         print(f"    spikeloc epoch (threads=1):       {fmt_time(res['epoch1'])}")
@@ -378,6 +452,13 @@ def bench_config(name, args) -> dict:
     print(f"    (b) reference epoch (scaled from {args.ref_batches} batches): "
           f"{fmt_time(res['ref'])}")
     print(f"    speed-up (b) / epoch:             {fmt_ratio(res['speedup'], 0)}")
+    if "jax" in res:
+        print(f"    (c) JAX epoch:                    {fmt_time(res['jax'])}")
+        print(f"    ratio epoch / JAX:                {fmt_ratio(res['r_jax'])}   "
+              f"(issue 12: < 1)")
+    if "jax1" in res:
+        print(f"    (c) JAX epoch, 1 thread:          {fmt_time(res['jax1'])}")
+        print(f"    ratio epoch threads=1 / JAX 1 thread: {fmt_ratio(res['r_jax1'])}")
     return res
 
 
@@ -406,6 +487,17 @@ def markdown(results, args, info) -> str:
             single = "- | - | - | -"
         lines.append(f"| {r['name']} | {single} | {summary(r['ref'])[0]:.1f} | "
                      f"{fmt_ratio(r['speedup'], 0)} | {r['gen']:.3f} | {r['events']:.3f} |")
+    lines += ["", "| config | (c) JAX epoch [s] | epoch / JAX | JAX 1 thread [s] | "
+              "epoch threads=1 / JAX 1 thread | JAX others [cores] |",
+              "|---|---|---|---|---|---|"]
+    for r in results:
+        if "jax" not in r:
+            lines.append(f"| {r['name']} | {r['jax_status']} | - | - | - | - |")
+            continue
+        single = (f"{summary(r['jax1'])[0]:.3f} | {fmt_ratio(r['r_jax1'])}" if "jax1" in r
+                  else "- | -")
+        lines.append(f"| {r['name']} | {summary(r['jax'])[0]:.3f} | {fmt_ratio(r['r_jax'])} | "
+                     f"{single} | {summary(r['jax_others'])[0]:.1f} |")
     return "\n".join(lines)
 
 
@@ -430,6 +522,8 @@ def main(argv=None) -> int:
                    help="skip the threads=1 epochs and the single-threaded yardstick")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1024 samples, 2 repetitions, 1 reference batch")
+    p.add_argument("--no-jax", action="store_true",
+                   help="skip JAX (c) (it needs jax: pip install -e '.[bench]')")
     p.add_argument("--profile", action="store_true",
                    help="instead of the comparison: where the single-threaded epoch's time "
                         "goes (perf record; --reps epochs), per phase and per input event")
@@ -459,7 +553,8 @@ def main(argv=None) -> int:
     _bench.print_machine(info)
     print(f"settings: samples {args.samples}, batch {args.batch}, reps {args.reps}, "
           f"yardstick best of {args.best_of}, reference batches {args.ref_batches}")
-    results = [bench_config(s, args) for s in names]
+    jax_ok = jax_snn.benchmark_status(0, args.no_jax)
+    results = [bench_config(s, args, jax_ok) for s in names]
     print("\nload average at end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print("\nMarkdown (for benchmarks/RESULTS.md):\n")
     print(markdown(results, args, info))
