@@ -534,27 +534,321 @@ func buildEvents<Context>(
                        stepEvents: stepEvents, inputPtr: inputPtr, inputEvents: inputEvents)
 }
 
+// MARK: - dense spikes to event lists in one pass (spk_events_from_dense)
+//
+// 1. Each worker scans its samples' bytes once, 64 at a time: the low bits of 64 bytes become
+//    a 64-bit mask (no branch per byte), the indices of its set bits are appended to the
+//    sample's step-order events, and the bytes are added to per-input counters (SIMD). The
+//    sample's step counts, input counts and events (UInt16 each) go to the worker's arena
+//    (private memory; nothing is written to the caller's storage yet).
+// 2. The four arrays are allocated (their sizes are known now) and each sample is written
+//    from its arena record in one task: the pointer rows, its step events (a copy) and its
+//    input events (a transposition through per-input cursors, in cache). Every index comes
+//    from the private record, built by this code, so no write can leave the sample's range
+//    (still checked, once per event, at the cost of a compare).
+// Results do not depend on the thread count: each sample is built by one task alone.
+
+/// The low bits of 64 bytes (8 little-endian words) as a mask: bit 8 w + l = low bit of byte l
+/// of word w. For each word, the multiply moves byte l's low bit to bit 56 + l (all partial
+/// products on distinct bits, nothing carries); the vector truncation gathers the 8 top bytes.
+@inline(__always)
+func lowBitMask(_ v: SIMD8<UInt64>) -> UInt64 {
+    let bits = ((v & 0x0101_0101_0101_0101) &* 0x0102_0408_1020_4080) &>> 56
+    return unsafeBitCast(SIMD8<UInt8>(truncatingIfNeeded: bits), to: UInt64.self)
+}
+
+/// Appends base + l for the set bits l of `mask` (increasing) at out[k...] and returns k + their
+/// number. Stores up to 8 entries past the last one it appends (out needs room for k + 64 + 8).
+/// Sparse masks (at most 4 bits) take four unconditional trailing-zero steps; denser ones the
+/// byte table (8 entries per byte), so no branch depends on each bit.
+@inline(__always)
+func appendSetBits(_ table: UnsafePointer<SIMD8<UInt16>>, _ out: UnsafeMutablePointer<UInt16>, _ k: Int,
+                   _ base: Int, _ mask: UInt64) -> Int {
+    let count = mask.nonzeroBitCount
+    if count <= 4 {
+        let b = UInt16(truncatingIfNeeded: base)
+        var m = mask
+        // trailingZeroBitCount of 0 is 64: the entries past `count` are stored but not counted
+        out[k] = b &+ UInt16(truncatingIfNeeded: m.trailingZeroBitCount); m &= m &- 1
+        out[k + 1] = b &+ UInt16(truncatingIfNeeded: m.trailingZeroBitCount); m &= m &- 1
+        out[k + 2] = b &+ UInt16(truncatingIfNeeded: m.trailingZeroBitCount); m &= m &- 1
+        out[k + 3] = b &+ UInt16(truncatingIfNeeded: m.trailingZeroBitCount)
+        return k + count
+    }
+    var j = k
+    for byte in 0..<8 {
+        j = appendBits(table, out, j, base + 8 * byte, (mask &>> UInt64(8 * byte)) & 0xFF)
+    }
+    return j
+}
+
+/// Adds the low bits of 64 bytes to counters: byte 2 j to even[j], byte 2 j + 1 to odd[j]
+/// (j < 32; the pointers may be unaligned). Viewed as 32 UInt16 lanes, the bytes are
+/// even + 256 odd: a mask and a shift split them without widening any byte.
+@inline(__always)
+func addLowBits(_ even: UnsafeMutablePointer<UInt16>, _ odd: UnsafeMutablePointer<UInt16>, _ v: SIMD8<UInt64>) {
+    // (shifts of 64-bit lanes: those of 16-bit lanes compile to a loop over the lanes)
+    let low = unsafeBitCast(v & 0x0001_0001_0001_0001, to: SIMD32<UInt16>.self)
+    let high = unsafeBitCast((v &>> 8) & 0x0001_0001_0001_0001, to: SIMD32<UInt16>.self)
+    let e = UnsafeMutableRawPointer(even), o = UnsafeMutableRawPointer(odd)
+    e.storeBytes(of: e.loadUnaligned(as: SIMD32<UInt16>.self) &+ low, as: SIMD32<UInt16>.self)
+    o.storeBytes(of: o.loadUnaligned(as: SIMD32<UInt16>.self) &+ high, as: SIMD32<UInt16>.self)
+}
+
+/// One worker's private records of the samples it scanned: for each, T step counts, N_in input
+/// counts and its step-order events (UInt16 each), in mmap'd blocks that `release` unmaps.
+final class DenseSampleRecords {
+    private static let blockBytes = 2 * hugePageBytes
+    let steps: Int, nIn: Int
+    private var blocks: [(UnsafeMutableRawPointer, Int)] = []
+    private var spare: UnsafeMutablePointer<UInt16>? = nil
+    private var spareCount = 0
+    /// The sample being scanned: step counts, input counts (padded by 8 for SIMD adds), and a
+    /// growable event buffer with room for one more row.
+    let stepCounts: Scratch<UInt16>, inputCounts: Scratch<UInt16>
+    /// Input counters of the 64-byte blocks of the rows (`addLowBits`): inputs 2 j and 2 j + 1.
+    private let evenCounts: Scratch<UInt16>, oddCounts: Scratch<UInt16>
+    private(set) var events: UnsafeMutablePointer<UInt16>
+    private var capacity: Int
+    let table = bitIndices
+
+    init(steps: Int, nIn: Int) throws {
+        self.steps = steps
+        self.nIn = nIn
+        stepCounts = try Scratch<UInt16>(steps, what: "step counts")
+        inputCounts = try Scratch<UInt16>(nIn + 8, what: "input counts")
+        inputCounts.zero()
+        evenCounts = try Scratch<UInt16>(nIn / 2 + 32, what: "input counts")
+        oddCounts = try Scratch<UInt16>(nIn / 2 + 32, what: "input counts")
+        evenCounts.zero()
+        oddCounts.zero()
+        capacity = Swift.max(nIn + 72, Swift.min(steps * nIn + 72, 1 << 16))
+        guard let p = malloc(capacity * 2) else { throw KernelError.memory("event buffer: cannot allocate \(capacity * 2) bytes") }
+        events = p.bindMemory(to: UInt16.self, capacity: capacity)
+    }
+
+    deinit {
+        release()
+        free(events)
+    }
+
+    /// Room for a row's events after the first `count` (N_in + 72 entries: `appendSetBits`
+    /// stores past its last entry); nil without memory.
+    @inline(__always) func rowRoom(_ count: Int) -> UnsafeMutablePointer<UInt16>? {
+        if count + nIn + 72 > capacity {
+            let wanted = Swift.max(2 * capacity, count + nIn + 72)
+            guard let p = realloc(events, wanted * 2) else { return nil }
+            events = p.bindMemory(to: UInt16.self, capacity: wanted)
+            capacity = wanted
+        }
+        return events + count
+    }
+
+    /// Scans sample `x` (T rows of N_in bytes); returns its number of events, or nil without
+    /// memory. Bits other than the low one of any byte are ORed into `invalid`.
+    func scan(_ x: UnsafePointer<UInt8>, invalid: inout UInt64) -> Int? {
+        let counts = inputCounts.pointer, steps = stepCounts.pointer, table = self.table
+        let even = evenCounts.pointer, odd = oddCounts.pointer
+        var bad = SIMD8<UInt64>(), badWord: UInt64 = 0, count = 0
+        for t in 0..<self.steps {
+            guard let out = rowRoom(count) else { return nil }
+            let row = x + t * nIn
+            var k = 0, i = 0
+            while i + 64 <= nIn {
+                let v = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<UInt64>.self)
+                bad |= v
+                k = appendSetBits(table, out, k, i, lowBitMask(v))
+                addLowBits(even + i / 2, odd + i / 2, v)
+                i += 64
+            }
+            while i + 8 <= nIn {
+                let word = UnsafeRawPointer(row + i).loadUnaligned(as: UInt64.self)
+                badWord |= word
+                let mask = ((word & 0x0101_0101_0101_0101) &* 0x0102_0408_1020_4080) >> 56
+                k = appendBits(table, out, k, i, mask)
+                addBits(table, counts + i, mask)
+                i += 8
+            }
+            while i < nIn {
+                let v = row[i]
+                badWord |= UInt64(v)
+                out[k] = UInt16(truncatingIfNeeded: i)
+                k += Int(v & 1)
+                counts[i] &+= UInt16(v & 1)
+                i += 1
+            }
+            steps[t] = UInt16(truncatingIfNeeded: k)
+            count += k
+        }
+        for lane in 0..<8 { badWord |= bad[lane] }
+        for j in 0..<(nIn / 64 * 32) {  // the counters of the 64-byte blocks
+            counts[2 * j] = even[j]
+            counts[2 * j + 1] = odd[j]
+            even[j] = 0
+            odd[j] = 0
+        }
+        invalid |= badWord & 0xFEFE_FEFE_FEFE_FEFE
+        return count
+    }
+
+    /// Zeroes the input counters (after a scan that found no memory).
+    func resetCounts() {
+        inputCounts.zero()
+        evenCounts.zero()
+        oddCounts.zero()
+    }
+
+    /// Moves the scanned sample (`count` events) into the blocks and returns its record
+    /// (step counts, input counts, events), nil without memory; zeroes the input counters.
+    func keep(_ count: Int) -> UnsafePointer<UInt16>? {
+        defer { inputCounts.zero() }
+        let size = steps + nIn + count
+        if size > spareCount {
+            let bytes = roundUp(Swift.max(DenseSampleRecords.blockBytes, size * 2), hugePageBytes)
+            guard let block = mapHugePages(bytes) else { return nil }
+            blocks.append((block, bytes))
+            spare = block.bindMemory(to: UInt16.self, capacity: bytes / 2)
+            spareCount = bytes / 2
+        }
+        let dest = spare!
+        dest.update(from: stepCounts.pointer, count: steps)
+        (dest + steps).update(from: inputCounts.pointer, count: nIn)
+        (dest + steps + nIn).update(from: events, count: count)
+        spare = dest + size
+        spareCount -= size
+        return UnsafePointer(dest)
+    }
+
+    /// Unmaps every block.
+    func release() {
+        for (block, bytes) in blocks { munmap(block, bytes) }
+        blocks = []
+        spare = nil
+        spareCount = 0
+    }
+}
+
+/// Writes the input-order events of a sample (steps, at out[cursors[i]...] for input i) from its
+/// step-order events and step counts; false if an event or a cursor leaves [0, nIn) or
+/// [0, size) (then out is partly written). A function of its own: the loop then keeps its
+/// pointers in registers.
+@inline(never)
+func transposeEvents(_ events: UnsafePointer<UInt16>, _ stepCounts: UnsafePointer<UInt16>, steps: Int, nIn: Int,
+                     cursors c: UnsafeMutablePointer<UInt32>, out: UnsafeMutablePointer<UInt16>, size: Int) -> Bool {
+    let limit = UInt32(truncatingIfNeeded: size)
+    var e = 0
+    for t in 0..<steps {
+        let end = e + Int(stepCounts[t]), step = UInt16(truncatingIfNeeded: t)
+        while e < end {
+            let i = Int(events[e])
+            let position = c[i]
+            guard i < nIn, position < limit else { return false }
+            out[Int(position)] = step
+            c[i] = position &+ 1
+            e += 1
+        }
+    }
+    return true
+}
+
 /// Event lists of dense spikes (n x T x N_in bytes, 0 or 1) in one pass over the array (the
-/// one-pass successor of indexEvents + fillEvents, with the same results).
+/// one-pass successor of indexEvents + fillEvents, with the same results). The caller's storage
+/// is requested after the scan, in the order step_ptr, input_ptr, step_events, input_events.
 public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: Int, threads: Int,
                             allocate: EventStorage) throws -> BuiltEvents {
     try validateDenseShape(n: n, steps: steps, nIn: nIn)
     let threads = try resolveThreads(threads)
-    return try buildEvents(n: n, steps: steps, nIn: nIn, threads: threads, allocate: allocate,
-                           makeContext: { () }, produce: { _, arena, s, stepCounts in
+    let stepEntries = try checkedProduct(n, steps, what: "events.step_ptr") + 1
+    let inputEntries = try checkedProduct(n, nIn, what: "events.input_ptr") + 1
+    func storage<T>(_ count: Int, _ what: String) throws -> UnsafeMutablePointer<T> {
+        let bytes = try checkedProduct(count, MemoryLayout<T>.stride, what: what)
+        guard let raw = allocate(bytes) else { throw KernelError.memory("\(what): no storage for \(bytes) bytes") }
+        try require(Int(bitPattern: raw) % MemoryLayout<T>.alignment == 0, "\(what): storage is not aligned")
+        adviseHugePages(raw, bytes)
+        return raw.bindMemory(to: T.self, capacity: count)
+    }
+
+    // 1. scan every sample once into the workers' private records
+    let records = try Scratch<UnsafePointer<UInt16>?>(n, what: "sample records")
+    let offsets = try Scratch<Int64>(n + 1, what: "sample offsets")
+    let failures = try TaskFailures(n), noMemory = try TaskFailures(n)
+    var workers: [DenseSampleRecords] = []
+    try parallelFor(n, threads: threads, makeContext: { () throws -> DenseSampleRecords in
+        let w = try DenseSampleRecords(steps: steps, nIn: nIn)
+        workers.append(w)
+        return w
+    }) { w, s in
         var invalid: UInt64 = 0
-        for t in 0..<steps {
-            guard let k = arena.appendRow(x + (s * steps + t) * nIn, invalid: &invalid) else { return true }
-            stepCounts[t] = Int64(k)
+        guard let count = w.scan(x + s * steps * nIn, invalid: &invalid) else {
+            w.resetCounts()
+            noMemory.fail(s)
+            return
         }
-        return invalid == 0
-    }, invalid: { s in
+        if invalid != 0 { failures.fail(s) }
+        offsets.pointer[s] = Int64(count)
+        records.pointer[s] = w.keep(count)
+        if records.pointer[s] == nil { noMemory.fail(s) }
+    }
+    defer { for w in workers { w.release() } }
+    if let s = failures.failed.first {
         for t in 0..<steps {
             let row = x + (s * steps + t) * nIn
             if let i = (0..<nIn).first(where: { row[$0] > 1 }) {
-                return KernelError.value("spikes must contain only 0 and 1; spikes[\(s), \(t), \(i)] = \(row[i])")
+                throw KernelError.value("spikes must contain only 0 and 1; spikes[\(s), \(t), \(i)] = \(row[i])")
             }
         }
-        return KernelError.value("spikes of sample \(s) changed during the call")
-    })
+        throw KernelError.value("spikes of sample \(s) changed during the call")
+    }
+    if !noMemory.failed.isEmpty { throw KernelError.memory("events: cannot allocate the sample records") }
+
+    // 2. offsets, then the four arrays, each sample written from its record by one task
+    var total: Int64 = 0
+    for s in 0..<n {
+        let count = offsets.pointer[s]
+        offsets.pointer[s] = total
+        total += count
+    }
+    offsets.pointer[n] = total
+    let nEvents = Int(total)
+    let stepPtr: UnsafeMutablePointer<Int64> = try storage(stepEntries, "events.step_ptr")
+    let inputPtr: UnsafeMutablePointer<Int64> = try storage(inputEntries, "events.input_ptr")
+    let stepEvents: UnsafeMutablePointer<UInt16> = try storage(nEvents, "events.step_events")
+    let inputEvents: UnsafeMutablePointer<UInt16> = try storage(nEvents, "events.input_events")
+    stepPtr[0] = 0
+    inputPtr[0] = 0
+    let broken = try TaskFailures(n)
+    // per worker: cursors, and the sample's input events, transposed in cache and then copied
+    // (scattered stores straight into fresh output memory each wait for their cache line)
+    let largest = (0..<n).reduce(0) { Swift.max($0, Int(offsets.pointer[$1 + 1] - offsets.pointer[$1])) }
+    try parallelFor(n, threads: threads, makeContext: {
+        (try Scratch<UInt32>(nIn, what: "event cursors"), try Scratch<UInt16>(largest, what: "sample events"))
+    }) { scratch, s in
+        let record = records.pointer[s]!, stepCounts = record, inputCounts = record + steps
+        let events = record + steps + nIn
+        let first = offsets.pointer[s], size = Int(offsets.pointer[s + 1] - first)
+        // pointer rows; cursors relative to the sample's first event
+        let c = scratch.0.pointer, stepRow = stepPtr + s * steps + 1, inputRow = inputPtr + s * nIn + 1
+        var sum = 0
+        for t in 0..<steps { sum += Int(stepCounts[t]); stepRow[t] = first + Int64(sum) }
+        guard sum == size else { broken.fail(s); return }
+        sum = 0
+        for i in 0..<nIn {
+            c[i] = UInt32(truncatingIfNeeded: sum)
+            sum += Int(inputCounts[i])
+            inputRow[i] = first + Int64(sum)
+        }
+        guard sum == size else { broken.fail(s); return }
+        (stepEvents + Int(first)).update(from: events, count: size)
+        let out = scratch.1.pointer
+        guard transposeEvents(events, stepCounts, steps: steps, nIn: nIn, cursors: c, out: out, size: size) else {
+            broken.fail(s)
+            return
+        }
+        (inputEvents + Int(first)).update(from: out, count: size)
+    }
+    if let s = broken.failed.first {
+        throw KernelError.value("events of sample \(s): internal inconsistency while building them")
+    }
+    return BuiltEvents(nSamples: n, steps: steps, nIn: nIn, nEvents: nEvents, stepPtr: stepPtr,
+                       stepEvents: stepEvents, inputPtr: inputPtr, inputEvents: inputEvents)
 }
