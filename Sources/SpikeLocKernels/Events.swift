@@ -833,34 +833,43 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
     stepPtr[0] = 0
     inputPtr[0] = 0
     let broken = try TaskFailures(n)
-    // per worker: cursors, and the sample's input events, transposed in cache and then copied
-    // (scattered stores straight into fresh output memory each wait for their cache line)
+    // Each worker writes a contiguous range of samples: their output is then contiguous too,
+    // and the workers' first touches of the fresh storage fall on different huge pages (when
+    // they alternate samples, one waits for the other to clear the page they share).
+    // Per worker: cursors, and a sample's input events, transposed in cache and then copied
+    // (scattered stores straight into fresh output memory each wait for their cache line).
     let largest = (0..<n).reduce(0) { Swift.max($0, Int(offsets.pointer[$1 + 1] - offsets.pointer[$1])) }
-    try parallelFor(n, threads: threads, makeContext: {
-        (try Scratch<UInt32>(nIn, what: "event cursors"), try Scratch<UInt16>(largest, what: "sample events"))
-    }) { scratch, s in
+    func writeSample(_ s: Int, cursors c: UnsafeMutablePointer<UInt32>, buffer: UnsafeMutablePointer<UInt16>) -> Bool {
         let record = records.pointer[s]!, stepCounts = record, inputCounts = record + steps
         let events = record + steps + nIn
         let first = offsets.pointer[s], size = Int(offsets.pointer[s + 1] - first)
         // pointer rows; cursors relative to the sample's first event
-        let c = scratch.0.pointer, stepRow = stepPtr + s * steps + 1, inputRow = inputPtr + s * nIn + 1
+        let stepRow = stepPtr + s * steps + 1, inputRow = inputPtr + s * nIn + 1
         var sum = 0
         for t in 0..<steps { sum += Int(stepCounts[t]); stepRow[t] = first + Int64(sum) }
-        guard sum == size else { broken.fail(s); return }
+        guard sum == size else { return false }
         sum = 0
         for i in 0..<nIn {
             c[i] = UInt32(truncatingIfNeeded: sum)
             sum += Int(inputCounts[i])
             inputRow[i] = first + Int64(sum)
         }
-        guard sum == size else { broken.fail(s); return }
+        guard sum == size else { return false }
         (stepEvents + Int(first)).update(from: events, count: size)
-        let out = scratch.1.pointer
-        guard transposeEvents(events, stepCounts, steps: steps, nIn: nIn, cursors: c, out: out, size: size) else {
-            broken.fail(s)
-            return
+        guard transposeEvents(events, stepCounts, steps: steps, nIn: nIn, cursors: c, out: buffer, size: size) else {
+            return false
         }
-        (inputEvents + Int(first)).update(from: out, count: size)
+        (inputEvents + Int(first)).update(from: buffer, count: size)
+        return true
+    }
+    let ranges = Swift.max(1, Swift.min(threads, n))
+    try parallelFor(ranges, threads: ranges, makeContext: {
+        (try Scratch<UInt32>(nIn, what: "event cursors"), try Scratch<UInt16>(largest, what: "sample events"))
+    }) { scratch, r in
+        for s in (r * n / ranges)..<((r + 1) * n / ranges)
+        where !writeSample(s, cursors: scratch.0.pointer, buffer: scratch.1.pointer) {
+            broken.fail(s)
+        }
     }
     if let s = broken.failed.first {
         throw KernelError.value("events of sample \(s): internal inconsistency while building them")
