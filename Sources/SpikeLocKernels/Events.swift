@@ -611,8 +611,31 @@ func addLowBits(_ even: UnsafeMutablePointer<UInt16>, _ odd: UnsafeMutablePointe
     o.storeBytes(of: o.loadUnaligned(as: SIMD32<UInt16>.self) &+ high, as: SIMD32<UInt16>.self)
 }
 
-/// One worker's private records of the samples it scanned: for each, T step counts, N_in input
-/// counts and its step-order events (UInt16 each), in mmap'd blocks that `release` unmaps.
+/// Transposes the 64 x 64 bit matrix a (row r = a[r], column c = bit c) in place: afterwards
+/// bit c of a[r] is what bit r of a[c] was. Six rounds of block swaps (32, 16, ..., 1 wide;
+/// Hacker's Delight 7-3, for bits numbered from the least significant).
+@inline(__always)
+func transpose64(_ a: UnsafeMutablePointer<UInt64>) {
+    var j = 32
+    var m: UInt64 = 0x0000_0000_FFFF_FFFF
+    while j != 0 {
+        var k = 0
+        while k < 64 {  // the rows k with bit j clear, against rows k + j
+            let t = ((a[k] &>> UInt64(j)) ^ a[k + j]) & m
+            a[k + j] ^= t
+            a[k] ^= t &<< UInt64(j)
+            k = (k + j + 1) & ~j
+        }
+        j >>= 1
+        m ^= m &<< UInt64(j)
+    }
+}
+
+/// One worker's private records of the samples it scanned, in mmap'd blocks that `release`
+/// unmaps, each starting on 8 bytes: for a sparse sample, T step counts, N_in input counts and
+/// its step-order events (UInt16 each); for a dense one (more than 4 T W events, W = 64-bit
+/// words per row), its rows as bit masks (T x W UInt64), which are then smaller. A sample is
+/// scanned in the form its worker's previous sample needed (`dense`); either form is exact.
 final class DenseSampleRecords {
     private static let blockBytes = 2 * hugePageBytes
     let steps: Int, nIn: Int
@@ -627,10 +650,20 @@ final class DenseSampleRecords {
     private(set) var events: UnsafeMutablePointer<UInt16>
     private var capacity: Int
     let table = bitIndices
+    /// 64-bit words per row of bits, and the rows of the sample scanned as bits.
+    let words: Int
+    let rowBits: Scratch<UInt64>
+    /// The form to scan the next sample in (the one its predecessor needed).
+    var dense = false
+
+    /// True if a sample of `count` events is kept as bits (smaller than as events).
+    static func keepsBits(_ count: Int, steps: Int, words: Int) -> Bool { count > 4 * steps * words }
 
     init(steps: Int, nIn: Int) throws {
         self.steps = steps
         self.nIn = nIn
+        words = (nIn + 63) / 64
+        rowBits = try Scratch<UInt64>(try checkedProduct(steps, words, what: "row bits"), what: "row bits")
         stepCounts = try Scratch<UInt16>(steps, what: "step counts")
         inputCounts = try Scratch<UInt16>(nIn + 8, what: "input counts")
         inputCounts.zero()
@@ -707,6 +740,72 @@ final class DenseSampleRecords {
         return count
     }
 
+    /// Scans sample `x` into `rowBits` (bit i of row t's word i / 64 = low bit of x[t, i]);
+    /// returns its number of events. Bits other than the low one of any byte are ORed into
+    /// `invalid`.
+    func scanBits(_ x: UnsafePointer<UInt8>, invalid: inout UInt64) -> Int {
+        let bits = rowBits.pointer, words = self.words
+        var bad = SIMD8<UInt64>(), badWord: UInt64 = 0, count = 0
+        for t in 0..<steps {
+            let row = x + t * nIn, out = bits + t * words
+            var i = 0, w = 0
+            while i + 64 <= nIn {
+                let v = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<UInt64>.self)
+                bad |= v
+                let mask = lowBitMask(v)
+                out[w] = mask
+                count += mask.nonzeroBitCount
+                i += 64
+                w += 1
+            }
+            if i < nIn {  // the last, partial word
+                let base = i
+                var mask: UInt64 = 0
+                while i + 8 <= nIn {
+                    let word = UnsafeRawPointer(row + i).loadUnaligned(as: UInt64.self)
+                    badWord |= word
+                    mask |= (((word & 0x0101_0101_0101_0101) &* 0x0102_0408_1020_4080) >> 56) &<< UInt64(i - base)
+                    i += 8
+                }
+                while i < nIn {
+                    let v = row[i]
+                    badWord |= UInt64(v)
+                    mask |= UInt64(v & 1) &<< UInt64(i - base)
+                    i += 1
+                }
+                out[w] = mask
+                count += mask.nonzeroBitCount
+            }
+        }
+        for lane in 0..<8 { badWord |= bad[lane] }
+        invalid |= badWord & 0xFEFE_FEFE_FEFE_FEFE
+        return count
+    }
+
+    /// A place for a record of `size` UInt16 (rounded up to 8 bytes), nil without memory.
+    private func reserve(_ size: Int) -> UnsafeMutablePointer<UInt16>? {
+        let rounded = roundUp(size, 4)
+        if rounded > spareCount {
+            let bytes = roundUp(Swift.max(DenseSampleRecords.blockBytes, rounded * 2), hugePageBytes)
+            guard let block = mapHugePages(bytes) else { return nil }
+            blocks.append((block, bytes))
+            spare = block.bindMemory(to: UInt16.self, capacity: bytes / 2)
+            spareCount = bytes / 2
+        }
+        let dest = spare!
+        spare = dest + rounded
+        spareCount -= rounded
+        return dest
+    }
+
+    /// Moves the sample scanned as bits into the blocks and returns its record, nil without
+    /// memory.
+    func keepBits() -> UnsafePointer<UInt16>? {
+        guard let dest = reserve(4 * steps * words) else { return nil }
+        UnsafeMutableRawPointer(dest).copyMemory(from: rowBits.pointer, byteCount: 8 * steps * words)
+        return UnsafePointer(dest)
+    }
+
     /// Zeroes the input counters (after a scan that found no memory).
     func resetCounts() {
         inputCounts.zero()
@@ -718,20 +817,10 @@ final class DenseSampleRecords {
     /// (step counts, input counts, events), nil without memory; zeroes the input counters.
     func keep(_ count: Int) -> UnsafePointer<UInt16>? {
         defer { inputCounts.zero() }
-        let size = steps + nIn + count
-        if size > spareCount {
-            let bytes = roundUp(Swift.max(DenseSampleRecords.blockBytes, size * 2), hugePageBytes)
-            guard let block = mapHugePages(bytes) else { return nil }
-            blocks.append((block, bytes))
-            spare = block.bindMemory(to: UInt16.self, capacity: bytes / 2)
-            spareCount = bytes / 2
-        }
-        let dest = spare!
+        guard let dest = reserve(steps + nIn + count) else { return nil }
         dest.update(from: stepCounts.pointer, count: steps)
         (dest + steps).update(from: inputCounts.pointer, count: nIn)
         (dest + steps + nIn).update(from: events, count: count)
-        spare = dest + size
-        spareCount -= size
         return UnsafePointer(dest)
     }
 
@@ -789,6 +878,7 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
 
     // 1. scan every sample once into the workers' private records
     let records = try Scratch<UnsafePointer<UInt16>?>(n, what: "sample records")
+    let asBits = try Scratch<UInt8>(n, what: "sample record forms")  // 1: bits, 0: events
     let offsets = try Scratch<Int64>(n + 1, what: "sample offsets")
     let failures = try TaskFailures(n), noMemory = try TaskFailures(n)
     var workers: [DenseSampleRecords] = []
@@ -798,14 +888,25 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
         return w
     }) { w, s in
         var invalid: UInt64 = 0
-        guard let count = w.scan(x + s * steps * nIn, invalid: &invalid) else {
-            w.resetCounts()
-            noMemory.fail(s)
-            return
+        let sample = x + s * steps * nIn
+        if w.dense {
+            let count = w.scanBits(sample, invalid: &invalid)
+            offsets.pointer[s] = Int64(count)
+            asBits.pointer[s] = 1
+            records.pointer[s] = w.keepBits()
+            w.dense = DenseSampleRecords.keepsBits(count, steps: steps, words: w.words)
+        } else {
+            guard let count = w.scan(sample, invalid: &invalid) else {
+                w.resetCounts()
+                noMemory.fail(s)
+                return
+            }
+            offsets.pointer[s] = Int64(count)
+            asBits.pointer[s] = 0
+            records.pointer[s] = w.keep(count)
+            w.dense = DenseSampleRecords.keepsBits(count, steps: steps, words: w.words)
         }
         if invalid != 0 { failures.fail(s) }
-        offsets.pointer[s] = Int64(count)
-        records.pointer[s] = w.keep(count)
         if records.pointer[s] == nil { noMemory.fail(s) }
     }
     defer { for w in workers { w.release() } }
@@ -842,6 +943,42 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
     // Per worker: cursors, and a sample's input events, transposed in cache and then copied
     // (scattered stores straight into fresh output memory each wait for their cache line).
     let largest = (0..<n).reduce(0) { Swift.max($0, Int(offsets.pointer[$1 + 1] - offsets.pointer[$1])) }
+    let words = (nIn + 63) / 64, stepWords = (steps + 63) / 64, table = bitIndices
+    /// A sample kept as bits: both orders by appending the set bits of its rows and of its
+    /// columns (the rows transposed 64 x 64 at a time into `columns`, N_in rows of T bits).
+    func writeSampleFromBits(_ s: Int, buffer: UnsafeMutablePointer<UInt16>, columns: UnsafeMutablePointer<UInt64>,
+                             block: UnsafeMutablePointer<UInt64>) -> Bool {
+        let bits = UnsafeRawPointer(records.pointer[s]!).assumingMemoryBound(to: UInt64.self)
+        let first = offsets.pointer[s], size = Int(offsets.pointer[s + 1] - first)
+        var total = 0
+        for j in 0..<(steps * words) { total += bits[j].nonzeroBitCount }
+        guard total == size else { return false }  // then no append below passes size + 8
+        let stepRow = stepPtr + s * steps + 1, inputRow = inputPtr + s * nIn + 1
+        var k = 0
+        for t in 0..<steps {
+            for w in 0..<words { k = appendSetBits(table, buffer, k, 64 * w, bits[t * words + w]) }
+            stepRow[t] = first + Int64(k)
+        }
+        (stepEvents + Int(first)).update(from: buffer, count: size)
+        for u in 0..<stepWords {
+            for w in 0..<words {
+                for r in 0..<64 {
+                    let t = 64 * u + r
+                    block[r] = t < steps ? bits[t * words + w] : 0
+                }
+                transpose64(block)
+                for j in 0..<64 { columns[(64 * w + j) * stepWords + u] = block[j] }
+            }
+        }
+        k = 0
+        for i in 0..<nIn {
+            for u in 0..<stepWords { k = appendSetBits(table, buffer, k, 64 * u, columns[i * stepWords + u]) }
+            inputRow[i] = first + Int64(k)
+        }
+        guard k == size else { return false }
+        (inputEvents + Int(first)).update(from: buffer, count: size)
+        return true
+    }
     func writeSample(_ s: Int, cursors c: UnsafeMutablePointer<UInt32>, buffer: UnsafeMutablePointer<UInt16>) -> Bool {
         let record = records.pointer[s]!, stepCounts = record, inputCounts = record + steps
         let events = record + steps + nIn
@@ -866,12 +1003,16 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
         return true
     }
     let ranges = Swift.max(1, Swift.min(threads, n))
+    let columnWords = try checkedProduct(64 * words, stepWords, what: "columns")
     try parallelFor(ranges, threads: ranges, makeContext: {
-        (try Scratch<UInt32>(nIn, what: "event cursors"), try Scratch<UInt16>(largest, what: "sample events"))
+        (try Scratch<UInt32>(nIn, what: "event cursors"), try Scratch<UInt16>(largest + 72, what: "sample events"),
+         try Scratch<UInt64>(columnWords, what: "columns"), try Scratch<UInt64>(64, what: "bit block"))
     }) { scratch, r in
-        for s in (r * n / ranges)..<((r + 1) * n / ranges)
-        where !writeSample(s, cursors: scratch.0.pointer, buffer: scratch.1.pointer) {
-            broken.fail(s)
+        for s in (r * n / ranges)..<((r + 1) * n / ranges) {
+            let ok = asBits.pointer[s] != 0
+                ? writeSampleFromBits(s, buffer: scratch.1.pointer, columns: scratch.2.pointer, block: scratch.3.pointer)
+                : writeSample(s, cursors: scratch.0.pointer, buffer: scratch.1.pointer)
+            if !ok { broken.fail(s) }
         }
     }
     if let s = broken.failed.first {

@@ -26,3 +26,21 @@ final class EventChecksTests: XCTestCase {
         }
     }
 }
+
+/// The bit-matrix transposition from_dense uses for its dense samples.
+final class BitTransposeTests: XCTestCase {
+    func testTranspose64MatchesTheDefinition() {
+        var rng = TestRNG(seed: 11)
+        for trial in 0..<20 {
+            var a = (0..<64).map { _ in rng.next() & (trial % 2 == 0 ? UInt64.max : rng.next()) }
+            if trial == 0 { a = (0..<64).map { UInt64(1) << UInt64($0) } }  // identity
+            let original = a
+            a.withUnsafeMutableBufferPointer { transpose64($0.baseAddress!) }
+            for r in 0..<64 {
+                for c in 0..<64 {
+                    XCTAssertEqual((a[r] >> UInt64(c)) & 1, (original[c] >> UInt64(r)) & 1, "trial \(trial), (\(r), \(c))")
+                }
+            }
+        }
+    }
+}

@@ -188,6 +188,19 @@ def test_from_dense_refuses_bad_values_inside_64_byte_blocks_and_empty_samples_a
     assert ev.step_ptr[5] == ev.step_ptr[10] == 5 * 50
 
 
+def test_from_dense_mixes_dense_and_sparse_samples():
+    """Dense samples are kept as bit rows, sparse ones as events, chosen per sample from the
+    worker's previous one: every switch, with T and N_in not multiples of 64."""
+    rng = np.random.default_rng(7)
+    densities = [0.6, 0.01, 0.0, 1.0, 0.3, 0.02, 0.9, 0.0, 0.5, 0.05, 0.7]
+    x = np.stack([(rng.random((130, 70)) < p) for p in densities]).astype(np.uint8)
+    expected = numpy_events(x)
+    for threads in (1, 2, 3):
+        ev = sl.SpikeEvents.from_dense(x, threads=threads)
+        for f, e in zip(FIELDS, expected):
+            np.testing.assert_array_equal(getattr(ev, f), e, err_msg=f"{f}, threads {threads}")
+
+
 def test_from_dense_reads_a_non_contiguous_array_through_a_copy():
     x = (np.random.default_rng(1).random((4, 10, 30)) < 0.3).astype(np.uint8)
     view = np.swapaxes(np.swapaxes(x, 1, 2).copy(), 1, 2)   # same values, strided
