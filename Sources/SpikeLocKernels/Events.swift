@@ -856,6 +856,42 @@ func transposeEvents(_ events: UnsafePointer<UInt16>, _ stepCounts: UnsafePointe
     return true
 }
 
+/// Runs `body(context, range)` over `chunks` contiguous ranges of 0..<count, on up to `threads`
+/// workers that each take the next unclaimed range (so a worker slowed by other processes does
+/// fewer), each with a private context from `makeContext`; `body` must write disjoint outputs.
+/// Results do not depend on which worker runs which range.
+func parallelChunks<Context>(
+    _ count: Int, chunks: Int, threads: Int, makeContext: () throws -> Context,
+    _ body: (inout Context, Range<Int>) -> Void
+) throws {
+    let chunks = Swift.max(1, Swift.min(chunks, count))
+    let workers = Swift.max(1, Swift.min(threads, chunks))
+    var contexts: [Context] = []
+    for _ in 0..<workers { contexts.append(try makeContext()) }
+    func range(_ c: Int) -> Range<Int> { (c * count / chunks)..<((c + 1) * count / chunks) }
+    if workers == 1 {
+        for c in 0..<chunks { body(&contexts[0], range(c)) }
+        return
+    }
+    let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    pthread_mutex_init(lock, nil)
+    defer { pthread_mutex_destroy(lock); lock.deallocate() }
+    var next = 0
+    contexts.withUnsafeMutableBufferPointer { ctx in
+        let base = ctx.baseAddress!
+        WorkerPool.shared.run(workers) { worker in
+            while true {
+                pthread_mutex_lock(lock)
+                let c = next
+                next += 1
+                pthread_mutex_unlock(lock)
+                if c >= chunks { break }
+                body(&base[worker], range(c))
+            }
+        }
+    }
+}
+
 /// Event lists of dense spikes (n x T x N_in bytes, 0 or 1) in one pass over the array (the
 /// one-pass successor of indexEvents + fillEvents, with the same results). The caller's storage
 /// is requested after the scan, in the order step_ptr, input_ptr, step_events, input_events;
@@ -882,11 +918,14 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
     let offsets = try Scratch<Int64>(n + 1, what: "sample offsets")
     let failures = try TaskFailures(n), noMemory = try TaskFailures(n)
     var workers: [DenseSampleRecords] = []
-    try parallelFor(n, threads: threads, makeContext: { () throws -> DenseSampleRecords in
+    // ranges of samples taken one after another by the workers (8 per worker: balance when a
+    // core is busy with something else)
+    let chunks = 8 * threads
+    try parallelChunks(n, chunks: chunks, threads: threads, makeContext: { () throws -> DenseSampleRecords in
         let w = try DenseSampleRecords(steps: steps, nIn: nIn)
         workers.append(w)
         return w
-    }) { w, s in
+    }) { w, range in for s in range {
         var invalid: UInt64 = 0
         let sample = x + s * steps * nIn
         if w.dense {
@@ -899,7 +938,7 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
             guard let count = w.scan(sample, invalid: &invalid) else {
                 w.resetCounts()
                 noMemory.fail(s)
-                return
+                continue
             }
             offsets.pointer[s] = Int64(count)
             asBits.pointer[s] = 0
@@ -908,7 +947,7 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
         }
         if invalid != 0 { failures.fail(s) }
         if records.pointer[s] == nil { noMemory.fail(s) }
-    }
+    } }
     defer { for w in workers { w.release() } }
     if let s = failures.failed.first {
         for t in 0..<steps {
@@ -937,9 +976,10 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
     stepPtr[0] = 0
     inputPtr[0] = 0
     let broken = try TaskFailures(n)
-    // Each worker writes a contiguous range of samples: their output is then contiguous too,
-    // and the workers' first touches of the fresh storage fall on different huge pages (when
-    // they alternate samples, one waits for the other to clear the page they share).
+    // The workers write contiguous ranges of samples (the chunks of pass 1): their output is
+    // then contiguous too, and their first touches of the fresh storage fall on different
+    // huge pages (when they alternate samples, one waits for the other to clear the page they
+    // share). 8 ranges per worker of 4096 tutorial samples write 4.8 MB each.
     // Per worker: cursors, and a sample's input events, transposed in cache and then copied
     // (scattered stores straight into fresh output memory each wait for their cache line).
     let largest = (0..<n).reduce(0) { Swift.max($0, Int(offsets.pointer[$1 + 1] - offsets.pointer[$1])) }
@@ -1002,13 +1042,12 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
         (inputEvents + Int(first)).update(from: buffer, count: size)
         return true
     }
-    let ranges = Swift.max(1, Swift.min(threads, n))
     let columnWords = try checkedProduct(64 * words, stepWords, what: "columns")
-    try parallelFor(ranges, threads: ranges, makeContext: {
+    try parallelChunks(n, chunks: chunks, threads: threads, makeContext: {
         (try Scratch<UInt32>(nIn, what: "event cursors"), try Scratch<UInt16>(largest + 72, what: "sample events"),
          try Scratch<UInt64>(columnWords, what: "columns"), try Scratch<UInt64>(64, what: "bit block"))
-    }) { scratch, r in
-        for s in (r * n / ranges)..<((r + 1) * n / ranges) {
+    }) { scratch, range in
+        for s in range {
             let ok = asBits.pointer[s] != 0
                 ? writeSampleFromBits(s, buffer: scratch.1.pointer, columns: scratch.2.pointer, block: scratch.3.pointer)
                 : writeSample(s, cursors: scratch.0.pointer, buffer: scratch.1.pointer)
