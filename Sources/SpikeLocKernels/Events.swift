@@ -650,9 +650,8 @@ final class DenseSampleRecords {
     private(set) var events: UnsafeMutablePointer<UInt16>
     private var capacity: Int
     let table = bitIndices
-    /// 64-bit words per row of bits, and the rows of the sample scanned as bits.
+    /// 64-bit words per row of bits.
     let words: Int
-    let rowBits: Scratch<UInt64>
     /// The form to scan the next sample in (the one its predecessor needed).
     var dense = false
 
@@ -663,7 +662,6 @@ final class DenseSampleRecords {
         self.steps = steps
         self.nIn = nIn
         words = (nIn + 63) / 64
-        rowBits = try Scratch<UInt64>(try checkedProduct(steps, words, what: "row bits"), what: "row bits")
         stepCounts = try Scratch<UInt16>(steps, what: "step counts")
         inputCounts = try Scratch<UInt16>(nIn + 8, what: "input counts")
         inputCounts.zero()
@@ -740,11 +738,13 @@ final class DenseSampleRecords {
         return count
     }
 
-    /// Scans sample `x` into `rowBits` (bit i of row t's word i / 64 = low bit of x[t, i]);
-    /// returns its number of events. Bits other than the low one of any byte are ORed into
+    /// Scans sample `x` into a record of its bit rows (bit i of row t's word i / 64 = low bit
+    /// of x[t, i]), written straight into the blocks; returns the record and the number of
+    /// events (nil without memory). Bits other than the low one of any byte are ORed into
     /// `invalid`.
-    func scanBits(_ x: UnsafePointer<UInt8>, invalid: inout UInt64) -> Int {
-        let bits = rowBits.pointer, words = self.words
+    func scanBits(_ x: UnsafePointer<UInt8>, invalid: inout UInt64) -> (UnsafePointer<UInt16>, Int)? {
+        guard let record = reserve(4 * steps * words) else { return nil }
+        let bits = UnsafeMutableRawPointer(record).assumingMemoryBound(to: UInt64.self), words = self.words
         var bad = SIMD8<UInt64>(), badWord: UInt64 = 0, count = 0
         for t in 0..<steps {
             let row = x + t * nIn, out = bits + t * words
@@ -779,7 +779,7 @@ final class DenseSampleRecords {
         }
         for lane in 0..<8 { badWord |= bad[lane] }
         invalid |= badWord & 0xFEFE_FEFE_FEFE_FEFE
-        return count
+        return (UnsafePointer(record), count)
     }
 
     /// A place for a record of `size` UInt16 (rounded up to 8 bytes), nil without memory.
@@ -796,14 +796,6 @@ final class DenseSampleRecords {
         spare = dest + rounded
         spareCount -= rounded
         return dest
-    }
-
-    /// Moves the sample scanned as bits into the blocks and returns its record, nil without
-    /// memory.
-    func keepBits() -> UnsafePointer<UInt16>? {
-        guard let dest = reserve(4 * steps * words) else { return nil }
-        UnsafeMutableRawPointer(dest).copyMemory(from: rowBits.pointer, byteCount: 8 * steps * words)
-        return UnsafePointer(dest)
     }
 
     /// Zeroes the input counters (after a scan that found no memory).
@@ -929,10 +921,13 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
         var invalid: UInt64 = 0
         let sample = x + s * steps * nIn
         if w.dense {
-            let count = w.scanBits(sample, invalid: &invalid)
+            guard let (record, count) = w.scanBits(sample, invalid: &invalid) else {
+                noMemory.fail(s)
+                continue
+            }
             offsets.pointer[s] = Int64(count)
             asBits.pointer[s] = 1
-            records.pointer[s] = w.keepBits()
+            records.pointer[s] = record
             w.dense = DenseSampleRecords.keepsBits(count, steps: steps, words: w.words)
         } else {
             guard let count = w.scan(sample, invalid: &invalid) else {
