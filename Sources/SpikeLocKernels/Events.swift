@@ -553,15 +553,16 @@ func buildEvents<Context>(
 // MARK: - dense spikes to event lists in one pass (spk_events_from_dense)
 //
 // 1. Each worker scans its samples' bytes once, 64 at a time: the low bits of 64 bytes become
-//    a 64-bit mask (no branch per byte), the indices of its set bits are appended to the
-//    sample's step-order events, and the bytes are added to per-input counters (SIMD). The
-//    sample's step counts, input counts and events (UInt16 each) go to the worker's arena
-//    (private memory; nothing is written to the caller's storage yet).
+//    a 64-bit mask (no branch per byte). A sparse sample keeps the indices of the set bits
+//    (its step-order events) and its step counts; a dense one keeps the masks themselves (its
+//    rows as bits, smaller then). Records go to the worker's blocks (private memory; nothing
+//    is written to the caller's storage yet).
 // 2. The four arrays are allocated (their sizes are known now) and each sample is written
-//    from its arena record in one task: the pointer rows, its step events (a copy) and its
-//    input events (a transposition through per-input cursors, in cache). Every index comes
+//    from its record in one task: the pointer rows, its step events and its input events
+//    (sparse: a copy, and a transposition through per-input cursors in cache; dense: the set
+//    bits of the rows, and of the rows transposed 64 x 64 bits at a time). Every index comes
 //    from the private record, built by this code, so no write can leave the sample's range
-//    (still checked, once per event, at the cost of a compare).
+//    (still checked, at the cost of a compare).
 // Results do not depend on the thread count: each sample is built by one task alone.
 
 /// The low bits of 64 bytes (8 little-endian words) as a mask: bit 8 w + l = low bit of byte l
@@ -596,19 +597,6 @@ func appendSetBits(_ table: UnsafePointer<SIMD8<UInt16>>, _ out: UnsafeMutablePo
         j = appendBits(table, out, j, base + 8 * byte, (mask &>> UInt64(8 * byte)) & 0xFF)
     }
     return j
-}
-
-/// Adds the low bits of 64 bytes to counters: byte 2 j to even[j], byte 2 j + 1 to odd[j]
-/// (j < 32; the pointers may be unaligned). Viewed as 32 UInt16 lanes, the bytes are
-/// even + 256 odd: a mask and a shift split them without widening any byte.
-@inline(__always)
-func addLowBits(_ even: UnsafeMutablePointer<UInt16>, _ odd: UnsafeMutablePointer<UInt16>, _ v: SIMD8<UInt64>) {
-    // (shifts of 64-bit lanes: those of 16-bit lanes compile to a loop over the lanes)
-    let low = unsafeBitCast(v & 0x0001_0001_0001_0001, to: SIMD32<UInt16>.self)
-    let high = unsafeBitCast((v &>> 8) & 0x0001_0001_0001_0001, to: SIMD32<UInt16>.self)
-    let e = UnsafeMutableRawPointer(even), o = UnsafeMutableRawPointer(odd)
-    e.storeBytes(of: e.loadUnaligned(as: SIMD32<UInt16>.self) &+ low, as: SIMD32<UInt16>.self)
-    o.storeBytes(of: o.loadUnaligned(as: SIMD32<UInt16>.self) &+ high, as: SIMD32<UInt16>.self)
 }
 
 /// Transposes the 64 x 64 bit matrix a (row r = a[r], column c = bit c) in place: afterwards
@@ -647,8 +635,9 @@ func transpose64(_ a: UnsafeMutablePointer<UInt64>) {
 }
 
 /// One worker's private records of the samples it scanned, in mmap'd blocks that `release`
-/// unmaps, each starting on 8 bytes: for a sparse sample, T step counts, N_in input counts and
-/// its step-order events (UInt16 each); for a dense one (more than 4 T W events, W = 64-bit
+/// unmaps, each starting on 8 bytes: for a sparse sample, T step counts and its step-order
+/// events (UInt16 each; the input counts are a histogram of the events, made when they are
+/// transposed); for a dense one (more than 4 T W events, W = 64-bit
 /// words per row), its rows as bit masks (T x W UInt64), which are then smaller. A sample is
 /// scanned in the form its worker's previous sample needed (`dense`); either form is exact.
 final class DenseSampleRecords {
@@ -657,11 +646,9 @@ final class DenseSampleRecords {
     private var blocks: [(UnsafeMutableRawPointer, Int)] = []
     private var spare: UnsafeMutablePointer<UInt16>? = nil
     private var spareCount = 0
-    /// The sample being scanned: step counts, input counts (padded by 8 for SIMD adds), and a
-    /// growable event buffer with room for one more row.
-    let stepCounts: Scratch<UInt16>, inputCounts: Scratch<UInt16>
-    /// Input counters of the 64-byte blocks of the rows (`addLowBits`): inputs 2 j and 2 j + 1.
-    private let evenCounts: Scratch<UInt16>, oddCounts: Scratch<UInt16>
+    /// The sample being scanned: step counts, and a growable event buffer with room for one
+    /// more row.
+    let stepCounts: Scratch<UInt16>
     private(set) var events: UnsafeMutablePointer<UInt16>
     private var capacity: Int
     let table = bitIndices
@@ -678,12 +665,6 @@ final class DenseSampleRecords {
         self.nIn = nIn
         words = (nIn + 63) / 64
         stepCounts = try Scratch<UInt16>(steps, what: "step counts")
-        inputCounts = try Scratch<UInt16>(nIn + 8, what: "input counts")
-        inputCounts.zero()
-        evenCounts = try Scratch<UInt16>(nIn / 2 + 32, what: "input counts")
-        oddCounts = try Scratch<UInt16>(nIn / 2 + 32, what: "input counts")
-        evenCounts.zero()
-        oddCounts.zero()
         capacity = Swift.max(nIn + 72, Swift.min(steps * nIn + 72, 1 << 16))
         guard let p = malloc(capacity * 2) else { throw KernelError.memory("event buffer: cannot allocate \(capacity * 2) bytes") }
         events = p.bindMemory(to: UInt16.self, capacity: capacity)
@@ -709,8 +690,7 @@ final class DenseSampleRecords {
     /// Scans sample `x` (T rows of N_in bytes); returns its number of events, or nil without
     /// memory. Bits other than the low one of any byte are ORed into `invalid`.
     func scan(_ x: UnsafePointer<UInt8>, invalid: inout UInt64) -> Int? {
-        let counts = inputCounts.pointer, steps = stepCounts.pointer, table = self.table
-        let even = evenCounts.pointer, odd = oddCounts.pointer
+        let steps = stepCounts.pointer, table = self.table
         var bad = SIMD8<UInt64>(), badWord: UInt64 = 0, count = 0
         for t in 0..<self.steps {
             guard let out = rowRoom(count) else { return nil }
@@ -720,7 +700,6 @@ final class DenseSampleRecords {
                 let v = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<UInt64>.self)
                 bad |= v
                 k = appendSetBits(table, out, k, i, lowBitMask(v))
-                addLowBits(even + i / 2, odd + i / 2, v)
                 i += 64
             }
             while i + 8 <= nIn {
@@ -728,7 +707,6 @@ final class DenseSampleRecords {
                 badWord |= word
                 let mask = ((word & 0x0101_0101_0101_0101) &* 0x0102_0408_1020_4080) >> 56
                 k = appendBits(table, out, k, i, mask)
-                addBits(table, counts + i, mask)
                 i += 8
             }
             while i < nIn {
@@ -736,19 +714,12 @@ final class DenseSampleRecords {
                 badWord |= UInt64(v)
                 out[k] = UInt16(truncatingIfNeeded: i)
                 k += Int(v & 1)
-                counts[i] &+= UInt16(v & 1)
                 i += 1
             }
             steps[t] = UInt16(truncatingIfNeeded: k)
             count += k
         }
         for lane in 0..<8 { badWord |= bad[lane] }
-        for j in 0..<(nIn / 64 * 32) {  // the counters of the 64-byte blocks
-            counts[2 * j] = even[j]
-            counts[2 * j + 1] = odd[j]
-            even[j] = 0
-            odd[j] = 0
-        }
         invalid |= badWord & 0xFEFE_FEFE_FEFE_FEFE
         return count
     }
@@ -813,21 +784,12 @@ final class DenseSampleRecords {
         return dest
     }
 
-    /// Zeroes the input counters (after a scan that found no memory).
-    func resetCounts() {
-        inputCounts.zero()
-        evenCounts.zero()
-        oddCounts.zero()
-    }
-
     /// Moves the scanned sample (`count` events) into the blocks and returns its record
-    /// (step counts, input counts, events), nil without memory; zeroes the input counters.
+    /// (step counts, events), nil without memory.
     func keep(_ count: Int) -> UnsafePointer<UInt16>? {
-        defer { inputCounts.zero() }
-        guard let dest = reserve(steps + nIn + count) else { return nil }
+        guard let dest = reserve(steps + count) else { return nil }
         dest.update(from: stepCounts.pointer, count: steps)
-        (dest + steps).update(from: inputCounts.pointer, count: nIn)
-        (dest + steps + nIn).update(from: events, count: count)
+        (dest + steps).update(from: events, count: count)
         return UnsafePointer(dest)
     }
 
@@ -903,10 +865,10 @@ func parallelChunks<Context>(
 /// one-pass successor of indexEvents + fillEvents, with the same results). The caller's storage
 /// is requested after the scan, in the order step_ptr, input_ptr, step_events, input_events;
 /// values other than 0 and 1 are refused before any request. Peak memory: the event lists plus
-/// the private records (per sample, the smaller of its bit rows and its events with T + N_in
+/// the private records (per sample, the smaller of its bit rows and its events with T
 /// counts), which never exceed about twice the dense array the caller holds. Measured extra peak
 /// RSS / event lists' bytes, 4096 samples: 1.17 for the tutorial (82 MB dense; records as bits),
-/// 1.44 at 250 Hz (819 MB dense; records as events); 1.01 before the records existed.
+/// 1.41 at 250 Hz (819 MB dense; records as events); 1.01 before the records existed.
 public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: Int, threads: Int,
                             allocate: EventStorage) throws -> BuiltEvents {
     try validateDenseShape(n: n, steps: steps, nIn: nIn)
@@ -948,7 +910,6 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
             w.dense = DenseSampleRecords.keepsBits(count, steps: steps, words: w.words)
         } else {
             guard let count = w.scan(sample, invalid: &invalid) else {
-                w.resetCounts()
                 noMemory.fail(s)
                 continue
             }
@@ -1032,18 +993,25 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
         return true
     }
     func writeSample(_ s: Int, cursors c: UnsafeMutablePointer<UInt32>, buffer: UnsafeMutablePointer<UInt16>) -> Bool {
-        let record = records.pointer[s]!, stepCounts = record, inputCounts = record + steps
-        let events = record + steps + nIn
+        let record = records.pointer[s]!, stepCounts = record, events = record + steps
         let first = offsets.pointer[s], size = Int(offsets.pointer[s + 1] - first)
-        // pointer rows; cursors relative to the sample's first event
+        // pointer rows; cursors relative to the sample's first event, from a histogram of the
+        // events (sparse samples: fewer operations than counting every input while scanning)
         let stepRow = stepPtr + s * steps + 1, inputRow = inputPtr + s * nIn + 1
         var sum = 0
         for t in 0..<steps { sum += Int(stepCounts[t]); stepRow[t] = first + Int64(sum) }
         guard sum == size else { return false }
+        c.update(repeating: 0, count: nIn)
+        for e in 0..<size {
+            let i = Int(events[e])
+            guard i < nIn else { return false }
+            c[i] &+= 1
+        }
         sum = 0
         for i in 0..<nIn {
+            let count = Int(c[i])
             c[i] = UInt32(truncatingIfNeeded: sum)
-            sum += Int(inputCounts[i])
+            sum += count
             inputRow[i] = first + Int64(sum)
         }
         guard sum == size else { return false }
