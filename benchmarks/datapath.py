@@ -33,6 +33,7 @@ Usage (from the repository root, after ``python setup.py build_ext --inplace``):
 
     PYTHONPATH=python python benchmarks/datapath.py            # ~2 min, ~3 GB peak
     PYTHONPATH=python python benchmarks/datapath.py --quick    # smoke run
+    PYTHONPATH=python python benchmarks/datapath.py --parts 1,4  # only measurements 1 and 4
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def main():
     parser.add_argument("--seed-n-250hz", type=int, default=256,
                         help="samples of the seeds' 250 Hz code (scaled per sample)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 256 samples, 2 reps")
+    parser.add_argument("--parts", default="1,2,3,4,5",
+                        help="which measurements to make, comma-separated (default: all)")
     args = parser.parse_args()
     if args.quick:
         args.n, args.reps, args.seed_n_250hz = 256, 2, 64
@@ -134,9 +137,29 @@ def main():
     print(f"         spikeloc.build_info(): {sl.build_info().variant} kernels; "
           f"NumPy BLAS (threadpoolctl): {blas_info()}")
     n, reps = args.n, args.reps
+    parts = {int(p) for p in args.parts.split(",")}
     rows = []
 
-    # 1. train from dense vs from events (tutorial)
+    if 1 in parts:
+        train_dense_vs_events(sl, n, reps, rows)
+    if 2 in parts:
+        preset_epoch(sl, Experiment, n, reps, rows, args.quick)
+    if 3 in parts:
+        stimulus_generation(sl, n, reps, rows, args.seed_n_250hz)
+    if 4 in parts:
+        from_dense_bandwidth(sl, n, reps, rows)
+    if 5 in parts:
+        peak_memory(n, rows)
+
+    print("\nMarkdown (for benchmarks/RESULTS.md):\n")
+    print("| measure | median [min, max] | bar | load |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def train_dense_vs_events(sl, n, reps, rows):
+    """1. train from dense vs from events (tutorial)."""
     stim = sl.Stimulus.tutorial()
     ipd, dense = stim.generate(n, seed=0)
     events = sl.SpikeEvents.from_dense(dense)
@@ -160,11 +183,13 @@ def main():
                  f"{n} samples, N_h 100)", fmt(ratios), "<= 1.25", quiet(others)))
     del dense, events
 
-    # 2. 250 Hz preset: generate as events + one epoch
+
+def preset_epoch(sl, Experiment, n, reps, rows, quick):
+    """2. 250 Hz preset: generate as events + one epoch."""
     exp = Experiment.preset("250hz")
     hz = exp.stimulus()
     tr = exp.config["training"]
-    n_train = n if args.quick else tr["n_train"]
+    n_train = n if quick else tr["n_train"]
 
     def preset_run():
         model = exp.model()
@@ -184,9 +209,11 @@ def main():
     rows.append((f"250hz preset: generate {n_train} samples as events + train 1 epoch [s]",
                  fmt(walls), "<= 1.5 s", quiet(others)))
 
-    # 3. stimulus generation against the seeds' code
+
+def stimulus_generation(sl, n, reps, rows, seed_n_250hz):
+    """3. stimulus generation against the seeds' code."""
     for config, stim_c in (("tutorial", sl.Stimulus.tutorial()), ("250hz", sl.Stimulus.hz250())):
-        seed_n = n if config == "tutorial" else min(n, args.seed_n_250hz)
+        seed_n = n if config == "tutorial" else min(n, seed_n_250hz)
         legacy, modern = SEED_CODE[config]
         stim_c.generate(8, seed=1)
         res = {k: [] for k in ("dense", "events", "np.random", "default_rng")}
@@ -218,7 +245,9 @@ def main():
         print("   per sample: " + ", ".join(f"{k} {1e6 * summary(v)[0]:.1f} us"
                                              for k, v in res.items()))
 
-    # 4. from_dense bandwidth
+
+def from_dense_bandwidth(sl, n, reps, rows):
+    """4. from_dense bandwidth against np.copyto."""
     for config, stim_c in (("tutorial", sl.Stimulus.tutorial()), ("250hz", sl.Stimulus.hz250())):
         _, x = stim_c.generate(n, seed=0)
         copy = np.empty_like(x)
@@ -240,7 +269,9 @@ def main():
                      "memory bandwidth", quiet(others)))
         del x, copy
 
-    # 5. peak memory of generating events
+
+def peak_memory(n, rows):
+    """5. peak memory of generating events, in a fresh subprocess."""
     out = subprocess.run([sys.executable, MEMORY_SCRIPT, str(n)], capture_output=True,
                          text=True, check=True, env=_bench.child_env())
     m = json.loads(out.stdout.strip().splitlines()[-1])
@@ -251,12 +282,6 @@ def main():
     rows.append((f"peak memory: generate 250 Hz {n} samples as events, extra peak RSS / event "
                  f"lists' bytes ({m['events'] / 1e6:.0f} MB; dense {m['dense'] / 1e6:.0f} MB)",
                  f"{ratio:.2f}", "<= 1.5", "fresh subprocess"))
-
-    print("\nMarkdown (for benchmarks/RESULTS.md):\n")
-    print("| measure | median [min, max] | bar | load |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

@@ -122,7 +122,9 @@ final class BuiltEventsTests: XCTestCase {
     func testFromDenseMatchesTheTwoPassConversion() throws {
         var rng = TestRNG(seed: 5)
         for (n, steps, nIn, p) in [(5, 30, 16, 0.2), (7, 13, 37, 0.05), (3, 1, 1, 0.5), (4, 9, 200, 0.01),
-                                   (2, 50, 17, 0.0), (3, 4, 33, 1.0), (0, 3, 5, 0.5)] {
+                                   (2, 50, 17, 0.0), (3, 4, 33, 1.0), (0, 3, 5, 0.5),
+                                   // whole 64-byte blocks, blocks and a tail, T > 255, all ones
+                                   (3, 70, 64, 0.5), (5, 11, 65, 0.03), (3, 300, 256, 0.1), (2, 6, 130, 1.0)] {
             let x = rng.spikes(count: n * steps * nIn, p: p)
             let expected = Lists(try EventSet(dense: x, n: n, steps: steps, nIn: nIn))
             for threads in [1, 3] {

@@ -144,7 +144,11 @@ def test_training_reads_generated_events_as_the_dense_array():
 # ---------------------------------------------------------------------- from_dense, one pass
 
 @pytest.mark.parametrize("shape,p", [((6, 20, 16), 0.2), ((5, 13, 37), 0.05), ((3, 1, 1), 0.5),
-                                     ((2, 9, 203), 0.01), ((4, 7, 9), 1.0), ((3, 5, 8), 0.0)])
+                                     ((2, 9, 203), 0.01), ((4, 7, 9), 1.0), ((3, 5, 8), 0.0),
+                                     # rows of whole 64-byte blocks, blocks plus a tail, an odd
+                                     # T * N_in; masks of every density (sparse, dense, all ones)
+                                     ((3, 70, 64), 0.5), ((5, 11, 65), 0.03), ((2, 6, 130), 1.0),
+                                     ((3, 300, 256), 0.1), ((4, 3, 199), 0.9)])
 def test_from_dense_equals_the_event_lists_built_with_numpy(shape, p):
     x = (np.random.default_rng(3).random(shape) < p).astype(np.uint8)
     expected = numpy_events(x)
@@ -166,6 +170,35 @@ def test_from_dense_refuses_values_other_than_0_and_1_with_their_position():
     x[1, 0, 5] = 255
     with pytest.raises(ValueError, match=r"spikes\[1, 0, 5\] = 255"):
         sl.SpikeEvents.from_dense(x, threads=2)
+
+
+def test_from_dense_refuses_bad_values_inside_64_byte_blocks_and_empty_samples_are_kept():
+    x = np.zeros((4, 5, 150), np.uint8)
+    x[0, :, ::3] = 1
+    x[2, 4, 70] = 2      # the second 64-byte block of the row; its low bit is 0
+    with pytest.raises(ValueError, match=r"spikes\[2, 4, 70\] = 2"):
+        sl.SpikeEvents.from_dense(x, threads=2)
+    x[2, 4, 70] = 3      # low bit 1: would count as a spike if only low bits were read
+    with pytest.raises(ValueError, match=r"spikes\[2, 4, 70\] = 3"):
+        sl.SpikeEvents.from_dense(x, threads=1)
+    x[2, 4, 70] = 1      # samples 1 and 3 have no events at all
+    ev = sl.SpikeEvents.from_dense(x, threads=3)
+    for f, e in zip(FIELDS, numpy_events(x)):
+        np.testing.assert_array_equal(getattr(ev, f), e, err_msg=f)
+    assert ev.step_ptr[5] == ev.step_ptr[10] == 5 * 50
+
+
+def test_from_dense_mixes_dense_and_sparse_samples():
+    """Dense samples are kept as bit rows, sparse ones as events, chosen per sample from the
+    worker's previous one: every switch, with T and N_in not multiples of 64."""
+    rng = np.random.default_rng(7)
+    densities = [0.6, 0.01, 0.0, 1.0, 0.3, 0.02, 0.9, 0.0, 0.5, 0.05, 0.7]
+    x = np.stack([(rng.random((130, 70)) < p) for p in densities]).astype(np.uint8)
+    expected = numpy_events(x)
+    for threads in (1, 2, 3):
+        ev = sl.SpikeEvents.from_dense(x, threads=threads)
+        for f, e in zip(FIELDS, expected):
+            np.testing.assert_array_equal(getattr(ev, f), e, err_msg=f"{f}, threads {threads}")
 
 
 def test_from_dense_reads_a_non_contiguous_array_through_a_copy():
