@@ -96,6 +96,22 @@ struct ParameterLayout {
         try require(n == Int64(count), "n_params must be \(count) for this network, got \(n)")
         if signs != nil { try require(nSigns == Int64(signCount), "n_signs must be \(signCount) for this network, got \(nSigns)") }
     }
+
+    /// Runs `body` on a private copy of the caller's parameters and signs. The kernels check
+    /// the parameters (delays in [0, max_delay], finite time constants) and read them again
+    /// later; another thread writing to the caller's array in between must not turn a checked
+    /// delay into an index out of range. The copy costs one pass over the parameters, little
+    /// against a batch's work.
+    func withPrivateCopy<R>(_ params: UnsafePointer<Float>?, signs: UnsafePointer<Float>?,
+                            _ body: (NetworkParameters) throws -> R) throws -> R {
+        let p = try unwrap(params, "params")
+        var copy = [Float](UnsafeBufferPointer(start: p, count: count))
+        if let signs { copy.append(contentsOf: UnsafeBufferPointer(start: signs, count: signCount)) }
+        return try copy.withUnsafeBufferPointer { all in
+            guard let base = all.baseAddress else { throw KernelError.value("the network has no parameters") }
+            return try body(parameters(base, signs: signs == nil ? nil : base + count))
+        }
+    }
 }
 
 @_cdecl("spk_network_sizes")
@@ -118,11 +134,12 @@ public func spk_network_forward(_ net: UnsafePointer<spk_network>?, _ x: UnsafeP
         let spec = try networkSpec(net)
         let layout = try ParameterLayout(spec)
         try layout.check(params: nParams, signs: signs, nSigns)
-        try networkForward(spec, layout.parameters(try unwrap(params, "params"), signs: signs), try eventData(x),
-                           index: index, batch: Int(batch),
-                           outputs: NetworkOutputs(logits: try unwrap(logits, "logits"), hiddenSpikes: hiddenSpikes,
-                                                   outputMembrane: outputMembrane),
-                           threads: Int(threads))
+        let outputs = NetworkOutputs(logits: try unwrap(logits, "logits"), hiddenSpikes: hiddenSpikes,
+                                     outputMembrane: outputMembrane)
+        try layout.withPrivateCopy(params, signs: signs) { parameters in
+            try networkForward(spec, parameters, try eventData(x), index: index, batch: Int(batch),
+                               outputs: outputs, threads: Int(threads))
+        }
     }
 }
 
@@ -138,10 +155,10 @@ public func spk_network_loss_grad(_ net: UnsafePointer<spk_network>?, _ x: Unsaf
         let layout = try ParameterLayout(spec)
         try layout.check(params: nParams, signs: signs, nSigns)
         let lossOut = try unwrap(loss, "loss")
-        lossOut.pointee = try networkLossGrad(spec, layout.parameters(try unwrap(params, "params"), signs: signs),
-                                              try eventData(x), index: index, batch: Int(batch),
-                                              labels: try unwrap(labels, "labels"),
-                                              gradients: layout.gradients(try unwrap(grads, "grads")),
-                                              logits: logits, threads: Int(threads))
+        let labels = try unwrap(labels, "labels"), gradients = layout.gradients(try unwrap(grads, "grads"))
+        lossOut.pointee = try layout.withPrivateCopy(params, signs: signs) { parameters in
+            try networkLossGrad(spec, parameters, try eventData(x), index: index, batch: Int(batch), labels: labels,
+                                gradients: gradients, logits: logits, threads: Int(threads))
+        }
     }
 }

@@ -36,6 +36,8 @@ SETUP = textwrap.dedent(r"""
                                                 reset="subtractive", dale=sl.Dale(0.5),
                                                 dropout=0.1), 128),
         "membrane_only": lambda: (sl.MembraneOnly.for_stimulus(stim, threads=2), 1024),
+        "delays": lambda: (sl.SNN.for_stimulus(stim, n_hidden=24, threads=2,
+                                               delays=sl.Delays(max_steps=8)), 128),
         "eprop": lambda: (sl.EPropNetwork.for_stimulus(stim, n_hidden=24, threads=2), 128),
     }[sys.argv[1]]()
     ipd, spikes = stim.generate(batch, seed=3, threads=1)
@@ -97,6 +99,38 @@ EVENTS = SETUP + textwrap.dedent(r"""
 """)
 
 
+PARAMS = SETUP + textwrap.dedent(r"""
+    # The general kernel's parameter vector (weights, delays, time constants) handed straight to
+    # the extension while another thread flips it between the intact values and `bad` as fast
+    # as it can: a delay checked in range and read again out of range would index outside the
+    # buffers, or trap converting a NaN to an integer (the kernel reads a private copy).
+    sys.setswitchinterval(1e-5)
+    params = net._general_params()
+    intact, bad = params.copy(), np.full_like(params, float(sys.argv[3]))
+    labels = good[:8].copy()
+    stop, rounds = threading.Event(), [0]
+
+    def flip():
+        while not stop.is_set():
+            params[...] = bad
+            params[...] = intact
+            rounds[0] += 1
+
+    thread = threading.Thread(target=flip, daemon=True)
+    thread.start()
+    ok = refused = 0
+    for _ in range(int(sys.argv[2])):
+        try:
+            net._general.loss_grad(ev, None, 8, labels, params, None, 1)
+            ok += 1
+        except ValueError:
+            refused += 1
+    stop.set()
+    thread.join()
+    print("survived", ok, refused, rounds[0])
+""")
+
+
 def run(script, *args, timeout=240):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -111,7 +145,7 @@ def run(script, *args, timeout=240):
     assert rounds > 0  # the writer ran
 
 
-@pytest.mark.parametrize("model", ["snn", "variant", "membrane_only", "eprop"])
+@pytest.mark.parametrize("model", ["snn", "variant", "membrane_only", "eprop", "delays"])
 def test_labels_changed_during_loss_and_grad_never_crash(model):
     run(LABELS, model, ITERATIONS)
 
@@ -120,6 +154,11 @@ def test_labels_changed_during_loss_and_grad_never_crash(model):
 @pytest.mark.parametrize("field", ["step_ptr", "step_events"])
 def test_event_lists_changed_during_a_forward_pass_never_crash(model, field):
     run(EVENTS, model, ITERATIONS, field)
+
+
+@pytest.mark.parametrize("bad", ["nan", "1e30", "-3"])
+def test_parameters_changed_during_a_general_kernel_call_never_crash(bad):
+    run(PARAMS, "delays", ITERATIONS, bad)
 
 
 def test_spike_events_own_immutable_arrays(small_data):

@@ -131,15 +131,16 @@ int32_t spk_events_fill(const uint8_t *x, int64_t n, int64_t steps, int64_t n_in
  * fails with SPK_ERR_MEMORY). The kernel calls it on the calling thread, after checking every
  * argument, exactly once per array in the order step_ptr (n*T + 1 int64), input_ptr (n*N_in + 1
  * int64), step_events, input_events (n_events uint16 each; n_events = the size of step_events
- * / 2); on failure the caller frees what it handed out. Peak memory is about the event lists'
- * own size (no dense array, no second copy).
+ * / 2); on failure the caller frees what it handed out. Extra peak memory: about the event
+ * lists' own size for spk_stimulus_events (no dense array, no second copy); up to ~1.4x it
+ * for spk_events_from_dense, whose per-sample records live until the four arrays are written.
  */
 typedef void *(*spk_alloc)(void *context, int64_t bytes);
 /* The spikes of spk_stimulus_noisy (same arguments, same draws) as event lists. */
 int32_t spk_stimulus_events(const spk_stimulus_params *params, const double *ipd,
                             const double *phase, int64_t n, uint64_t seed, int64_t first_index,
                             double delay_noise, spk_alloc alloc, void *context, int32_t threads);
-/* Event lists of dense x (bytes 0 or 1) in one pass over x (spk_events_index + fill in one). */
+/* Event lists of dense x (bytes 0 or 1), reading x once (spk_events_index + fill in one). */
 int32_t spk_events_from_dense(const uint8_t *x, int64_t n, int64_t steps, int64_t n_in,
                               spk_alloc alloc, void *context, int32_t threads);
 /* Dense x (n_samples x T x N_in bytes) back from events. */
