@@ -330,15 +330,46 @@ func appendBits(_ table: UnsafePointer<SIMD8<UInt16>>, _ out: UnsafeMutablePoint
     return k + mask.nonzeroBitCount
 }
 
+/// Memory in mmap'd huge-page blocks, handed out front to back and unmapped together by
+/// `release`: where a worker keeps what it produced (`EventArena`, `DenseSampleRecords`).
+final class HugePageBlocks {
+    private let blockBytes: Int
+    private var blocks: [(UnsafeMutableRawPointer, Int)] = []
+    private var spare: UnsafeMutablePointer<UInt16>? = nil
+    private var spareCount = 0
+
+    init(blockBytes: Int) { self.blockBytes = blockBytes }
+
+    /// Room for `count` >= 1 UInt16 (nil without memory).
+    func take(_ count: Int) -> UnsafeMutablePointer<UInt16>? {
+        if count > spareCount {
+            let bytes = roundUp(Swift.max(blockBytes, count * 2), hugePageBytes)
+            guard let block = mapHugePages(bytes) else { return nil }
+            blocks.append((block, bytes))
+            spare = block.bindMemory(to: UInt16.self, capacity: bytes / 2)
+            spareCount = bytes / 2
+        }
+        guard let dest = spare else { return nil }
+        spare = dest + count
+        spareCount -= count
+        return dest
+    }
+
+    /// Unmaps every block.
+    func release() {
+        for (block, bytes) in blocks { munmap(block, bytes) }
+        blocks = []
+        spare = nil
+        spareCount = 0
+    }
+}
+
 /// One worker's output of the producing pass: the events of the sample being produced (a
 /// growable row buffer with room for one more step), and the events of its finished samples
 /// in mmap'd blocks that `release` gives back to the system at once.
 final class EventArena {
-    private static let blockBytes = 2 * hugePageBytes
     private let nIn: Int
-    private var blocks: [(UnsafeMutableRawPointer, Int)] = []
-    private var spare: UnsafeMutablePointer<UInt16>? = nil
-    private var spareCount = 0
+    private let store = HugePageBlocks(blockBytes: 2 * hugePageBytes)
     /// A step found no memory: the current sample is lost (`keep` returns nil).
     private var starved = false
     /// The current sample's events so far.
@@ -416,27 +447,37 @@ final class EventArena {
     func keep() -> UnsafePointer<UInt16>? {
         defer { count = 0; starved = false }
         if starved { return nil }
-        if count > spareCount {
-            let bytes = roundUp(Swift.max(EventArena.blockBytes, count * 2), hugePageBytes)
-            guard let block = mapHugePages(bytes) else { return nil }
-            blocks.append((block, bytes))
-            spare = block.bindMemory(to: UInt16.self, capacity: bytes / 2)
-            spareCount = bytes / 2
-        }
-        guard let dest = spare else { return UnsafePointer(events) }  // count == 0, no block yet
+        if count == 0 { return UnsafePointer(events) }  // no events: any address will do
+        guard let dest = store.take(count) else { return nil }
         dest.update(from: events, count: count)
-        spare = dest + count
-        spareCount -= count
         return UnsafePointer(dest)
     }
 
     /// Unmaps every block.
-    func release() {
-        for (block, bytes) in blocks { munmap(block, bytes) }
-        blocks = []
-        spare = nil
-        spareCount = 0
+    func release() { store.release() }
+}
+
+/// Per-sample counts c[0 ..< n] -> their exclusive prefix sums in place, c[n] = the total
+/// (returned): the offset of each sample's events in the joined lists.
+func countsToOffsets(_ c: UnsafeMutablePointer<Int64>, _ n: Int) -> Int64 {
+    var total: Int64 = 0
+    for s in 0..<n {
+        let count = c[s]
+        c[s] = total
+        total += count
     }
+    c[n] = total
+    return total
+}
+
+/// `count` elements of the caller's storage (`allocate`), checked for alignment and advised
+/// onto huge pages; `what` names the array in errors.
+func callerStorage<T>(_ allocate: EventStorage, _ count: Int, _ what: String) throws -> UnsafeMutablePointer<T> {
+    let bytes = try checkedProduct(count, MemoryLayout<T>.stride, what: what)
+    guard let raw = allocate(bytes) else { throw KernelError.memory("\(what): no storage for \(bytes) bytes") }
+    try require(Int(bitPattern: raw) % MemoryLayout<T>.alignment == 0, "\(what): storage is not aligned")
+    adviseHugePages(raw, bytes)
+    return raw.bindMemory(to: T.self, capacity: count)
 }
 
 /// Builds event lists in one pass over the data. `produce(context, arena, s, stepCounts)`
@@ -454,11 +495,7 @@ func buildEvents<Context>(
     let stepEntries = try checkedProduct(n, steps, what: "events.step_ptr") + 1
     let inputEntries = try checkedProduct(n, nIn, what: "events.input_ptr") + 1
     func storage<T>(_ count: Int, _ what: String) throws -> UnsafeMutablePointer<T> {
-        let bytes = try checkedProduct(count, MemoryLayout<T>.stride, what: what)
-        guard let raw = allocate(bytes) else { throw KernelError.memory("\(what): no storage for \(bytes) bytes") }
-        try require(Int(bitPattern: raw) % MemoryLayout<T>.alignment == 0, "\(what): storage is not aligned")
-        adviseHugePages(raw, bytes)
-        return raw.bindMemory(to: T.self, capacity: count)
+        try callerStorage(allocate, count, what)
     }
     let stepPtr: UnsafeMutablePointer<Int64> = try storage(stepEntries, "events.step_ptr")
     let inputPtr: UnsafeMutablePointer<Int64> = try storage(inputEntries, "events.input_ptr")
@@ -488,14 +525,7 @@ func buildEvents<Context>(
     if !noMemory.failed.isEmpty { throw KernelError.memory("events: cannot allocate blocks for the sample events") }
 
     // 2. offsets; step_events from the blocks
-    var total: Int64 = 0
-    for s in 0..<n {
-        let count = totals.pointer[s]
-        totals.pointer[s] = total
-        total += count
-    }
-    totals.pointer[n] = total
-    let nEvents = Int(total)
+    let nEvents = Int(countsToOffsets(totals.pointer, n))
     let stepEvents: UnsafeMutablePointer<UInt16> = try storage(nEvents, "events.step_events")
     parallelFor(n, threads: threads) { s in
         let base = totals.pointer[s]
@@ -641,11 +671,8 @@ func transpose64(_ a: UnsafeMutablePointer<UInt64>) {
 /// words per row), its rows as bit masks (T x W UInt64), which are then smaller. A sample is
 /// scanned in the form its worker's previous sample needed (`dense`); either form is exact.
 final class DenseSampleRecords {
-    private static let blockBytes = 2 * hugePageBytes
     let steps: Int, nIn: Int
-    private var blocks: [(UnsafeMutableRawPointer, Int)] = []
-    private var spare: UnsafeMutablePointer<UInt16>? = nil
-    private var spareCount = 0
+    private let store = HugePageBlocks(blockBytes: 2 * hugePageBytes)
     /// The sample being scanned: step counts, and a growable event buffer with room for one
     /// more row.
     let stepCounts: Scratch<UInt16>
@@ -770,18 +797,7 @@ final class DenseSampleRecords {
 
     /// A place for a record of `size` UInt16 (rounded up to 8 bytes), nil without memory.
     private func reserve(_ size: Int) -> UnsafeMutablePointer<UInt16>? {
-        let rounded = roundUp(size, 4)
-        if rounded > spareCount {
-            let bytes = roundUp(Swift.max(DenseSampleRecords.blockBytes, rounded * 2), hugePageBytes)
-            guard let block = mapHugePages(bytes) else { return nil }
-            blocks.append((block, bytes))
-            spare = block.bindMemory(to: UInt16.self, capacity: bytes / 2)
-            spareCount = bytes / 2
-        }
-        let dest = spare!
-        spare = dest + rounded
-        spareCount -= rounded
-        return dest
+        store.take(roundUp(Swift.max(size, 1), 4))
     }
 
     /// Moves the scanned sample (`count` events) into the blocks and returns its record
@@ -794,12 +810,7 @@ final class DenseSampleRecords {
     }
 
     /// Unmaps every block.
-    func release() {
-        for (block, bytes) in blocks { munmap(block, bytes) }
-        blocks = []
-        spare = nil
-        spareCount = 0
-    }
+    func release() { store.release() }
 }
 
 /// Writes the input-order events of a sample (steps, at out[cursors[i]...] for input i) from its
@@ -876,11 +887,7 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
     let stepEntries = try checkedProduct(n, steps, what: "events.step_ptr") + 1
     let inputEntries = try checkedProduct(n, nIn, what: "events.input_ptr") + 1
     func storage<T>(_ count: Int, _ what: String) throws -> UnsafeMutablePointer<T> {
-        let bytes = try checkedProduct(count, MemoryLayout<T>.stride, what: what)
-        guard let raw = allocate(bytes) else { throw KernelError.memory("\(what): no storage for \(bytes) bytes") }
-        try require(Int(bitPattern: raw) % MemoryLayout<T>.alignment == 0, "\(what): storage is not aligned")
-        adviseHugePages(raw, bytes)
-        return raw.bindMemory(to: T.self, capacity: count)
+        try callerStorage(allocate, count, what)
     }
 
     // 1. scan every sample once into the workers' private records
@@ -934,14 +941,7 @@ public func eventsFromDense(_ x: UnsafePointer<UInt8>, n: Int, steps: Int, nIn: 
     if !noMemory.failed.isEmpty { throw KernelError.memory("events: cannot allocate the sample records") }
 
     // 2. offsets, then the four arrays, each sample written from its record by one task
-    var total: Int64 = 0
-    for s in 0..<n {
-        let count = offsets.pointer[s]
-        offsets.pointer[s] = total
-        total += count
-    }
-    offsets.pointer[n] = total
-    let nEvents = Int(total)
+    let nEvents = Int(countsToOffsets(offsets.pointer, n))
     let stepPtr: UnsafeMutablePointer<Int64> = try storage(stepEntries, "events.step_ptr")
     let inputPtr: UnsafeMutablePointer<Int64> = try storage(inputEntries, "events.input_ptr")
     let stepEvents: UnsafeMutablePointer<UInt16> = try storage(nEvents, "events.step_events")
